@@ -1,0 +1,74 @@
+"""Domain values <-> protobuf messages. The only place both vocabularies meet."""
+
+from __future__ import annotations
+
+from btt.ledger.v1 import ledger_pb2 as pb
+from ledger.domain import Account, Channel, ChannelStatus, SettleReason
+from ledger.storage.store import Event, Withdrawal
+
+CHANNEL_STATUS_TO_PB = {
+    ChannelStatus.OPEN: pb.CHANNEL_STATUS_OPEN,
+    ChannelStatus.CLOSING: pb.CHANNEL_STATUS_CLOSING,
+    ChannelStatus.SETTLED: pb.CHANNEL_STATUS_SETTLED,
+}
+CHANNEL_STATUS_FROM_PB = {v: k for k, v in CHANNEL_STATUS_TO_PB.items()}
+SETTLE_REASON_TO_PB = {
+    SettleReason.PAYEE_CLOSE: pb.SETTLE_REASON_PAYEE_CLOSE,
+    SettleReason.COOPERATIVE: pb.SETTLE_REASON_COOPERATIVE,
+    SettleReason.REFUND: pb.SETTLE_REASON_REFUND,
+    SettleReason.CHALLENGE_EXPIRED: pb.SETTLE_REASON_CHALLENGE_EXPIRED,
+    SettleReason.SWEPT: pb.SETTLE_REASON_SWEPT,
+}
+
+
+def account_to_pb(a: Account) -> pb.Account:
+    return pb.Account(id=a.account_id, balance=a.balance, nonce=a.nonce)
+
+
+def channel_to_pb(c: Channel) -> pb.Channel:
+    return pb.Channel(
+        channel_id=c.channel_id,
+        payer=c.payer,
+        payee=c.payee,
+        deposit=c.deposit,
+        expiry=c.expiry,
+        status=CHANNEL_STATUS_TO_PB[c.status],
+        best_nonce=c.best_nonce,
+        best_cumulative=c.best_cumulative,
+        close_deadline=c.close_deadline,
+        paid_to_payee=c.paid_to_payee,
+        refunded_to_payer=c.refunded_to_payer,
+        settle_reason=SETTLE_REASON_TO_PB[c.settle_reason] if c.settle_reason else 0,
+        topup_sequence=c.topup_sequence,
+        opened_at=c.opened_at,
+        settled_at=c.settled_at,
+        best_state_signature=c.best_signature,
+    )
+
+
+def withdrawal_to_pb(w: Withdrawal) -> pb.Withdrawal:
+    return pb.Withdrawal(
+        withdrawal_id=w.withdrawal_id,
+        account=w.account_id,
+        tron_address=w.tron_address,
+        amount=w.amount,
+        status=w.status,
+        txid=w.txid,
+        requested_at=w.requested_at,
+        failure_reason=w.failure_reason,
+    )
+
+
+def event_to_pb(e: Event, channel: Channel | None = None) -> pb.Event:
+    msg = pb.Event(
+        event_id=e.event_id,
+        at=e.at,
+        kind=e.kind,
+        accounts=list(e.accounts),
+        channel_id=e.channel_id or b"",
+        amount=e.amount,
+        reference=e.reference,
+    )
+    if channel is not None:
+        msg.channel.CopyFrom(channel_to_pb(channel))
+    return msg

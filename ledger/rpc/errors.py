@@ -1,0 +1,96 @@
+"""Rejections -> precise gRPC status codes, with the stable reason as rich error details."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from ledger.domain import Rejected, Rejection
+
+ERROR_DOMAIN = "btt-ledger"
+REASON_METADATA_KEY = "btt-reason"
+GRPC_DETAILS_METADATA_KEY = "grpc-status-details-bin"
+
+_R = Rejection
+STATUS_OF: dict[Rejection, grpc.StatusCode] = {
+    **{
+        r: grpc.StatusCode.INVALID_ARGUMENT
+        for r in (
+            _R.MALFORMED,
+            _R.INVALID_AMOUNT,
+            _R.AMOUNT_OVERFLOW,
+            _R.INVALID_ADDRESS,
+            _R.INVALID_EXPIRY,
+            _R.INVALID_NONCE,
+            _R.SELF_TRANSFER,
+            _R.CHANNEL_ID_MISMATCH,
+            _R.PAYLOAD_MISMATCH,
+            _R.EXCEEDS_DEPOSIT,
+            _R.NOTHING_TO_CHANGE,
+            _R.REFUND_MISMATCH,
+        )
+    },
+    _R.BAD_SIGNATURE: grpc.StatusCode.UNAUTHENTICATED,
+    _R.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    _R.WRONG_SIGNER: grpc.StatusCode.PERMISSION_DENIED,
+    _R.UNKNOWN_ACCOUNT: grpc.StatusCode.NOT_FOUND,
+    _R.UNKNOWN_CHANNEL: grpc.StatusCode.NOT_FOUND,
+    _R.UNKNOWN_WITHDRAWAL: grpc.StatusCode.NOT_FOUND,
+    _R.CHANNEL_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    _R.NONCE_REUSED: grpc.StatusCode.ALREADY_EXISTS,
+    **{
+        r: grpc.StatusCode.FAILED_PRECONDITION
+        for r in (
+            _R.INSUFFICIENT_FUNDS,
+            _R.CHANNEL_NOT_OPEN,
+            _R.CHANNEL_SETTLED,
+            _R.CHANNEL_EXPIRED,
+            _R.NOT_YET_EXPIRED,
+            _R.CHALLENGE_OVER,
+            _R.STALE_STATE,
+            _R.CUMULATIVE_DECREASED,
+            _R.WRONG_SEQUENCE,
+            _R.WITHDRAWAL_NOT_PENDING,
+            _R.DEPOSIT_CONFLICT,
+        )
+    },
+}
+assert set(STATUS_OF) == set(Rejection), "every rejection needs a status code"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusError:
+    """What a servicer aborts with: code, message and trailers carrying the reason."""
+
+    code: grpc.StatusCode
+    message: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...]
+
+
+def status_error(rejected: Rejected) -> StatusError:
+    code = STATUS_OF[rejected.reason]
+    info = error_details_pb2.ErrorInfo(reason=rejected.reason.value, domain=ERROR_DOMAIN)
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    message = f"{rejected.reason.value}: {rejected.message}"
+    status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
+    return StatusError(
+        code=code,
+        message=message,
+        trailing_metadata=(
+            (GRPC_DETAILS_METADATA_KEY, status.SerializeToString()),
+            (REASON_METADATA_KEY, rejected.reason.value),
+        ),
+    )
+
+
+def reason_of(error: grpc.RpcError) -> str | None:
+    """The stable reason of a ledger rejection, or None for other errors."""
+    metadata = error.trailing_metadata() or ()  # type: ignore[attr-defined]
+    for key, value in metadata:
+        if key == REASON_METADATA_KEY:
+            return str(value)
+    return None

@@ -1,0 +1,159 @@
+"""Assemble and run the ledger gRPC server: service, health, reflection, metrics, sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from btt.ledger.v1 import ledger_pb2 as pb
+from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
+from ledger.clock import Clock, SystemClock
+from ledger.rpc.interceptors import Metrics, ObservabilityInterceptor
+from ledger.rpc.servicer import LedgerServicer, TreasuryServicer
+from ledger.service import LedgerService
+from ledger.storage.engine import is_sqlite, make_engine
+from ledger.storage.migrate import upgrade
+from ledger.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 64 * 1024
+SERVICE_NAMES = (
+    pb.DESCRIPTOR.services_by_name["Ledger"].full_name,
+    pb.DESCRIPTOR.services_by_name["Treasury"].full_name,
+)
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message says which and why."""
+
+
+def build_service(
+    db_url: str,
+    *,
+    ledger_id: str | None = None,
+    clock: Clock | None = None,
+    challenge_window: int = 3600,
+    migrate: bool | None = None,
+    pool_size: int = 16,
+) -> LedgerService:
+    """Open the store (upgrading an embedded SQLite database on start) and pin the ledger id."""
+    engine = make_engine(db_url, pool_size=pool_size)
+    if migrate if migrate is not None else is_sqlite(db_url):
+        upgrade(engine)
+    store = Store(engine)
+    with store.transaction() as tx:
+        stored = tx.set_meta_once("ledger_id", ledger_id or f"btt-{uuid.uuid4().hex[:16]}")
+    if ledger_id and stored != ledger_id:
+        raise ConfigError(
+            f"this database belongs to ledger {stored!r}, not {ledger_id!r}: signatures are "
+            "bound to the ledger id, so it cannot change"
+        )
+    return LedgerService(
+        store, ledger_id=stored, clock=clock or SystemClock(), challenge_window=challenge_window
+    )
+
+
+@dataclass
+class TlsFiles:
+    cert: Path
+    key: Path
+
+    def credentials(self) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials([(self.key.read_bytes(), self.cert.read_bytes())])
+
+
+@dataclass
+class RunningLedger:
+    server: grpc.aio.Server
+    port: int
+    service: LedgerService
+    metrics: Metrics
+    executor: ThreadPoolExecutor
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def stop(self, grace: float = 2.0) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.server.stop(grace)
+        self.executor.shutdown(wait=True)
+
+    async def wait(self) -> None:
+        await self.server.wait_for_termination()
+
+
+async def _sweep_forever(
+    service: LedgerService, executor: ThreadPoolExecutor, every: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            settled = await loop.run_in_executor(executor, service.sweep)
+            if settled:
+                log.info("swept expired channels", extra={"settled": settled})
+        except Exception:
+            log.exception("sweep failed; will retry")
+        await asyncio.sleep(every)
+
+
+async def start_server(
+    service: LedgerService,
+    listen: str = "127.0.0.1:0",
+    *,
+    treasury_token: str | None = None,
+    tls: TlsFiles | None = None,
+    metrics: Metrics | None = None,
+    sweep_interval: float | None = 1.0,
+    workers: int = 16,
+) -> RunningLedger:
+    metrics = metrics or Metrics()
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ledger-db")
+    server = grpc.aio.server(
+        interceptors=[ObservabilityInterceptor(metrics)],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    pb_grpc.add_LedgerServicer_to_server(LedgerServicer(service, executor), server)
+    pb_grpc.add_TreasuryServicer_to_server(
+        TreasuryServicer(service, executor, treasury_token), server
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    if tls is not None:
+        port = server.add_secure_port(listen, tls.credentials())
+    else:
+        port = server.add_insecure_port(listen)
+    if port == 0:
+        raise ConfigError(f"cannot listen on {listen}")
+    await server.start()
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    running = RunningLedger(server, port, service, metrics, executor)
+    if sweep_interval:
+        running._tasks.append(
+            asyncio.create_task(_sweep_forever(service, executor, sweep_interval))
+        )
+    log.info("ledger serving", extra={"port": port, "ledger_id": service.ledger_id})
+    return running

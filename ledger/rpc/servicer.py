@@ -1,0 +1,357 @@
+"""Thin gRPC servicers: proto -> domain call -> proto, and rejection -> status code.
+
+The service is synchronous (one DB transaction per call); calls run on a bounded thread pool so
+the asyncio loop keeps serving while the database works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import grpc
+
+from btt.ledger.v1 import ledger_pb2 as pb
+from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
+from ledger.domain import MAX_AMOUNT, Rejected, Rejection
+from ledger.messages import open_signed
+from ledger.protocol import Refund, StateProof
+from ledger.rpc import convert
+from ledger.rpc.errors import status_error
+from ledger.service import LedgerService
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Handler = Callable[..., Awaitable[Any]]
+
+VERSION = "0.1.0"
+SUBSCRIBE_POLL_SECONDS = 0.5
+
+
+async def abort_rejected(context: grpc.aio.ServicerContext, rejected: Rejected) -> None:
+    err = status_error(rejected)
+    context.set_trailing_metadata(err.trailing_metadata)
+    await context.abort(err.code, err.message)
+
+
+def rpc(handler: Handler) -> Handler:
+    """Map `Rejected` to its status; never leak a traceback to the caller."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await handler(self, request, context)
+        except Rejected as rejected:
+            context.rejection_reason = rejected.reason.value  # type: ignore[attr-defined]
+            await abort_rejected(context, rejected)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            log.exception("internal error in %s", handler.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was committed")
+
+    return wrapper
+
+
+class _Base:
+    def __init__(self, service: LedgerService, executor: ThreadPoolExecutor) -> None:
+        self.service = service
+        self.executor = executor
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    def opened(self, signed: pb.Signed, payload_type: type[Any], field: str) -> Any:
+        return open_signed(self.service.ledger_id, signed, payload_type, field)
+
+
+def _refund(opened: Any) -> Refund:
+    p = opened.payload
+    return Refund(bytes(p.channel_id), p.expiry, p.version, opened.proof)
+
+
+class LedgerServicer(_Base, pb_grpc.LedgerServicer):
+    @rpc
+    async def GetInfo(self, request: pb.GetInfoRequest, context: Any) -> pb.GetInfoResponse:
+        return pb.GetInfoResponse(
+            ledger_id=self.service.ledger_id,
+            version=VERSION,
+            now=self.service.now(),
+            challenge_window_seconds=self.service.challenge_window,
+            max_amount=MAX_AMOUNT,
+        )
+
+    @rpc
+    async def GetAccount(self, request: pb.GetAccountRequest, context: Any) -> pb.Account:
+        account = await self.call(self.service.get_account, request.account)
+        return convert.account_to_pb(account)
+
+    @rpc
+    async def Transfer(self, request: pb.TransferRequest, context: Any) -> pb.TransferResponse:
+        o = self.opened(request.transfer, pb.TransferPayload, "transfer")
+        p = o.payload
+        account, entry = await self.call(
+            self.service.transfer, p.from_account, p.to_account, p.amount, p.nonce, p.memo, o.proof
+        )
+        return pb.TransferResponse(from_account=convert.account_to_pb(account), entry_id=entry)
+
+    @rpc
+    async def OpenChannel(self, request: pb.OpenChannelRequest, context: Any) -> pb.ChannelResponse:
+        c = self.opened(request.commitment, pb.OpenChannelPayload, "commitment")
+        r = self.opened(request.refund, pb.RefundPayload, "refund")
+        p = c.payload
+        channel = await self.call(
+            self.service.open_channel,
+            payer=p.payer,
+            payee=p.payee,
+            deposit=p.deposit,
+            expiry=p.expiry,
+            salt=p.salt,
+            channel_id=bytes(p.channel_id),
+            commitment=c.proof,
+            refund=_refund(r),
+        )
+        return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
+
+    @rpc
+    async def SubmitState(self, request: pb.SubmitStateRequest, context: Any) -> pb.ChannelResponse:
+        s = self.opened(request.state, pb.ChannelStatePayload, "state")
+        p = s.payload
+        channel = await self.call(
+            self.service.submit_state, bytes(p.channel_id), p.nonce, p.cumulative, s.proof
+        )
+        return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
+
+    @rpc
+    async def CloseChannel(
+        self, request: pb.CloseChannelRequest, context: Any
+    ) -> pb.ChannelResponse:
+        close = self.opened(request.close, pb.CloseChannelPayload, "close")
+        state = None
+        if request.HasField("state") and request.state.payload:
+            s = self.opened(request.state, pb.ChannelStatePayload, "state")
+            if bytes(s.payload.channel_id) != bytes(close.payload.channel_id):
+                raise Rejected(Rejection.PAYLOAD_MISMATCH, "state and close name other channels")
+            state = StateProof(s.payload.nonce, s.payload.cumulative, s.proof)
+        p = close.payload
+        channel = await self.call(
+            self.service.close_channel,
+            bytes(p.channel_id),
+            state,
+            p.nonce,
+            p.cumulative,
+            close.proof,
+        )
+        return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
+
+    @rpc
+    async def CooperativeClose(
+        self, request: pb.CooperativeCloseRequest, context: Any
+    ) -> pb.ChannelResponse:
+        a = self.opened(request.payer_close, pb.CooperativeClosePayload, "payer_close")
+        b = self.opened(request.payee_close, pb.CooperativeClosePayload, "payee_close")
+        if request.payer_close.payload != request.payee_close.payload:
+            raise Rejected(Rejection.PAYLOAD_MISMATCH, "both parties must sign the same payload")
+        p = a.payload
+        channel = await self.call(
+            self.service.cooperative_close, bytes(p.channel_id), p.cumulative, a.proof, b.proof
+        )
+        return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
+
+    @rpc
+    async def RequestClose(
+        self, request: pb.RequestCloseRequest, context: Any
+    ) -> pb.ChannelResponse:
+        o = self.opened(request.request, pb.RequestClosePayload, "request")
+        channel = await self.call(self.service.request_close, bytes(o.payload.channel_id), o.proof)
+        return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
+
+    @rpc
+    async def ClaimRefund(self, request: pb.ClaimRefundRequest, context: Any) -> pb.ChannelResponse:
+        claim = self.opened(request.claim, pb.ClaimRefundPayload, "claim")
+        refund = self.opened(request.refund, pb.RefundPayload, "refund")
+        channel = await self.call(
+            self.service.claim_refund, bytes(claim.payload.channel_id), claim.proof, _refund(refund)
+        )
+        return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
+
+    @rpc
+    async def TopUp(self, request: pb.TopUpRequest, context: Any) -> pb.ChannelResponse:
+        o = self.opened(request.topup, pb.TopUpPayload, "topup")
+        refund = None
+        if request.HasField("refund") and request.refund.payload:
+            refund = _refund(self.opened(request.refund, pb.RefundPayload, "refund"))
+        p = o.payload
+        channel = await self.call(
+            self.service.top_up,
+            bytes(p.channel_id),
+            p.additional_deposit,
+            p.new_expiry,
+            p.sequence,
+            o.proof,
+            refund,
+        )
+        return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
+
+    @rpc
+    async def GetChannel(self, request: pb.GetChannelRequest, context: Any) -> pb.ChannelResponse:
+        channel = await self.call(self.service.get_channel, bytes(request.channel_id))
+        return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
+
+    @rpc
+    async def ListChannels(
+        self, request: pb.ListChannelsRequest, context: Any
+    ) -> pb.ListChannelsResponse:
+        status = convert.CHANNEL_STATUS_FROM_PB.get(request.status)
+        if request.status and status is None:
+            raise Rejected(Rejection.MALFORMED, f"unknown status {request.status}")
+        channels = await self.call(
+            self.service.list_channels,
+            party=request.party,
+            status=status,
+            limit=request.limit,
+            after=bytes(request.after_channel_id),
+        )
+        return pb.ListChannelsResponse(channels=[convert.channel_to_pb(c) for c in channels])
+
+    async def Subscribe(
+        self, request: pb.SubscribeRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.Event]:
+        """Events after `after_event_id` (0: from now on), then live ones, in commit order."""
+        try:
+            if request.account:
+                from ledger.protocol import check_address
+
+                check_address(request.account, "account")
+        except Rejected as rejected:
+            await abort_rejected(context, rejected)
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        remove = self.service.bell.listen(lambda: loop.call_soon_threadsafe(wake.set))
+        try:
+            cursor = request.after_event_id or await self.call(self.service.last_event_id)
+            while True:
+                wake.clear()
+                batch = await self.call(self.service.events_after, cursor)
+                for event in batch:
+                    cursor = event.event_id
+                    if request.account and request.account not in event.accounts:
+                        continue
+                    channel = None
+                    if event.channel_id is not None:
+                        channel = await self.call(self.service.get_channel, event.channel_id)
+                    yield convert.event_to_pb(event, channel)
+                if batch:
+                    continue
+                # The bell covers this process; polling covers other ledger processes.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), SUBSCRIBE_POLL_SECONDS)
+        finally:
+            remove()
+
+    @rpc
+    async def Audit(self, request: pb.AuditRequest, context: Any) -> pb.AuditResponse:
+        return await audit_response(self)
+
+    @rpc
+    async def RequestWithdrawal(
+        self, request: pb.RequestWithdrawalRequest, context: Any
+    ) -> pb.WithdrawalResponse:
+        o = self.opened(request.withdrawal, pb.WithdrawalPayload, "withdrawal")
+        p = o.payload
+        w = await self.call(
+            self.service.request_withdrawal, p.account, p.tron_address, p.amount, p.nonce, o.proof
+        )
+        return pb.WithdrawalResponse(withdrawal=convert.withdrawal_to_pb(w))
+
+
+async def audit_response(base: _Base) -> pb.AuditResponse:
+    report = await base.call(base.service.audit)
+    t = report.totals
+    return pb.AuditResponse(
+        account_balances=t.account_balances,
+        channel_escrow=t.channel_escrow,
+        pending_withdrawals=t.pending_withdrawals,
+        deposits_credited=t.deposits_credited,
+        withdrawals_paid=t.withdrawals_paid,
+        balanced=report.balanced,
+        journal_entries=t.journal_entries,
+        journal_imbalance=report.journal_imbalance,
+    )
+
+
+class TreasuryServicer(_Base, pb_grpc.TreasuryServicer):
+    """For the bridge only: authenticated by a bearer token, separate from user keys."""
+
+    def __init__(
+        self, service: LedgerService, executor: ThreadPoolExecutor, token: str | None
+    ) -> None:
+        super().__init__(service, executor)
+        self.token = token
+
+    def _authorize(self, context: grpc.aio.ServicerContext) -> None:
+        supplied = ""
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization" and isinstance(value, str):
+                supplied = value.removeprefix("Bearer ").strip()
+        if not self.token:
+            raise Rejected(Rejection.UNAUTHENTICATED, "treasury is disabled on this ledger")
+        if not hmac.compare_digest(supplied.encode(), self.token.encode()):
+            raise Rejected(Rejection.UNAUTHENTICATED, "missing or wrong treasury token")
+
+    @rpc
+    async def CreditDeposit(
+        self, request: pb.CreditDepositRequest, context: Any
+    ) -> pb.CreditDepositResponse:
+        self._authorize(context)
+        new, account = await self.call(
+            self.service.credit_deposit,
+            request.txid,
+            request.contract_index,
+            request.account,
+            request.amount,
+            request.tron_from,
+        )
+        return pb.CreditDepositResponse(newly_credited=new, account=convert.account_to_pb(account))
+
+    @rpc
+    async def ListWithdrawals(
+        self, request: pb.ListWithdrawalsRequest, context: Any
+    ) -> pb.ListWithdrawalsResponse:
+        self._authorize(context)
+        ws = await self.call(
+            self.service.list_withdrawals, request.status, request.limit, request.after_id
+        )
+        return pb.ListWithdrawalsResponse(withdrawals=[convert.withdrawal_to_pb(w) for w in ws])
+
+    @rpc
+    async def MarkWithdrawalPaid(
+        self, request: pb.MarkWithdrawalPaidRequest, context: Any
+    ) -> pb.WithdrawalResponse:
+        self._authorize(context)
+        w = await self.call(self.service.mark_withdrawal_paid, request.withdrawal_id, request.txid)
+        return pb.WithdrawalResponse(withdrawal=convert.withdrawal_to_pb(w))
+
+    @rpc
+    async def MarkWithdrawalFailed(
+        self, request: pb.MarkWithdrawalFailedRequest, context: Any
+    ) -> pb.WithdrawalResponse:
+        self._authorize(context)
+        w = await self.call(
+            self.service.mark_withdrawal_failed, request.withdrawal_id, request.reason
+        )
+        return pb.WithdrawalResponse(withdrawal=convert.withdrawal_to_pb(w))
+
+    @rpc
+    async def Audit(self, request: pb.AuditRequest, context: Any) -> pb.AuditResponse:
+        self._authorize(context)
+        return await audit_response(self)

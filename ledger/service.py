@@ -1,0 +1,515 @@
+"""Use cases of the ledger: each is one database transaction around one protocol decision.
+
+Load state (locked) -> pure protocol decides -> write the new state, its journal rows and its
+outbox events -> commit -> wake subscribers. A `Rejected` raised anywhere rolls everything back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from ledger import protocol
+from ledger.clock import Clock
+from ledger.domain import (
+    Account,
+    Amount,
+    Channel,
+    ChannelStatus,
+    Nonce,
+    Rejected,
+    Rejection,
+    SignedBy,
+    Timestamp,
+)
+from ledger.protocol import (
+    CHAIN_DEPOSITS,
+    CHAIN_WITHDRAWALS,
+    Bucket,
+    ChannelTransition,
+    Movement,
+    Refund,
+    StateProof,
+)
+from ledger.storage.store import Event, Store, Totals, Tx, Withdrawal
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# PostgreSQL: serialization_failure, deadlock_detected. SQLite: "database is locked".
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}
+MAX_ATTEMPTS = 8
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
+    return isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    totals: Totals
+
+    @property
+    def liabilities(self) -> int:
+        t = self.totals
+        return t.account_balances + t.channel_escrow + t.pending_withdrawals
+
+    @property
+    def journal_imbalance(self) -> int:
+        """Journal-derived liabilities minus what the rows hold; zero when the books agree."""
+        t = self.totals
+        from_journal = t.journal_account + t.journal_escrow + t.journal_pending
+        return from_journal - self.liabilities
+
+    @property
+    def balanced(self) -> bool:
+        t = self.totals
+        return (
+            self.liabilities == t.deposits_credited - t.withdrawals_paid
+            and t.journal_account == t.account_balances
+            and t.journal_escrow == t.channel_escrow
+            and t.journal_pending == t.pending_withdrawals
+        )
+
+
+class EventBell:
+    """Wakes waiting subscribers after a commit that wrote events (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(callback)
+
+        def remove() -> None:
+            with self._lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return remove
+
+    def ring(self) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            callback()
+
+
+class LedgerService:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        ledger_id: str,
+        clock: Clock,
+        challenge_window: int = 3600,
+    ) -> None:
+        self.store = store
+        self.ledger_id = ledger_id
+        self.clock = clock
+        self.challenge_window = challenge_window
+        self.bell = EventBell()
+
+    # ------------------------------------------------------------ plumbing
+    def now(self) -> Timestamp:
+        return self.clock.now()
+
+    def _write(self, work: Callable[[Tx, Timestamp], T]) -> T:
+        """Run `work` in a transaction, retrying lock conflicts; ring the bell after commit."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self.store.transaction() as tx:
+                    result = work(tx, self.now())
+                self.bell.ring()
+                return result
+            except DBAPIError as exc:
+                if attempt == MAX_ATTEMPTS or not _retryable(exc):
+                    raise
+                log.info("retrying after lock conflict", extra={"attempt": attempt})
+                time.sleep(0.002 * attempt)
+        raise AssertionError("unreachable")
+
+    def _read(self, work: Callable[[Tx], T]) -> T:
+        with self.store.reader() as tx:
+            return work(tx)
+
+    @staticmethod
+    def _channel(tx: Tx, channel_id: bytes) -> Channel:
+        channel = tx.channel(channel_id)
+        if channel is None:
+            raise Rejected(Rejection.UNKNOWN_CHANNEL, f"no channel {channel_id.hex()}")
+        return channel
+
+    def _commit_channel(
+        self, tx: Tx, t: ChannelTransition, now: Timestamp, *, event: str, lock_accounts: bool
+    ) -> Channel:
+        after = t.after
+        if lock_accounts:
+            tx.accounts([after.payer, after.payee], create_at=now)
+        if t.before is None:
+            tx.insert_channel(after)
+        else:
+            tx.update_channel(after)
+        tx.post(t.movements, op=t.op.value, reference=after.channel_id.hex(), at=now)
+        if after.best_nonce and (t.before is None or t.before.best_nonce != after.best_nonce):
+            tx.record_state(
+                after.channel_id, after.best_nonce, after.best_cumulative, after.best_signature, now
+            )
+        amount = after.deposit if event != "channel_updated" else after.best_cumulative
+        if after.status is ChannelStatus.SETTLED:
+            amount = after.paid_to_payee
+        tx.add_event(
+            event,
+            at=now,
+            accounts=[after.payer, after.payee],
+            channel_id=after.channel_id,
+            amount=amount,
+            reference=t.op.value,
+        )
+        return after
+
+    # ------------------------------------------------------------ accounts
+    def get_account(self, account_id: str) -> Account:
+        protocol.check_address(account_id, "account")
+        found = self._read(lambda tx: tx.accounts([account_id]).get(account_id))
+        return found or Account(account_id)
+
+    def transfer(
+        self, sender: str, recipient: str, amount: int, nonce: int, memo: str, proof: SignedBy
+    ) -> tuple[Account, int]:
+        protocol.check_address(sender, "from_account")
+        protocol.check_address(recipient, "to_account")
+        if len(memo) > 120:
+            raise Rejected(Rejection.MALFORMED, "memo is longer than 120 characters")
+
+        def work(tx: Tx, now: Timestamp) -> tuple[Account, int]:
+            accounts = tx.accounts([sender, recipient], create_at=now)
+            movement = protocol.transfer(accounts[sender], recipient, amount, nonce, proof)
+            protocol.credit(accounts[recipient].balance, amount, "recipient balance")
+            tx.set_nonce(sender, nonce)
+            entry = tx.post([movement], op="transfer", reference=memo or f"nonce:{nonce}", at=now)
+            tx.add_event(
+                "transfer", at=now, accounts=[sender, recipient], amount=amount, reference=memo
+            )
+            s = accounts[sender]
+            assert entry is not None
+            return Account(sender, Amount(s.balance - amount), Nonce(nonce)), entry
+
+        return self._write(work)
+
+    # ------------------------------------------------------------ channels
+    def open_channel(
+        self,
+        *,
+        payer: str,
+        payee: str,
+        deposit: int,
+        expiry: int,
+        salt: int,
+        channel_id: bytes,
+        commitment: SignedBy,
+        refund: Refund,
+    ) -> Channel:
+        protocol.check_address(payer, "payer")
+        protocol.check_address(payee, "payee")
+
+        def work(tx: Tx, now: Timestamp) -> Channel:
+            existing = tx.channel(channel_id)
+            accounts = tx.accounts([payer, payee], create_at=now)
+            t = protocol.open_channel(
+                ledger_id=self.ledger_id,
+                existing=existing,
+                payer=accounts[payer],
+                payee=payee,
+                deposit=deposit,
+                expiry=expiry,
+                salt=salt,
+                channel_id=channel_id,
+                commitment=commitment,
+                refund=refund,
+                now=now,
+            )
+            return self._commit_channel(tx, t, now, event="channel_opened", lock_accounts=False)
+
+        try:
+            return self._write(work)
+        except IntegrityError:
+            # A concurrent open of the same channel committed first.
+            raise Rejected(
+                Rejection.CHANNEL_EXISTS, f"channel {channel_id.hex()} already exists"
+            ) from None
+
+    def _channel_op(
+        self,
+        channel_id: bytes,
+        decide: Callable[[Channel, Timestamp], ChannelTransition],
+        *,
+        event: str,
+        moves_money: bool,
+    ) -> Channel:
+        def work(tx: Tx, now: Timestamp) -> Channel:
+            channel = self._channel(tx, channel_id)
+            t = decide(channel, now)
+            return self._commit_channel(tx, t, now, event=event, lock_accounts=moves_money)
+
+        return self._write(work)
+
+    def submit_state(
+        self, channel_id: bytes, nonce: int, cumulative: int, proof: SignedBy
+    ) -> Channel:
+        return self._channel_op(
+            channel_id,
+            lambda c, now: protocol.submit_state(c, nonce, cumulative, proof, now),
+            event="channel_updated",
+            moves_money=False,
+        )
+
+    def close_channel(
+        self,
+        channel_id: bytes,
+        state: StateProof | None,
+        close_nonce: int,
+        close_cumulative: int,
+        close_proof: SignedBy,
+    ) -> Channel:
+        return self._channel_op(
+            channel_id,
+            lambda c, now: protocol.payee_close(
+                c, state, close_nonce, close_cumulative, close_proof, now
+            ),
+            event="channel_settled",
+            moves_money=True,
+        )
+
+    def cooperative_close(
+        self, channel_id: bytes, cumulative: int, payer_proof: SignedBy, payee_proof: SignedBy
+    ) -> Channel:
+        return self._channel_op(
+            channel_id,
+            lambda c, now: protocol.cooperative_close(c, cumulative, payer_proof, payee_proof, now),
+            event="channel_settled",
+            moves_money=True,
+        )
+
+    def request_close(self, channel_id: bytes, proof: SignedBy) -> Channel:
+        return self._channel_op(
+            channel_id,
+            lambda c, now: protocol.request_close(c, proof, now, self.challenge_window),
+            event="channel_closing",
+            moves_money=False,
+        )
+
+    def claim_refund(self, channel_id: bytes, claim: SignedBy, refund: Refund) -> Channel:
+        return self._channel_op(
+            channel_id,
+            lambda c, now: protocol.claim_refund(c, claim, refund, now),
+            event="channel_settled",
+            moves_money=True,
+        )
+
+    def top_up(
+        self,
+        channel_id: bytes,
+        additional: int,
+        new_expiry: int,
+        sequence: int,
+        proof: SignedBy,
+        refund: Refund | None,
+    ) -> Channel:
+        def work(tx: Tx, now: Timestamp) -> Channel:
+            channel = self._channel(tx, channel_id)
+            payer = tx.accounts([channel.payer, channel.payee], create_at=now)[channel.payer]
+            t = protocol.top_up(
+                channel, payer, additional, new_expiry, sequence, proof, refund, now
+            )
+            return self._commit_channel(tx, t, now, event="channel_topped_up", lock_accounts=False)
+
+        return self._write(work)
+
+    def get_channel(self, channel_id: bytes) -> Channel:
+        def work(tx: Tx) -> Channel:
+            return self._channel(tx, channel_id)
+
+        return self._read(work)
+
+    def list_channels(
+        self,
+        *,
+        party: str = "",
+        status: ChannelStatus | None = None,
+        limit: int = 100,
+        after: bytes = b"",
+    ) -> list[Channel]:
+        if party:
+            protocol.check_address(party, "party")
+        limit = min(max(limit or 100, 1), 1000)
+        return self._read(
+            lambda tx: tx.list_channels(party=party, status=status, limit=limit, after=after)
+        )
+
+    def sweep(self, batch: int = 200) -> int:
+        """Settle every channel whose expiry or challenge window has passed. Returns how many."""
+        settled = 0
+        due = self._read(lambda tx: tx.due_channel_ids(self.now(), batch))
+        for channel_id in due:
+
+            def work(tx: Tx, now: Timestamp, channel_id: bytes = channel_id) -> bool:
+                channel = tx.channel(channel_id)
+                t = protocol.settle_due(channel, now) if channel else None
+                if t is None:
+                    return False  # another ledger process settled it first
+                self._commit_channel(tx, t, now, event="channel_settled", lock_accounts=True)
+                return True
+
+            settled += self._write(work)
+        return settled
+
+    # ------------------------------------------------------------ events, audit
+    def events_after(self, event_id: int, limit: int = 500) -> list[Event]:
+        return self._read(lambda tx: tx.events_after(event_id, limit))
+
+    def last_event_id(self) -> int:
+        return self._read(lambda tx: tx.last_event_id())
+
+    def audit(self) -> AuditReport:
+        # One transaction so every total is read from the same snapshot (SQLite: under its lock).
+        return self._write(lambda tx, _now: AuditReport(tx.totals()))
+
+    # ------------------------------------------------------------ treasury
+    def credit_deposit(
+        self, txid: str, contract_index: int, account_id: str, amount: int, tron_from: str
+    ) -> tuple[bool, Account]:
+        txid = txid.lower()
+        if len(txid) != 64 or any(ch not in "0123456789abcdef" for ch in txid):
+            raise Rejected(Rejection.MALFORMED, "txid must be 64 hex characters")
+        if contract_index < 0:
+            raise Rejected(Rejection.MALFORMED, "contract_index must be >= 0")
+        protocol.check_address(account_id, "account")
+        protocol.check_amount(amount, "amount")
+
+        def work(tx: Tx, now: Timestamp) -> tuple[bool, Account]:
+            account = tx.accounts([account_id], create_at=now)[account_id]
+            earlier = tx.deposit_exists(txid, contract_index)
+            if earlier is not None:
+                if earlier != (account_id, amount):
+                    raise Rejected(
+                        Rejection.DEPOSIT_CONFLICT,
+                        f"deposit {txid}:{contract_index} was credited with other terms",
+                    )
+                return False, account
+            protocol.credit(account.balance, amount, "balance")
+            if not tx.insert_deposit(txid, contract_index, account_id, amount, tron_from, now):
+                return False, account
+            tx.post(
+                [Movement(CHAIN_DEPOSITS, Bucket.account(account_id), Amount(amount))],
+                op="deposit",
+                reference=f"{txid}:{contract_index}",
+                at=now,
+            )
+            tx.add_event("credit", at=now, accounts=[account_id], amount=amount, reference=txid)
+            return True, Account(account_id, Amount(account.balance + amount), account.nonce)
+
+        return self._write(work)
+
+    def request_withdrawal(
+        self, account_id: str, tron_address: str, amount: int, nonce: int, proof: SignedBy
+    ) -> Withdrawal:
+        protocol.check_address(account_id, "account")
+        protocol.check_address(tron_address, "tron_address")
+        protocol.check_amount(amount, "amount")
+
+        def work(tx: Tx, now: Timestamp) -> Withdrawal:
+            account = tx.accounts([account_id], create_at=now)[account_id]
+            protocol.require_signer(proof, account_id, "withdrawal")
+            protocol.check_account_nonce(account, nonce)
+            if account.balance < amount:
+                raise Rejected(
+                    Rejection.INSUFFICIENT_FUNDS, f"balance {account.balance} is below {amount}"
+                )
+            tx.set_nonce(account_id, nonce)
+            w = tx.insert_withdrawal(account_id, tron_address, amount, nonce, now)
+            tx.post(
+                [
+                    Movement(
+                        Bucket.account(account_id),
+                        Bucket("pending", str(w.withdrawal_id)),
+                        Amount(amount),
+                    )
+                ],
+                op="withdrawal_requested",
+                reference=f"withdrawal:{w.withdrawal_id}",
+                at=now,
+            )
+            tx.add_event(
+                "withdrawal_requested",
+                at=now,
+                accounts=[account_id],
+                amount=amount,
+                reference=str(w.withdrawal_id),
+            )
+            return w
+
+        return self._write(work)
+
+    def list_withdrawals(
+        self, status: str = "", limit: int = 100, after: int = 0
+    ) -> list[Withdrawal]:
+        if status not in ("", "pending", "paid", "failed"):
+            raise Rejected(Rejection.MALFORMED, "status must be pending, paid or failed")
+        limit = min(max(limit or 100, 1), 1000)
+        return self._read(lambda tx: tx.list_withdrawals(status=status, limit=limit, after=after))
+
+    def _finish_withdrawal(
+        self, withdrawal_id: int, *, paid: bool, txid: str, reason: str
+    ) -> Withdrawal:
+        def work(tx: Tx, now: Timestamp) -> Withdrawal:
+            w = tx.withdrawal(withdrawal_id)
+            if w is None:
+                raise Rejected(Rejection.UNKNOWN_WITHDRAWAL, f"no withdrawal {withdrawal_id}")
+            if w.status != "pending":
+                if paid and w.status == "paid" and w.txid == txid:
+                    return w  # idempotent repeat of the same confirmation
+                raise Rejected(
+                    Rejection.WITHDRAWAL_NOT_PENDING, f"withdrawal {withdrawal_id} is {w.status}"
+                )
+            pending = Bucket("pending", str(withdrawal_id))
+            if paid:
+                movement = Movement(pending, CHAIN_WITHDRAWALS, w.amount)
+                kind = "withdrawal_paid"
+            else:
+                tx.accounts([w.account_id], create_at=now)
+                movement = Movement(pending, Bucket.account(w.account_id), w.amount)
+                kind = "withdrawal_failed"
+            tx.update_withdrawal(
+                withdrawal_id, status="paid" if paid else "failed", txid=txid, reason=reason, at=now
+            )
+            tx.post([movement], op=kind, reference=f"withdrawal:{withdrawal_id}", at=now)
+            tx.add_event(
+                kind, at=now, accounts=[w.account_id], amount=w.amount, reference=txid or reason
+            )
+            updated = tx.withdrawal(withdrawal_id)
+            assert updated is not None
+            return updated
+
+        return self._write(work)
+
+    def mark_withdrawal_paid(self, withdrawal_id: int, txid: str) -> Withdrawal:
+        if len(txid) != 64:
+            raise Rejected(Rejection.MALFORMED, "txid must be 64 hex characters")
+        return self._finish_withdrawal(withdrawal_id, paid=True, txid=txid.lower(), reason="")
+
+    def mark_withdrawal_failed(self, withdrawal_id: int, reason: str) -> Withdrawal:
+        return self._finish_withdrawal(
+            withdrawal_id, paid=False, txid="", reason=reason[:500] or "failed"
+        )

@@ -1,0 +1,147 @@
+"""The ledger's tables (SQLAlchemy Core). Alembic migrations in migrations/ are generated from this.
+
+Every balance change writes a journal row (source bucket -> target bucket) in the same
+transaction as the balance, so balances can always be re-derived and audited.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# SQLite only gives INTEGER PRIMARY KEY columns autoincrement; PostgreSQL wants BIGINT.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+ledger_meta = Table(
+    "ledger_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("balance", BigInteger, nullable=False),
+    Column("nonce", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    CheckConstraint("balance >= 0", name="balance_non_negative"),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("channel_id", LargeBinary(32), primary_key=True),
+    Column("payer", String(64), nullable=False, index=True),
+    Column("payee", String(64), nullable=False, index=True),
+    Column("deposit", BigInteger, nullable=False),
+    Column("expiry", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("opened_at", BigInteger, nullable=False),
+    Column("best_nonce", BigInteger, nullable=False),
+    Column("best_cumulative", BigInteger, nullable=False),
+    Column("best_signature", LargeBinary(65), nullable=False),
+    Column("close_deadline", BigInteger, nullable=False),
+    Column("topup_sequence", Integer, nullable=False),
+    Column("refund_signature", LargeBinary(65), nullable=False),
+    Column("paid_to_payee", BigInteger, nullable=False),
+    Column("refunded_to_payer", BigInteger, nullable=False),
+    Column("settle_reason", String(24), nullable=True),
+    Column("settled_at", BigInteger, nullable=False),
+    # When the sweeper must act (expiry or end of challenge window); NULL once settled.
+    Column("due_at", BigInteger, nullable=True, index=True),
+    CheckConstraint("deposit > 0", name="deposit_positive"),
+    CheckConstraint(
+        "best_cumulative >= 0 AND best_cumulative <= deposit", name="best_within_deposit"
+    ),
+)
+
+# Every payer-signed state the ledger accepted (append-only; unique per channel and nonce).
+channel_states = Table(
+    "channel_states",
+    metadata,
+    Column("channel_id", LargeBinary(32), primary_key=True),
+    Column("nonce", BigInteger, primary_key=True),
+    Column("cumulative", BigInteger, nullable=False),
+    Column("signature", LargeBinary(65), nullable=False),
+    Column("accepted_at", BigInteger, nullable=False),
+)
+
+journal = Table(
+    "journal",
+    metadata,
+    Column("entry_id", AutoId, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("op", String(32), nullable=False),
+    Column("source_kind", String(16), nullable=False),
+    Column("source_key", String(80), nullable=False),
+    Column("target_kind", String(16), nullable=False),
+    Column("target_key", String(80), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("reference", String(160), nullable=False),
+    CheckConstraint("amount > 0", name="amount_positive"),
+)
+Index("ix_journal_source", journal.c.source_kind, journal.c.source_key)
+Index("ix_journal_target", journal.c.target_kind, journal.c.target_key)
+
+deposits = Table(
+    "deposits",
+    metadata,
+    Column("txid", String(64), primary_key=True),
+    Column("contract_index", Integer, primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("tron_from", String(64), nullable=False),
+    Column("credited_at", BigInteger, nullable=False),
+)
+
+withdrawals = Table(
+    "withdrawals",
+    metadata,
+    Column("withdrawal_id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), nullable=False, index=True),
+    Column("tron_address", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("txid", String(64), nullable=False),
+    Column("failure_reason", Text, nullable=False),
+    Column("requested_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("requested_nonce", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "requested_nonce", name="account_nonce"),
+)
+
+# The outbox: events written in the same transaction as the change they describe.
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", AutoId, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("accounts", String(200), nullable=False),  # space-separated account ids
+    Column("channel_id", LargeBinary(32), nullable=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("reference", String(160), nullable=False),
+)

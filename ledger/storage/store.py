@@ -1,0 +1,490 @@
+"""Repositories over one database transaction (the unit of work).
+
+`Store.transaction()` opens a transaction; `Tx` reads rows (locking them on PostgreSQL with
+SELECT ... FOR UPDATE, in a fixed order; SQLite holds the whole-database write lock from BEGIN
+IMMEDIATE) and writes the decision. Repositories never commit: the transaction block does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ledger.domain import (
+    Account,
+    Amount,
+    Channel,
+    ChannelId,
+    ChannelStatus,
+    Nonce,
+    SettleReason,
+    Timestamp,
+)
+from ledger.protocol import Movement, due_at
+from ledger.storage import schema as t
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    withdrawal_id: int
+    account_id: str
+    tron_address: str
+    amount: Amount
+    status: str  # pending | paid | failed
+    txid: str
+    failure_reason: str
+    requested_at: Timestamp
+    updated_at: Timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event_id: int
+    at: Timestamp
+    kind: str
+    accounts: tuple[str, ...]
+    channel_id: bytes | None
+    amount: Amount
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    account_balances: int
+    channel_escrow: int
+    pending_withdrawals: int
+    deposits_credited: int
+    withdrawals_paid: int
+    journal_entries: int
+    # Per liability kind, what the journal says the bucket holds (inflows - outflows).
+    journal_account: int
+    journal_escrow: int
+    journal_pending: int
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self.engine.begin() as conn:
+            yield Tx(conn, lock=self.dialect == "postgresql")
+
+    @contextmanager
+    def reader(self) -> Iterator[Tx]:
+        with self.engine.connect() as conn:
+            yield Tx(conn, lock=False)
+            conn.rollback()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _insert_ignore(conn: Connection, table: t.Table, rows: list[dict[str, object]]) -> int:
+    """INSERT that skips rows whose key exists; returns how many rows were inserted."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table).on_conflict_do_nothing()
+    else:  # pragma: no cover - only the two supported stores exist
+        raise RuntimeError(f"unsupported database {dialect}")
+    if len(rows) == 1:
+        return conn.execute(stmt.values(rows[0])).rowcount
+    conn.execute(stmt, rows)
+    return -1
+
+
+def _channel_from_row(row: object) -> Channel:
+    r = row._mapping  # type: ignore[attr-defined]
+    return Channel(
+        channel_id=ChannelId(bytes(r["channel_id"])),
+        payer=r["payer"],
+        payee=r["payee"],
+        deposit=Amount(r["deposit"]),
+        expiry=Timestamp(r["expiry"]),
+        status=ChannelStatus(r["status"]),
+        opened_at=Timestamp(r["opened_at"]),
+        best_nonce=Nonce(r["best_nonce"]),
+        best_cumulative=Amount(r["best_cumulative"]),
+        best_signature=bytes(r["best_signature"]),
+        close_deadline=Timestamp(r["close_deadline"]),
+        topup_sequence=r["topup_sequence"],
+        refund_signature=bytes(r["refund_signature"]),
+        paid_to_payee=Amount(r["paid_to_payee"]),
+        refunded_to_payer=Amount(r["refunded_to_payer"]),
+        settle_reason=SettleReason(r["settle_reason"]) if r["settle_reason"] else None,
+        settled_at=Timestamp(r["settled_at"]),
+    )
+
+
+def _channel_values(c: Channel) -> dict[str, object]:
+    return {
+        "channel_id": c.channel_id,
+        "payer": c.payer,
+        "payee": c.payee,
+        "deposit": c.deposit,
+        "expiry": c.expiry,
+        "status": c.status.value,
+        "opened_at": c.opened_at,
+        "best_nonce": c.best_nonce,
+        "best_cumulative": c.best_cumulative,
+        "best_signature": c.best_signature,
+        "close_deadline": c.close_deadline,
+        "topup_sequence": c.topup_sequence,
+        "refund_signature": c.refund_signature,
+        "paid_to_payee": c.paid_to_payee,
+        "refunded_to_payer": c.refunded_to_payer,
+        "settle_reason": c.settle_reason.value if c.settle_reason else None,
+        "settled_at": c.settled_at,
+        "due_at": due_at(c),
+    }
+
+
+def _withdrawal_from_row(row: object) -> Withdrawal:
+    r = row._mapping  # type: ignore[attr-defined]
+    return Withdrawal(
+        withdrawal_id=r["withdrawal_id"],
+        account_id=r["account_id"],
+        tron_address=r["tron_address"],
+        amount=Amount(r["amount"]),
+        status=r["status"],
+        txid=r["txid"],
+        failure_reason=r["failure_reason"],
+        requested_at=Timestamp(r["requested_at"]),
+        updated_at=Timestamp(r["updated_at"]),
+    )
+
+
+class Tx:
+    """Reads and writes inside one transaction."""
+
+    def __init__(self, conn: Connection, *, lock: bool) -> None:
+        self.conn = conn
+        self.lock = lock
+
+    # ------------------------------------------------------------ meta
+    def meta(self, key: str) -> str | None:
+        return self.conn.execute(
+            select(t.ledger_meta.c.value).where(t.ledger_meta.c.key == key)
+        ).scalar_one_or_none()
+
+    def set_meta_once(self, key: str, value: str) -> str:
+        """Store `value` unless the key already has one; return what is stored."""
+        _insert_ignore(self.conn, t.ledger_meta, [{"key": key, "value": value}])
+        stored = self.meta(key)
+        assert stored is not None
+        return stored
+
+    # ------------------------------------------------------------ accounts
+    def accounts(
+        self, ids: Iterable[str], *, create_at: Timestamp | None = None
+    ) -> dict[str, Account]:
+        """Load (and lock, in id order) the accounts; create missing ones when `create_at`."""
+        wanted = sorted(set(ids))
+        if create_at is not None:
+            _insert_ignore(
+                self.conn,
+                t.accounts,
+                [
+                    {"account_id": a, "balance": 0, "nonce": 0, "created_at": create_at}
+                    for a in wanted
+                ],
+            )
+        q = (
+            select(t.accounts.c.account_id, t.accounts.c.balance, t.accounts.c.nonce)
+            .where(t.accounts.c.account_id.in_(wanted))
+            .order_by(t.accounts.c.account_id)
+        )
+        if self.lock:
+            q = q.with_for_update()
+        return {
+            r.account_id: Account(r.account_id, Amount(r.balance), Nonce(r.nonce))
+            for r in self.conn.execute(q)
+        }
+
+    def account(self, account_id: str) -> Account | None:
+        return self.accounts([account_id]).get(account_id)
+
+    def set_nonce(self, account_id: str, nonce: int) -> None:
+        self.conn.execute(
+            update(t.accounts).where(t.accounts.c.account_id == account_id).values(nonce=nonce)
+        )
+
+    # ------------------------------------------------------------ money
+    def post(
+        self, movements: Sequence[Movement], *, op: str, reference: str, at: Timestamp
+    ) -> int | None:
+        """Write the journal rows and apply them to account balances; returns the last entry id.
+
+        Escrow is held on the channel row and pending withdrawals on theirs: callers update those
+        rows themselves, the journal records every move either way.
+        """
+        if not movements:
+            return None
+        deltas: dict[str, int] = {}
+        for m in movements:
+            if m.source.kind == "account":
+                deltas[m.source.key] = deltas.get(m.source.key, 0) - m.amount
+            if m.target.kind == "account":
+                deltas[m.target.key] = deltas.get(m.target.key, 0) + m.amount
+        for account_id, delta in sorted(deltas.items()):
+            if delta:
+                self.conn.execute(
+                    update(t.accounts)
+                    .where(t.accounts.c.account_id == account_id)
+                    .values(balance=t.accounts.c.balance + delta)
+                )
+        rows = [
+            {
+                "at": at,
+                "op": op,
+                "source_kind": m.source.kind,
+                "source_key": m.source.key,
+                "target_kind": m.target.kind,
+                "target_key": m.target.key,
+                "amount": m.amount,
+                "reference": reference,
+            }
+            for m in movements
+        ]
+        entry_id: int | None = None
+        for row in rows:
+            entry_id = self.conn.execute(
+                insert(t.journal).values(row).returning(t.journal.c.entry_id)
+            ).scalar_one()
+        return entry_id
+
+    # ------------------------------------------------------------ channels
+    def channel(self, channel_id: bytes) -> Channel | None:
+        q = select(t.channels).where(t.channels.c.channel_id == channel_id)
+        if self.lock:
+            q = q.with_for_update()
+        row = self.conn.execute(q).first()
+        return _channel_from_row(row) if row else None
+
+    def insert_channel(self, channel: Channel) -> None:
+        self.conn.execute(insert(t.channels).values(_channel_values(channel)))
+
+    def update_channel(self, channel: Channel) -> None:
+        values = _channel_values(channel)
+        channel_id = values.pop("channel_id")
+        self.conn.execute(
+            update(t.channels).where(t.channels.c.channel_id == channel_id).values(values)
+        )
+
+    def record_state(
+        self, channel_id: bytes, nonce: int, cumulative: int, signature: bytes, at: Timestamp
+    ) -> None:
+        _insert_ignore(
+            self.conn,
+            t.channel_states,
+            [
+                {
+                    "channel_id": channel_id,
+                    "nonce": nonce,
+                    "cumulative": cumulative,
+                    "signature": signature,
+                    "accepted_at": at,
+                }
+            ],
+        )
+
+    def list_channels(
+        self, *, party: str, status: ChannelStatus | None, limit: int, after: bytes
+    ) -> list[Channel]:
+        q = select(t.channels).order_by(t.channels.c.channel_id).limit(limit)
+        if party:
+            q = q.where(or_(t.channels.c.payer == party, t.channels.c.payee == party))
+        if status is not None:
+            q = q.where(t.channels.c.status == status.value)
+        if after:
+            q = q.where(t.channels.c.channel_id > after)
+        return [_channel_from_row(r) for r in self.conn.execute(q)]
+
+    def due_channel_ids(self, now: Timestamp, limit: int) -> list[bytes]:
+        q = (
+            select(t.channels.c.channel_id)
+            .where(and_(t.channels.c.due_at.is_not(None), t.channels.c.due_at <= now))
+            .order_by(t.channels.c.due_at)
+            .limit(limit)
+        )
+        return [bytes(r.channel_id) for r in self.conn.execute(q)]
+
+    # ------------------------------------------------------------ events (outbox)
+    def add_event(
+        self,
+        kind: str,
+        *,
+        at: Timestamp,
+        accounts: Sequence[str],
+        channel_id: bytes | None = None,
+        amount: int = 0,
+        reference: str = "",
+    ) -> None:
+        self.conn.execute(
+            insert(t.events).values(
+                at=at,
+                kind=kind,
+                accounts=" ".join(accounts),
+                channel_id=channel_id,
+                amount=amount,
+                reference=reference,
+            )
+        )
+
+    def events_after(self, event_id: int, limit: int) -> list[Event]:
+        q = (
+            select(t.events)
+            .where(t.events.c.event_id > event_id)
+            .order_by(t.events.c.event_id)
+            .limit(limit)
+        )
+        return [
+            Event(
+                event_id=r.event_id,
+                at=Timestamp(r.at),
+                kind=r.kind,
+                accounts=tuple(r.accounts.split()),
+                channel_id=bytes(r.channel_id) if r.channel_id is not None else None,
+                amount=Amount(r.amount),
+                reference=r.reference,
+            )
+            for r in self.conn.execute(q)
+        ]
+
+    def last_event_id(self) -> int:
+        return self.conn.execute(
+            select(func.coalesce(func.max(t.events.c.event_id), 0))
+        ).scalar_one()
+
+    # ------------------------------------------------------------ bridge
+    def deposit_exists(self, txid: str, index: int) -> tuple[str, int] | None:
+        row = self.conn.execute(
+            select(t.deposits.c.account_id, t.deposits.c.amount).where(
+                t.deposits.c.txid == txid, t.deposits.c.contract_index == index
+            )
+        ).first()
+        return (row.account_id, row.amount) if row else None
+
+    def insert_deposit(
+        self, txid: str, index: int, account_id: str, amount: int, tron_from: str, at: Timestamp
+    ) -> bool:
+        """False when this (txid, index) is already there (a concurrent credit won)."""
+        inserted = _insert_ignore(
+            self.conn,
+            t.deposits,
+            [
+                {
+                    "txid": txid,
+                    "contract_index": index,
+                    "account_id": account_id,
+                    "amount": amount,
+                    "tron_from": tron_from,
+                    "credited_at": at,
+                }
+            ],
+        )
+        return inserted == 1
+
+    def insert_withdrawal(
+        self, account_id: str, tron_address: str, amount: int, nonce: int, at: Timestamp
+    ) -> Withdrawal:
+        wid = self.conn.execute(
+            insert(t.withdrawals)
+            .values(
+                account_id=account_id,
+                tron_address=tron_address,
+                amount=amount,
+                status="pending",
+                txid="",
+                failure_reason="",
+                requested_at=at,
+                updated_at=at,
+                requested_nonce=nonce,
+            )
+            .returning(t.withdrawals.c.withdrawal_id)
+        ).scalar_one()
+        w = self.withdrawal(wid)
+        assert w is not None
+        return w
+
+    def withdrawal(self, withdrawal_id: int) -> Withdrawal | None:
+        q = select(t.withdrawals).where(t.withdrawals.c.withdrawal_id == withdrawal_id)
+        if self.lock:
+            q = q.with_for_update()
+        row = self.conn.execute(q).first()
+        return _withdrawal_from_row(row) if row else None
+
+    def update_withdrawal(
+        self, withdrawal_id: int, *, status: str, txid: str, reason: str, at: Timestamp
+    ) -> None:
+        self.conn.execute(
+            update(t.withdrawals)
+            .where(t.withdrawals.c.withdrawal_id == withdrawal_id)
+            .values(status=status, txid=txid, failure_reason=reason, updated_at=at)
+        )
+
+    def list_withdrawals(self, *, status: str, limit: int, after: int) -> list[Withdrawal]:
+        q = (
+            select(t.withdrawals)
+            .where(t.withdrawals.c.withdrawal_id > after)
+            .order_by(t.withdrawals.c.withdrawal_id)
+            .limit(limit)
+        )
+        if status:
+            q = q.where(t.withdrawals.c.status == status)
+        return [_withdrawal_from_row(r) for r in self.conn.execute(q)]
+
+    # ------------------------------------------------------------ audit
+    def totals(self) -> Totals:
+        c = self.conn
+        balances = c.execute(select(func.coalesce(func.sum(t.accounts.c.balance), 0))).scalar_one()
+        escrow = c.execute(
+            select(func.coalesce(func.sum(t.channels.c.deposit), 0)).where(
+                t.channels.c.status != ChannelStatus.SETTLED.value
+            )
+        ).scalar_one()
+        pending = c.execute(
+            select(func.coalesce(func.sum(t.withdrawals.c.amount), 0)).where(
+                t.withdrawals.c.status == "pending"
+            )
+        ).scalar_one()
+        credited = c.execute(select(func.coalesce(func.sum(t.deposits.c.amount), 0))).scalar_one()
+        paid = c.execute(
+            select(func.coalesce(func.sum(t.withdrawals.c.amount), 0)).where(
+                t.withdrawals.c.status == "paid"
+            )
+        ).scalar_one()
+        entries = c.execute(select(func.count()).select_from(t.journal)).scalar_one()
+
+        def journal_net(kind: str) -> int:
+            inflow = c.execute(
+                select(func.coalesce(func.sum(t.journal.c.amount), 0)).where(
+                    t.journal.c.target_kind == kind
+                )
+            ).scalar_one()
+            outflow = c.execute(
+                select(func.coalesce(func.sum(t.journal.c.amount), 0)).where(
+                    t.journal.c.source_kind == kind
+                )
+            ).scalar_one()
+            return int(inflow) - int(outflow)
+
+        return Totals(
+            account_balances=int(balances),
+            channel_escrow=int(escrow),
+            pending_withdrawals=int(pending),
+            deposits_credited=int(credited),
+            withdrawals_paid=int(paid),
+            journal_entries=int(entries),
+            journal_account=journal_net("account"),
+            journal_escrow=journal_net("escrow"),
+            journal_pending=journal_net("pending"),
+        )
