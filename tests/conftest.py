@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ledger_harness import LedgerHarness, running_ledger
 from tests.pg import drop_database, fresh_database, postgres_server
 
 
@@ -35,3 +36,17 @@ def db_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def ledger(sqlite_url: str) -> Iterator[LedgerHarness]:
+    """A real ledger gRPC server on 127.0.0.1 over embedded SQLite, with a manual clock."""
+    with running_ledger(sqlite_url) as harness:
+        yield harness
+
+
+@pytest.fixture
+def ledger_any(db_url: str) -> Iterator[LedgerHarness]:
+    """The same, once on SQLite and once on PostgreSQL."""
+    with running_ledger(db_url) as harness:
+        yield harness

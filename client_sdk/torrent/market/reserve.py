@@ -44,12 +44,12 @@ class StepGrowth:
         return min(self.cap, self.step_units * (max(0, elapsed_s) // self.step_seconds))
 
 
-NO_GROWTH = StepGrowth(step_units=0, step_seconds=1, cap=0)
-
-
 def _check(units: int, seconds: int, cap: int) -> None:
     if units < 0 or seconds <= 0 or not 0 <= cap <= MAX_RATE_UNITS:
         raise ValueError("growth needs units >= 0, seconds > 0 and 0 <= cap <= MAX_RATE_UNITS")
+
+
+NO_GROWTH = StepGrowth(step_units=0, step_seconds=1, cap=0)
 
 
 class ReservePrice:

@@ -1,0 +1,274 @@
+"""`btt-ledger`: serve the ledger, migrate its database, inspect it.
+
+Every option has an environment variable (BTT_LEDGER_*); flags win over the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from prometheus_client import start_http_server
+from sqlalchemy.exc import SQLAlchemyError
+
+from ledger import logs
+from ledger.domain import ChannelStatus, Rejected
+from ledger.rpc.server import ConfigError, TlsFiles, build_service, start_server
+from ledger.service import LedgerService
+from ledger.storage.engine import make_engine
+from ledger.storage.migrate import upgrade
+
+DEFAULT_DB = f"sqlite:///{Path.home() / '.btt' / 'ledger.db'}"
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+admin = typer.Typer(no_args_is_help=True, help="Inspect a ledger database directly.")
+app.add_typer(admin, name="admin")
+
+DbOption = Annotated[
+    str,
+    typer.Option(
+        "--db", envvar="BTT_LEDGER_DB", help="SQLAlchemy URL (sqlite:///... or postgresql://...)"
+    ),
+]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _ensure_sqlite_dir(db: str) -> None:
+    if db.startswith("sqlite:///"):
+        Path(db.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _service(db: str, **kwargs: Any) -> LedgerService:
+    _ensure_sqlite_dir(db)
+    try:
+        return build_service(db, **kwargs)
+    except (ConfigError, ValueError) as exc:
+        _fail(str(exc))
+    except SQLAlchemyError as exc:
+        _fail(f"cannot use database {db}: {exc.__class__.__name__}: {getattr(exc, 'orig', exc)}")
+    raise AssertionError("unreachable")
+
+
+@app.command()
+def serve(
+    db: DbOption = DEFAULT_DB,
+    listen: Annotated[str, typer.Option(envvar="BTT_LEDGER_LISTEN")] = "127.0.0.1:50051",
+    ledger_id: Annotated[
+        str | None, typer.Option(envvar="BTT_LEDGER_ID", help="pinned on first start")
+    ] = None,
+    treasury_token: Annotated[
+        str | None, typer.Option(envvar="BTT_LEDGER_TREASURY_TOKEN", help="enables Treasury")
+    ] = None,
+    tls_cert: Annotated[Path | None, typer.Option(envvar="BTT_LEDGER_TLS_CERT")] = None,
+    tls_key: Annotated[Path | None, typer.Option(envvar="BTT_LEDGER_TLS_KEY")] = None,
+    metrics: Annotated[
+        str | None, typer.Option(envvar="BTT_LEDGER_METRICS", help="HOST:PORT for Prometheus")
+    ] = None,
+    challenge_window: Annotated[int, typer.Option(envvar="BTT_LEDGER_CHALLENGE_WINDOW")] = 3600,
+    migrate: Annotated[
+        bool, typer.Option(help="upgrade the schema on start (default for SQLite)")
+    ] = False,
+    log_level: Annotated[str, typer.Option(envvar="BTT_LOG_LEVEL")] = "INFO",
+) -> None:
+    """Run the ledger gRPC service until SIGINT/SIGTERM."""
+    logs.configure(log_level)
+    if (tls_cert is None) != (tls_key is None):
+        _fail("--tls-cert and --tls-key go together")
+    tls = None
+    if tls_cert and tls_key:
+        for path in (tls_cert, tls_key):
+            if not path.is_file():
+                _fail(f"TLS file not found: {path}")
+        tls = TlsFiles(tls_cert, tls_key)
+    service = _service(
+        db, ledger_id=ledger_id, challenge_window=challenge_window, migrate=migrate or None
+    )
+
+    async def run() -> None:
+        from ledger.rpc.interceptors import Metrics
+
+        m = Metrics()
+        if metrics:
+            host, _, port = metrics.rpartition(":")
+            start_http_server(int(port), addr=host or "127.0.0.1", registry=m.registry)
+        try:
+            running = await start_server(
+                service, listen, treasury_token=treasury_token, tls=tls, metrics=m
+            )
+        except (ConfigError, RuntimeError) as exc:
+            _fail(f"cannot listen on {listen}: {exc}")
+            return
+        typer.echo(
+            f"btt-ledger {service.ledger_id} listening on {listen.rsplit(':', 1)[0]}:{running.port}",
+            err=True,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await running.stop()
+
+    asyncio.run(run())
+
+
+@app.command()
+def migrate(db: DbOption = DEFAULT_DB) -> None:
+    """Upgrade the database schema to the latest version."""
+    _ensure_sqlite_dir(db)
+    try:
+        engine = make_engine(db)
+        upgrade(engine)
+        engine.dispose()
+    except SQLAlchemyError as exc:
+        _fail(f"migration failed: {getattr(exc, 'orig', exc)}")
+    typer.echo("database is at the latest schema")
+
+
+def _print(data: Any, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    if isinstance(data, list):
+        for row in data:
+            typer.echo("  ".join(f"{k}={v}" for k, v in row.items()))
+    else:
+        for k, v in data.items():
+            typer.echo(f"{k:22} {v}")
+
+
+def _channel_dict(c: Any) -> dict[str, Any]:
+    return {
+        "channel_id": c.channel_id.hex(),
+        "payer": c.payer,
+        "payee": c.payee,
+        "deposit": c.deposit,
+        "expiry": c.expiry,
+        "status": c.status.value,
+        "best_nonce": c.best_nonce,
+        "best_cumulative": c.best_cumulative,
+        "paid_to_payee": c.paid_to_payee,
+        "refunded_to_payer": c.refunded_to_payer,
+        "settle_reason": c.settle_reason.value if c.settle_reason else "",
+    }
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+@admin.command("audit")
+def admin_audit(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
+    """Totals of every liability bucket; exit 1 when the books do not balance."""
+    report = _service(db).audit()
+    t = report.totals
+    _print(
+        {
+            "account_balances": t.account_balances,
+            "channel_escrow": t.channel_escrow,
+            "pending_withdrawals": t.pending_withdrawals,
+            "deposits_credited": t.deposits_credited,
+            "withdrawals_paid": t.withdrawals_paid,
+            "journal_entries": t.journal_entries,
+            "journal_imbalance": report.journal_imbalance,
+            "balanced": report.balanced,
+        },
+        as_json,
+    )
+    if not report.balanced:
+        raise typer.Exit(1)
+
+
+@admin.command("account")
+def admin_account(account: str, db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
+    """Balance and nonce of an account."""
+    try:
+        a = _service(db).get_account(account)
+    except Rejected as exc:
+        _fail(str(exc))
+        return
+    _print({"account": a.account_id, "balance": a.balance, "nonce": a.nonce}, as_json)
+
+
+@admin.command("channels")
+def admin_channels(
+    db: DbOption = DEFAULT_DB,
+    party: Annotated[str, typer.Option(help="payer or payee address")] = "",
+    status: Annotated[str, typer.Option(help="OPEN, CLOSING or SETTLED")] = "",
+    limit: int = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """List channels."""
+    try:
+        st = ChannelStatus(status.upper()) if status else None
+    except ValueError:
+        _fail("status must be OPEN, CLOSING or SETTLED")
+        return
+    try:
+        channels = _service(db).list_channels(party=party, status=st, limit=limit)
+    except Rejected as exc:
+        _fail(str(exc))
+        return
+    _print([_channel_dict(c) for c in channels], as_json)
+
+
+@admin.command("channel")
+def admin_channel(channel_id: str, db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
+    """One channel by its hex id."""
+    try:
+        c = _service(db).get_channel(bytes.fromhex(channel_id))
+    except ValueError:
+        _fail("channel id must be hex")
+        return
+    except Rejected as exc:
+        _fail(str(exc))
+        return
+    _print(_channel_dict(c), as_json)
+
+
+@admin.command("sweep")
+def admin_sweep(db: DbOption = DEFAULT_DB) -> None:
+    """Settle every channel past its expiry or challenge window now."""
+    typer.echo(f"settled {_service(db).sweep()} channel(s)")
+
+
+@admin.command("events")
+def admin_events(
+    db: DbOption = DEFAULT_DB, after: int = 0, limit: int = 50, as_json: JsonOption = False
+) -> None:
+    """The event log (outbox), oldest first."""
+    events = _service(db).events_after(after, limit)
+    _print(
+        [
+            {
+                "id": e.event_id,
+                "at": e.at,
+                "kind": e.kind,
+                "accounts": ",".join(e.accounts),
+                "amount": e.amount,
+                "channel": e.channel_id.hex() if e.channel_id else "",
+                "ref": e.reference,
+            }
+            for e in events
+        ],
+        as_json,
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
