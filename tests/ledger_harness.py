@@ -70,7 +70,11 @@ def running_ledger(
 ) -> Iterator[LedgerHarness]:
     clock = ManualClock()
     service = build_service(
-        db_url, clock=clock, challenge_window=challenge_window, migrate=True, ledger_id="test-ledger"
+        db_url,
+        clock=clock,
+        challenge_window=challenge_window,
+        migrate=True,
+        ledger_id="test-ledger",
     )
     loop = asyncio.new_event_loop()
     started = threading.Event()

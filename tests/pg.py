@@ -68,8 +68,22 @@ def local_cluster() -> Iterator[str]:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=200 -c shared_buffers=128MB"
         )
-        _run_as(user, ["pg_ctl", "-D", str(data), "-o", opts, "-w", "-t", "30", "start",
-                       "-l", str(root / "log")])
+        _run_as(
+            user,
+            [
+                "pg_ctl",
+                "-D",
+                str(data),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                "30",
+                "start",
+                "-l",
+                str(root / "log"),
+            ],
+        )
         try:
             yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
         finally:
@@ -129,7 +143,8 @@ def fresh_database(server_url: str) -> str:
 
 def drop_database(server_url: str, url: str) -> None:
     name = url.rsplit("/", 1)[1]
-    with contextlib.suppress(Exception), psycopg.connect(
-        _admin_dsn(server_url), autocommit=True
-    ) as conn:
+    with (
+        contextlib.suppress(Exception),
+        psycopg.connect(_admin_dsn(server_url), autocommit=True) as conn,
+    ):
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

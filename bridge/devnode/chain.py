@@ -10,6 +10,7 @@ import hashlib
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,10 +18,10 @@ from google.protobuf.message import Message
 from tronpy.keys import to_base58check_address
 from tronpy.proto import tron_pb2
 
-from bridge.devnode import protos
 from bridge.devnode.state import SCHEMA, TRX, AccountRow, StateView
 from bridge.devnode.txcodec import CodecError, txid_of, unpack_contract
-from ledger.crypto import InvalidSignature, SigningKey, recover_raw_address
+from bridge.tron import protos
+from ledger.crypto import InvalidSignature, SigningKey, raw_address, recover_raw_address
 
 MAX_EXPIRATION_MS = 24 * 3600 * 1000
 TAPOS_WINDOW = 65_536
@@ -119,6 +120,9 @@ def _valid_address(raw: bytes) -> bool:
     return len(raw) == 21 and raw[0] == 0x41
 
 
+GenesisEdit = Callable[[StateView, int, int], None]
+
+
 class Chain:
     def __init__(self, data_dir: Path, config: ChainConfig | None = None) -> None:
         self.config = config or ChainConfig()
@@ -193,7 +197,10 @@ class Chain:
         if tx.ByteSize() > MAX_TX_SIZE:
             raise Rejection("TOO_BIG_TRANSACTION_ERROR", "transaction size is too big")
         if len(tx.raw_data.contract) != 1:
-            raise Rejection("CONTRACT_VALIDATE_ERROR", "contract validate error : contract size should be exactly 1")
+            raise Rejection(
+                "CONTRACT_VALIDATE_ERROR",
+                "contract validate error : contract size should be exactly 1",
+            )
         self._check_tapos(tx.raw_data)
         head_ts = self.head_timestamp()
         if not head_ts < tx.raw_data.expiration <= head_ts + MAX_EXPIRATION_MS:
@@ -218,7 +225,11 @@ class Chain:
             raise Rejection("TAPOS_ERROR", "Tapos check error")
         head = self.head_num()
         num = head - ((head - int.from_bytes(ref, "big")) % TAPOS_WINDOW)
-        row = self._db.execute("SELECT id FROM blocks WHERE num = ?", (num,)).fetchone() if num >= 0 else None
+        row = (
+            self._db.execute("SELECT id FROM blocks WHERE num = ?", (num,)).fetchone()
+            if num >= 0
+            else None
+        )
         if row is None or bytes(row[0])[8:16] != bytes(raw.ref_block_hash):
             raise Rejection("TAPOS_ERROR", "Tapos check error")
 
@@ -303,9 +314,7 @@ class Chain:
             view.put_account(to, AccountRow(block_num, ts, 0, 0))
         return net_fee + system_fee, net_usage, net_fee, asset_id
 
-    def _transfer_trx(
-        self, c: Message, owner: bytes, to: bytes, fee: int, view: StateView
-    ) -> None:
+    def _transfer_trx(self, c: Message, owner: bytes, to: bytes, fee: int, view: StateView) -> None:
         if not _valid_address(to):
             raise ValidateError("Invalid toAddress!")
         if to == owner:
@@ -346,8 +355,6 @@ class Chain:
             raise ValidateError("Invalid assetName")
         if c.precision < 0 or c.precision > 6:
             raise ValidateError("precision cannot exceed 6")
-        if len(c.abbr) > 5 and False:
-            raise ValidateError("Invalid abbreviation for token")
         if not 0 < len(c.url) <= 256:
             raise ValidateError("Invalid url")
         if len(c.description) > 200:
@@ -386,13 +393,7 @@ class Chain:
         """What java-tron's create* endpoints check before returning an unsigned tx."""
         with self._lock:
             inner = unpack_contract(raw.contract[0])
-            view = self._pending.child()
-            try:
-                self._execute_contract_only(raw, inner, view)
-            except ValidateError:
-                raise
-            except ResourceError as exc:  # pragma: no cover - bandwidth is not charged here
-                raise ValidateError(str(exc)) from exc
+            self._execute_contract_only(raw, inner, self._pending.child())
 
     def _execute_contract_only(
         self, raw: tron_pb2.Transaction.raw, inner: Message, view: StateView
@@ -416,20 +417,66 @@ class Chain:
         else:
             self._issue_asset(inner, owner, view, self.head_timestamp())
 
-    # blocks
+    # blocks and genesis-style admin edits
 
-    def produce_block(self, credits: list[tuple[bytes, str, int]] | None = None) -> Block:
-        """Seal the pool (and any admin credits) into the next block."""
+    def fund(self, address: bytes, amount: int, token: str = TRX) -> Block:
+        """Credit TRX (sun) or a token out of thin air, recorded in a new block."""
+        if amount <= 0:
+            raise ValueError("amount must be greater than 0")
+        if not _valid_address(address):
+            raise ValueError("not a TRON address")
+
+        def credit(view: StateView, num: int, ts: int) -> None:
+            if token != TRX and view.asset(token) is None:
+                raise ValueError(f"No asset! token {token} is not issued")
+            if view.account(address) is None:
+                view.put_account(address, AccountRow(num, ts, 0, 0))
+            view.add(address, token, amount)
+
+        return self.produce_block(credit)
+
+    def issue(self, owner: bytes, name: str, total_supply: int, precision: int = 6) -> str:
+        """Create a TRC-10 token held wholly by `owner`, without a fee or a transaction."""
+        if total_supply <= 0:
+            raise ValueError("TotalSupply must greater than 0!")
+        if not _valid_address(owner):
+            raise ValueError("not a TRON address")
+        issued: list[str] = []
+
+        def create(view: StateView, num: int, ts: int) -> None:
+            if view.asset_of_owner(owner) is not None:
+                raise ValueError("An account can only issue one asset")
+            token_id = view.allocate_asset_id()
+            contract = protos.AssetIssueContract(
+                owner_address=owner,
+                name=name.encode(),
+                abbr=name.encode()[:5],
+                total_supply=total_supply,
+                precision=precision,
+                trx_num=1,
+                num=1,
+                start_time=ts,
+                end_time=ts + 1,
+                url=b"https://devnode.invalid",
+                id=token_id,
+            )
+            view.assets[token_id] = (owner, contract.SerializeToString())
+            if view.account(owner) is None:
+                view.put_account(owner, AccountRow(num, ts, 0, 0))
+            view.add(owner, token_id, total_supply)
+            issued.append(token_id)
+
+        self.produce_block(create)
+        return issued[0]
+
+    def produce_block(self, genesis: GenesisEdit | None = None) -> Block:
+        """Seal the pool into the next block, after an optional genesis-style state edit."""
         with self._lock:
             num = self.head_num() + 1
             ts = max(int(time.time() * 1000), self.head_timestamp() + 1)
             view = StateView(self._db)
-            for address, token, amount in credits or []:
-                if token != TRX and view.asset(token) is None:
-                    raise ValueError(f"No asset! token {token} is not issued")
-                if view.account(address) is None:
-                    view.put_account(address, AccountRow(num, ts, 0, 0))
-                view.add(address, token, amount)
+            if genesis is not None:
+                genesis(view, num, ts)
             included: list[tron_pb2.Transaction] = []
             receipts: dict[str, Receipt] = {}
             for txid, tx in self._pool.items():
@@ -439,7 +486,7 @@ class Chain:
                 if receipt is not None:
                     included.append(tx)
                     receipts[txid] = receipt
-            block = self._make_block(included, num, ts, self.block_id(num - 1))
+            block = self._make_block(included, num, ts, self.block_id(num - 1), receipts)
             self._write_block(block, view)
             self._head = block.header
             self._pool.clear()
@@ -462,9 +509,7 @@ class Chain:
             # The tx still pays for its bytes; its contract has no effect.
             attempt = view.child()
             try:
-                to = bytes(getattr(inner, "to_address", b""))
-                creates = _valid_address(to) and attempt.account(to) is None
-                net_usage, net_fee = self._charge_bandwidth(tx, owner, creates, attempt, ts)
+                net_usage, net_fee = self._charge_bandwidth(tx, owner, False, attempt, ts)
             except (ResourceError, ValidateError):
                 return None
             attempt.merge_into_parent()
@@ -473,7 +518,12 @@ class Chain:
         return Receipt(txid, num, ts, fee, net_usage, net_fee, None, asset_id)
 
     def _make_block(
-        self, txs: list[tron_pb2.Transaction], num: int, ts: int, parent: bytes
+        self,
+        txs: list[tron_pb2.Transaction],
+        num: int,
+        ts: int,
+        parent: bytes,
+        receipts: dict[str, Receipt] | None = None,
     ) -> Block:
         header = protos.BlockHeader()
         raw = header.raw_data
@@ -481,14 +531,14 @@ class Chain:
         raw.txTrieRoot = tx_trie_root(txs)
         raw.parentHash = parent
         raw.number = num
-        raw.witness_address = bytes.fromhex(WITNESS_KEY.address and _witness_hex())
+        raw.witness_address = raw_address(WITNESS_KEY.address)
         raw.version = 30
         header.witness_signature = WITNESS_KEY.sign_digest(
             hashlib.sha256(raw.SerializeToString()).digest()
         )
-        return Block(num, block_id_of(num, raw), header, txs, {})
+        return Block(num, block_id_of(num, raw), header, txs, receipts or {})
 
-    def _write_block(self, block: Block, view: StateView | None, receipts: dict[str, Receipt] | None = None) -> None:
+    def _write_block(self, block: Block, view: StateView | None) -> None:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -502,14 +552,23 @@ class Chain:
             for pos, tx in enumerate(block.txs):
                 txid = txid_of(tx.raw_data)
                 db.execute(
-                    "INSERT INTO txs (txid, tx, block_num, pos, pool_seq) VALUES (?, ?, ?, ?, NULL)",
+                    "INSERT INTO txs (txid, tx, block_num, pos) VALUES (?, ?, ?, ?)",
                     (txid, tx.SerializeToString(), block.num, pos),
                 )
-            for r in (receipts or block.receipts).values():
+            for r in block.receipts.values():
                 db.execute(
                     "INSERT INTO receipts (txid, block_num, block_ts, fee, net_usage, net_fee,"
                     " failure, asset_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (r.txid, r.block_num, r.block_ts, r.fee, r.net_usage, r.net_fee, r.failure, r.asset_id),
+                    (
+                        r.txid,
+                        r.block_num,
+                        r.block_ts,
+                        r.fee,
+                        r.net_usage,
+                        r.net_fee,
+                        r.failure,
+                        r.asset_id,
+                    ),
                 )
             db.execute("COMMIT")
         except BaseException:
@@ -558,9 +617,7 @@ class Chain:
         with self._lock:
             if num < 0 or (limit is not None and num > limit):
                 return None
-            row = self._db.execute(
-                "SELECT id, header FROM blocks WHERE num = ?", (num,)
-            ).fetchone()
+            row = self._db.execute("SELECT id, header FROM blocks WHERE num = ?", (num,)).fetchone()
             if row is None:
                 return None
             header = protos.BlockHeader()
@@ -667,9 +724,3 @@ class Chain:
     def account_exists(self, address: bytes) -> bool:
         with self._lock:
             return self._pending.account(address) is not None
-
-
-def _witness_hex() -> str:
-    from tronpy.keys import to_hex_address
-
-    return to_hex_address(WITNESS_KEY.address)

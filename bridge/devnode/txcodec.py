@@ -15,7 +15,7 @@ from google.protobuf.message import DecodeError, Message
 from tronpy.keys import to_base58check_address, to_raw_address
 from tronpy.proto import tron_pb2
 
-from bridge.devnode.protos import CONTRACT_MESSAGES, ContractType
+from bridge.tron.protos import CONTRACT_MESSAGES, ContractType
 
 _TEXT_FIELDS = frozenset({"asset_name", "name", "abbr", "description", "url", "id"})
 
@@ -58,14 +58,16 @@ def message_from_json(cls: type[Message], obj: Any, visible: bool) -> Message:
         field = fields.get(name)
         if field is None:
             raise CodecError(f"unknown field {name} in {cls.DESCRIPTOR.name}")
-        if field.label == FieldDescriptor.LABEL_REPEATED:
+        if field.is_repeated:
             if not isinstance(value, list):
                 raise CodecError(f"field {name} must be a list")
             target = getattr(msg, name)
             for item in value:
-                target.append(message_from_json(
-                    message_factory.GetMessageClass(field.message_type), item, visible
-                ))
+                target.append(
+                    message_from_json(
+                        message_factory.GetMessageClass(field.message_type), item, visible
+                    )
+                )
         elif field.type == FieldDescriptor.TYPE_BYTES:
             setattr(msg, name, _bytes_from_json(name, value, visible))
         elif field.type == FieldDescriptor.TYPE_STRING:
@@ -83,7 +85,7 @@ def message_from_json(cls: type[Message], obj: Any, visible: bool) -> Message:
 def message_to_json(msg: Message, visible: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field, value in msg.ListFields():
-        if field.label == FieldDescriptor.LABEL_REPEATED:
+        if field.is_repeated:
             out[field.name] = [message_to_json(item, visible) for item in value]
         elif field.type == FieldDescriptor.TYPE_BYTES:
             out[field.name] = _bytes_to_json(field.name, value, visible)

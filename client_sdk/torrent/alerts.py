@@ -35,6 +35,8 @@ class AlertPump:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.errors: list[BaseException] = []
+        self._rounds = 0
+        self._rounds_cv = threading.Condition()
 
     def start(self) -> None:
         self._thread.start()
@@ -56,3 +58,16 @@ class AlertPump:
             except Exception as exc:  # a hook bug must not kill accounting silently
                 log.exception("alert handler failed")
                 self.errors.append(exc)
+            with self._rounds_cv:
+                self._rounds += 1
+                self._rounds_cv.notify_all()
+
+    def barrier(self, timeout: float = 5.0) -> None:
+        """Return once every alert posted before this call has been handled."""
+        if threading.current_thread() is self._thread:
+            return
+        with self._rounds_cv:
+            # The round in progress may have popped before our caller's alerts were posted.
+            target = self._rounds + 2
+            if not self._rounds_cv.wait_for(lambda: self._rounds >= target, timeout):
+                raise TimeoutError("alert pump is not running")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,32 @@ def make_session(
     return ses
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """Piece layout of a torrent, cached so alert handlers need no libtorrent calls."""
+
+    piece_length: int
+    total_size: int
+    num_pieces: int
+
+    @classmethod
+    def of(cls, ti: lt.torrent_info) -> Geometry:
+        return cls(int(ti.piece_length()), int(ti.total_size()), int(ti.num_pieces()))
+
+    def piece_size(self, piece: int) -> int:
+        if not 0 <= piece < self.num_pieces:
+            raise IndexError(f"piece {piece} out of range 0..{self.num_pieces - 1}")
+        if piece < self.num_pieces - 1:
+            return self.piece_length
+        return self.total_size - self.piece_length * (self.num_pieces - 1)
+
+    def block_length(self, piece: int, block: int) -> int:
+        return max(0, min(BLOCK_SIZE, self.piece_size(piece) - block * BLOCK_SIZE))
+
+    def blocks_in(self, piece: int) -> int:
+        return -(-self.piece_size(piece) // BLOCK_SIZE)
+
+
 def info_hash_hex(handle_or_info: lt.torrent_handle | lt.torrent_info) -> str:
     """The v1 info hash as lowercase hex; the key used throughout this package."""
     return str(handle_or_info.info_hashes().v1)
@@ -127,9 +154,8 @@ def create_torrent(
         raise ValueError(f"piece size must be a power of two >= {BLOCK_SIZE}, got {piece_size}")
     if not content.exists():
         raise FileNotFoundError(content)
-    fs = lt.file_storage()
-    lt.add_files(fs, str(content))
-    ct = lt.create_torrent(fs, piece_size, flags=lt.create_torrent.v1_only)
+    files = lt.list_files(str(content), lambda _path: True)
+    ct = lt.create_torrent(files, piece_size, lt.create_torrent.v1_only)
     ct.set_creator("btt-channels")
     lt.set_piece_hashes(ct, str(content.parent))
     encoded = lt.bencode(ct.generate())

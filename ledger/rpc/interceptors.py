@@ -14,6 +14,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 log = logging.getLogger("ledger.rpc")
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# Set by the servicer when it rejects a request; read here for metrics and logs.
+rejection_reason: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "rejection_reason", default=None
+)
 
 
 class Metrics:
@@ -65,13 +69,14 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
             rid = uuid.uuid4().hex[:12]
             token = request_id.set(rid)
+            rejection_reason.set(None)
             start = time.perf_counter()
             try:
                 return await inner(request, context)
             finally:
                 elapsed = time.perf_counter() - start
                 code = _code_name(context)
-                reason = getattr(context, "rejection_reason", None)
+                reason = rejection_reason.get()
                 metrics.calls.labels(method, code).inc()
                 metrics.latency.labels(method).observe(elapsed)
                 if reason:

@@ -24,6 +24,7 @@ from ledger.messages import open_signed
 from ledger.protocol import Refund, StateProof
 from ledger.rpc import convert
 from ledger.rpc.errors import status_error
+from ledger.rpc.interceptors import rejection_reason
 from ledger.service import LedgerService
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def rpc(handler: Handler) -> Handler:
         try:
             return await handler(self, request, context)
         except Rejected as rejected:
-            context.rejection_reason = rejected.reason.value  # type: ignore[attr-defined]
+            rejection_reason.set(rejected.reason.value)
             await abort_rejected(context, rejected)
         except asyncio.CancelledError:
             raise

@@ -96,7 +96,9 @@ def _insert_ignore(conn: Connection, table: t.Table, rows: list[dict[str, object
     else:  # pragma: no cover - only the two supported stores exist
         raise RuntimeError(f"unsupported database {dialect}")
     if len(rows) == 1:
-        return conn.execute(stmt.values(rows[0])).rowcount
+        # RETURNING, since rowcount is not reported for ON CONFLICT by every driver.
+        returning = stmt.values(rows[0]).returning(*table.primary_key.columns)
+        return len(conn.execute(returning).all())
     conn.execute(stmt, rows)
     return -1
 

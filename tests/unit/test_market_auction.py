@@ -7,9 +7,7 @@ from hypothesis import strategies as st
 from client_sdk.torrent.market import Contender, PeerKey, choose_optimistic, run_auction
 
 
-def c(
-    peer: str, bid: int | None, data: int = 0, choked_since: float | None = None
-) -> Contender:
+def c(peer: str, bid: int | None, data: int = 0, choked_since: float | None = None) -> Contender:
     return Contender(PeerKey(peer), bid, data, choked_since)
 
 
@@ -23,24 +21,64 @@ def winners(outcome) -> list[str]:  # type: ignore[no-untyped-def]
         ("lone bidder pays reserve", [c("a", 50)], 2, 7, ["a"], 7, []),
         ("lone bidder, zero reserve", [c("a", 50)], 1, 0, ["a"], 0, []),
         ("fewer bidders than slots", [c("a", 50), c("b", 30)], 3, 5, ["a", "b"], 5, []),
-        ("highest losing bid sets price", [c("a", 50), c("b", 30), c("c", 20)], 2, 5,
-         ["a", "b"], 20, ["c"]),
-        ("reserve above losing bid", [c("a", 50), c("b", 30), c("c", 20)], 2, 25,
-         ["a", "b"], 25, []),
-        ("ineligible loser does not set price", [c("a", 50), c("b", 30), c("c", 20)], 2, 21,
-         ["a", "b"], 21, []),
+        (
+            "highest losing bid sets price",
+            [c("a", 50), c("b", 30), c("c", 20)],
+            2,
+            5,
+            ["a", "b"],
+            20,
+            ["c"],
+        ),
+        (
+            "reserve above losing bid",
+            [c("a", 50), c("b", 30), c("c", 20)],
+            2,
+            25,
+            ["a", "b"],
+            25,
+            [],
+        ),
+        (
+            "ineligible loser does not set price",
+            [c("a", 50), c("b", 30), c("c", 20)],
+            2,
+            21,
+            ["a", "b"],
+            21,
+            [],
+        ),
         ("reserve above every bid", [c("a", 50), c("b", 30)], 2, 51, [], None, []),
         ("reserve equal to bid is eligible", [c("a", 50)], 1, 50, ["a"], 50, []),
         ("non-bidders never win", [c("a", None), c("b", 1)], 2, 0, ["b"], 0, []),
         ("zero slots", [c("a", 50), c("b", 40)], 0, 0, [], None, ["a", "b"]),
-        ("tie on bid: more data first", [c("a", 10, data=5), c("b", 10, data=9)], 1, 0,
-         ["b"], 10, ["a"]),
-        ("tie on bid and data: choked longest first",
-         [c("a", 10, 5, choked_since=100.0), c("b", 10, 5, choked_since=50.0)], 1, 0,
-         ["b"], 10, ["a"]),
-        ("never unchoked counts as choked longest",
-         [c("a", 10, 5, choked_since=1.0), c("b", 10, 5, choked_since=None)], 1, 0,
-         ["b"], 10, ["a"]),
+        (
+            "tie on bid: more data first",
+            [c("a", 10, data=5), c("b", 10, data=9)],
+            1,
+            0,
+            ["b"],
+            10,
+            ["a"],
+        ),
+        (
+            "tie on bid and data: choked longest first",
+            [c("a", 10, 5, choked_since=100.0), c("b", 10, 5, choked_since=50.0)],
+            1,
+            0,
+            ["b"],
+            10,
+            ["a"],
+        ),
+        (
+            "never unchoked counts as choked longest",
+            [c("a", 10, 5, choked_since=1.0), c("b", 10, 5, choked_since=None)],
+            1,
+            0,
+            ["b"],
+            10,
+            ["a"],
+        ),
         ("full tie: peer key decides", [c("b", 10), c("a", 10)], 1, 0, ["a"], 10, ["b"]),
         ("bid beats data", [c("a", 11, data=0), c("b", 10, data=10**9)], 1, 0, ["a"], 10, ["b"]),
     ],
@@ -110,6 +148,7 @@ contender_lists = st.lists(
 def test_auction_properties(contenders: list[Contender], slots: int, reserve: int) -> None:
     outcome = run_auction(contenders, slots=slots, reserve=reserve)
     bids = {x.peer: x.bid for x in contenders}
+    eligible_bids = {p: b for p, b in bids.items() if b is not None and b >= reserve}
     won = {w.peer for w in outcome.winners}
     eligible = {p for p, b in bids.items() if b is not None and b >= reserve}
     assert len(won) <= slots
@@ -127,6 +166,6 @@ def test_auction_properties(contenders: list[Contender], slots: int, reserve: in
         assert w.bid == bids[w.peer]
         assert outcome.rate <= w.bid
         for loser in outcome.losers:
-            assert w.bid >= bids[loser]  # type: ignore[operator]
-    losing = [bids[p] for p in outcome.losers]
-    assert outcome.rate == max([reserve, *losing])  # type: ignore[list-item]
+            assert w.bid >= eligible_bids[loser]
+    losing = [eligible_bids[p] for p in outcome.losers]
+    assert outcome.rate == max([reserve, *losing])

@@ -56,6 +56,7 @@ from client_sdk.torrent.market.reserve import (
     ReservePrice,
     StepGrowth,
 )
+from client_sdk.torrent.market.seller import ProofOutcome, ReserveAnnouncement, SellerMarket
 
 __all__ = [
     "CHUNK_SIZE",
@@ -81,12 +82,15 @@ __all__ = [
     "PossessionChallenger",
     "Proof",
     "ProofAccepted",
+    "ProofOutcome",
     "ProofRejected",
     "ProofRejection",
     "RebidPolicy",
     "RebidReason",
+    "ReserveAnnouncement",
     "ReservePrice",
     "RoundResult",
+    "SellerMarket",
     "SpendingRate",
     "StepGrowth",
     "TermsPolicy",

@@ -37,6 +37,7 @@ class BidRejection(enum.Enum):
     WRONG_TORRENT = "WRONG_TORRENT"
     INVALID_RATE = "INVALID_RATE"
     STALE = "STALE"
+    TOO_FREQUENT = "TOO_FREQUENT"
 
 
 @dataclass(frozen=True, slots=True)

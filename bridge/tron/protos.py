@@ -1,4 +1,4 @@
-"""Protobuf messages the devnode needs beyond those tronpy bundles.
+"""Protobuf messages beyond those tronpy bundles (used by the gateway and the devnode).
 
 tronpy ships `Transaction` and the transfer contracts; java-tron's `BlockHeader` and
 `AssetIssueContract` are declared here with java-tron's field numbers (core/Tron.proto,
@@ -13,7 +13,13 @@ from google.protobuf.message import Message
 from tronpy.proto import tron_pb2
 
 _F = descriptor_pb2.FieldDescriptorProto
-_I64, _I32, _BYTES, _STR, _MSG = _F.TYPE_INT64, _F.TYPE_INT32, _F.TYPE_BYTES, _F.TYPE_STRING, _F.TYPE_MESSAGE
+_I64, _I32, _BYTES, _STR, _MSG = (
+    _F.TYPE_INT64,
+    _F.TYPE_INT32,
+    _F.TYPE_BYTES,
+    _F.TYPE_STRING,
+    _F.TYPE_MESSAGE,
+)
 _OPT, _REP = _F.LABEL_OPTIONAL, _F.LABEL_REPEATED
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from bridge.devnode import main
+
+sys.exit(main())

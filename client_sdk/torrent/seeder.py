@@ -1,0 +1,224 @@
+"""A libtorrent seeder with per-peer delivery accounting, an exposure gate and bans."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import libtorrent as lt
+
+from client_sdk.torrent.access import Clock, IpAccess, PeerClasses, UnknownPeerPolicy
+from client_sdk.torrent.alerts import AlertPump
+from client_sdk.torrent.gate import ExposureGate
+from client_sdk.torrent.peers import PeerKey, key_from_alert
+from client_sdk.torrent.session import DEFAULT_PIECE_SIZE, Geometry, info_hash_hex, make_session
+
+# on_delivered(peer, info_hash, piece, nbytes): a block was handed to the peer's connection.
+DeliveredHook = Callable[[PeerKey, str, int, int], None]
+
+
+@dataclass(frozen=True)
+class PeerStats:
+    peer: PeerKey
+    info_hash: str
+    delivered: int
+    paid: int
+    throttled: bool
+    banned: bool
+
+
+class Seeder:
+    """Seeds torrents from one session bound to `ip:port`.
+
+    With `gating` on, peers handed to `admit()` (or first seen in `credit()`) get their own
+    peer class and are throttled by the `ExposureGate`; unknown peers are served or blocked
+    according to `unknown_peers`. With `gating` off it is a plain seeder that still counts.
+    """
+
+    def __init__(
+        self,
+        ip: str,
+        port: int = 0,
+        *,
+        gating: bool = False,
+        window: int = DEFAULT_PIECE_SIZE,
+        unknown_peers: UnknownPeerPolicy = UnknownPeerPolicy.SERVE,
+        on_delivered: DeliveredHook | None = None,
+        clock: Clock = time.monotonic,
+        upload_limit: int = 0,
+        settings: Mapping[str, Any] | None = None,
+        pump_interval: float = 0.005,
+    ) -> None:
+        self.session = make_session(ip, port, upload_limit=upload_limit, extra=settings)
+        self.ip = ip
+        self.gating = gating
+        self._hook = on_delivered
+        self._lock = threading.Lock()
+        self._handles: dict[str, lt.torrent_handle] = {}
+        self._geometry: dict[str, Geometry] = {}
+        self._delivered: dict[tuple[str, PeerKey], int] = {}
+        # (info hash, remote endpoint) -> last total_upload seen on that connection
+        self._sent_by_conn: dict[tuple[str, tuple[str, int]], int] = {}
+        policy = unknown_peers if gating else UnknownPeerPolicy.SERVE
+        self.access = IpAccess(self.session, policy=policy, clock=clock)
+        self.classes = PeerClasses(self.session)
+        self.gate = ExposureGate(self.classes, self._sent_probe, window=window, clock=clock)
+        self._pump = AlertPump(
+            self.session, self._on_alerts, self._on_tick, interval=pump_interval, name="seeder"
+        )
+        self._pump.start()
+
+    @property
+    def port(self) -> int:
+        return int(self.session.listen_port())
+
+    @property
+    def endpoint(self) -> tuple[str, int]:
+        return (self.ip, self.port)
+
+    def add(self, ti: lt.torrent_info, save_path: Path, *, seed_mode: bool = False) -> str:
+        """Seed `ti` from files under `save_path`; returns the v1 info hash (hex)."""
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(ti)
+        params.save_path = str(save_path)
+        # Keep the default flags: without apply_ip_filter, bans would not bind this torrent.
+        params.flags |= lt.torrent_flags.apply_ip_filter
+        params.flags &= ~lt.torrent_flags.paused & ~lt.torrent_flags.auto_managed
+        if seed_mode:
+            params.flags |= lt.torrent_flags.seed_mode
+        handle = self.session.add_torrent(params)
+        ih = info_hash_hex(handle)
+        with self._lock:
+            self._handles[ih] = handle
+            self._geometry[ih] = Geometry.of(params.ti)
+        return ih
+
+    def wait_seeding(self, info_hash: str, timeout: float = 10.0) -> None:
+        handle = self._handle(info_hash)
+        deadline = time.monotonic() + timeout
+        while not handle.status().is_seeding:
+            st = handle.status()
+            if st.errc.value() != 0:
+                raise RuntimeError(f"torrent {info_hash} failed: {st.errc.message()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"torrent {info_hash} not seeding after {timeout}s: {st.state}")
+            time.sleep(0.01)
+
+    def handle(self, info_hash: str) -> lt.torrent_handle:
+        return self._handle(info_hash)
+
+    def admit(self, ip: str) -> None:
+        """Make `ip` a gated payer. If it is already connected without its peer class, drop
+        the connection so that it comes back under the class."""
+        if not self.gating:
+            raise RuntimeError("admit() needs a seeder built with gating=True")
+        if self.gate.is_gated(ip):
+            return
+        connected = self._connected(ip)
+        self.gate.gate(ip)
+        self.access.allow(ip)
+        if connected:
+            self.access.kick(ip)
+
+    def credit(self, peer: PeerKey | str, info_hash: str, paid_bytes: int) -> None:
+        """Cumulative bytes `peer` has paid for on `info_hash` (set by the payment layer)."""
+        ip = peer.ip if isinstance(peer, PeerKey) else peer
+        if self.gating and not self.gate.is_gated(ip):
+            self.admit(ip)
+        self.gate.credit(ip, info_hash, paid_bytes)
+
+    def ban(self, peer: PeerKey | str, seconds: float) -> float:
+        ip = peer.ip if isinstance(peer, PeerKey) else peer
+        return self.access.ban(ip, seconds)
+
+    def delivered(self, peer: PeerKey | str, info_hash: str) -> int:
+        ip = peer.ip if isinstance(peer, PeerKey) else peer
+        with self._lock:
+            items = list(self._delivered.items())
+        return sum(n for (ih, k), n in items if ih == info_hash and k.ip == ip)
+
+    def stats(self) -> list[PeerStats]:
+        gate = {(s.info_hash, s.ip): s for s in self.gate.stats()}
+        with self._lock:
+            items = sorted(self._delivered.items())
+        out = []
+        for (ih, key), n in items:
+            g = gate.get((ih, key.ip))
+            out.append(
+                PeerStats(
+                    peer=key,
+                    info_hash=ih,
+                    delivered=n,
+                    paid=g.paid if g else 0,
+                    throttled=g.throttled if g else False,
+                    banned=self.access.is_banned(key.ip),
+                )
+            )
+        return out
+
+    @property
+    def pump_errors(self) -> list[BaseException]:
+        return self._pump.errors
+
+    def close(self) -> None:
+        self._pump.stop()
+        with self._lock:
+            handles = list(self._handles.values())
+            self._handles.clear()
+        for h in handles:
+            self.session.remove_torrent(h)
+        self.session.pause()
+
+    def __enter__(self) -> Seeder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _handle(self, info_hash: str) -> lt.torrent_handle:
+        with self._lock:
+            try:
+                return self._handles[info_hash]
+            except KeyError:
+                raise KeyError(f"not seeding {info_hash}") from None
+
+    def _connected(self, ip: str) -> bool:
+        with self._lock:
+            handles = list(self._handles.values())
+        return any(str(p.ip[0]) == ip for h in handles for p in h.get_peer_info())
+
+    def _sent_probe(self, info_hash: str) -> dict[str, int]:
+        handle = self._handles.get(info_hash)
+        if handle is None:
+            return {}
+        for p in handle.get_peer_info():
+            ep = (str(p.ip[0]), int(p.ip[1]))
+            key = (info_hash, ep)
+            self._sent_by_conn[key] = max(self._sent_by_conn.get(key, 0), int(p.total_upload))
+        sent: dict[str, int] = {}
+        for (ih, (ip, _port)), n in self._sent_by_conn.items():
+            if ih == info_hash:
+                sent[ip] = sent.get(ip, 0) + n
+        return sent
+
+    def _on_alerts(self, batch: Sequence[lt.alert]) -> None:
+        for a in batch:
+            if isinstance(a, lt.block_uploaded_alert):
+                # Copy everything now: the alert object is freed at the next pop_alerts().
+                key = key_from_alert(a)
+                ih = info_hash_hex(a.handle)
+                piece = int(a.piece_index)
+                nbytes = self._geometry[ih].block_length(piece, int(a.block_index))
+                with self._lock:
+                    self._delivered[(ih, key)] = self._delivered.get((ih, key), 0) + nbytes
+                self.gate.on_delivered(key.ip, ih, nbytes, key.peer_id)
+                if self._hook is not None:
+                    self._hook(key, ih, piece, nbytes)
+
+    def _on_tick(self) -> None:
+        self.access.expire()
+        self.gate.tick()
