@@ -108,7 +108,8 @@ def serve(
             _fail(f"cannot listen on {listen}: {exc}")
             return
         typer.echo(
-            f"btt-ledger {service.ledger_id} listening on {listen.rsplit(':', 1)[0]}:{running.port}",
+            f"btt-ledger {service.ledger_id} listening on "
+            f"{listen.rsplit(':', 1)[0]}:{running.port}",
             err=True,
         )
         stop = asyncio.Event()

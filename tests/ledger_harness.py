@@ -43,7 +43,7 @@ class LedgerHarness:
         return (("authorization", f"Bearer {TREASURY_TOKEN}"),)
 
     def fund(self, account: str, amount: int) -> int:
-        """Credit a deposit as the bridge would (a fresh fake txid each time). Returns the balance."""
+        """Credit a deposit as the bridge would (a fresh fake txid). Returns the balance."""
         self._deposits += 1
         txid = os.urandom(32).hex()
         with grpc.insecure_channel(self.target) as channel:
