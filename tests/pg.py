@@ -48,8 +48,11 @@ def _cluster_user() -> str | None:
 
 
 @contextlib.contextmanager
-def local_cluster() -> Iterator[str]:
-    """initdb + pg_ctl in a temp dir; yields a server URL (without database name)."""
+def local_cluster(*, durable: bool = False) -> Iterator[str]:
+    """initdb + pg_ctl in a temp dir; yields a server URL (without database name).
+
+    Tests trade durability for speed; benchmarks ask for `durable` (fsync, synchronous commit).
+    """
     if not (shutil.which("initdb") and shutil.which("pg_ctl")):
         raise PostgresUnavailable("initdb/pg_ctl are not on PATH")
     user = _cluster_user()
@@ -65,9 +68,10 @@ def local_cluster() -> Iterator[str]:
         _run_as(user, ["initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8"])
         opts = (
             f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sock} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=200 -c shared_buffers=128MB"
         )
+        if not durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         _run_as(
             user,
             [

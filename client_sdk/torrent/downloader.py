@@ -46,6 +46,9 @@ class _Torrent:
         self.verified: dict[PeerKey, int] = {}
         self.failed: dict[PeerKey, int] = {}
         self.failed_pieces: list[tuple[int, dict[PeerKey, int]]] = []
+        self.verified_pieces: set[int] = set()
+        # piece -> (passed hash check, settle deadline) while its block alerts are in flight
+        self.pending: dict[int, tuple[bool, float]] = {}
 
 
 class Downloader:
@@ -73,6 +76,8 @@ class Downloader:
         self.on_piece_failed = on_piece_failed
         self._ban_sole_bad_peer = ban_sole_bad_peer
         self.access = IpAccess(self.session, clock=clock)
+        self._clock = clock
+        self.settle_timeout = 2.0
         self._lock = threading.Lock()
         self._torrents: dict[str, _Torrent] = {}
         self._pump = AlertPump(
@@ -162,7 +167,10 @@ class Downloader:
                 raise RuntimeError(f"torrent {info_hash} failed: {st.errc.message()}")
             if st.is_seeding:
                 self._pump.barrier()
-                return self.progress(info_hash)
+                with self._lock:
+                    settled = not entry.pending
+                if settled:
+                    return self.progress(info_hash)
             if time.monotonic() > deadline:
                 p = self.progress(info_hash)
                 raise TimeoutError(
@@ -223,10 +231,17 @@ class Downloader:
     def _on_block(self, info_hash: str, piece: int, block: int, peer: PeerKey) -> None:
         with self._lock:
             entry = self._torrents.get(info_hash)
-            if entry is not None:
-                entry.blocks.setdefault(piece, {}).setdefault(block, peer)
+            if entry is None:
+                return
+            entry.blocks.setdefault(piece, {}).setdefault(block, peer)
+            outcome = entry.pending.get(piece)
+            ready = outcome is not None and self._covered(entry, piece)
+        if ready and outcome is not None:
+            self._settle(info_hash, piece, ok=outcome[0])
 
     def _on_piece(self, info_hash: str, piece: int, *, ok: bool) -> None:
+        # libtorrent may post piece_finished/hash_failed before the last block_finished
+        # alerts of that piece, so settle only once every block is attributed (or on timeout).
         with self._lock:
             entry = self._torrents.get(info_hash)
             if entry is None:
@@ -237,6 +252,34 @@ class Downloader:
                 if ti is None:
                     return
                 entry.geometry = Geometry.of(ti)
+            entry.pending[piece] = (ok, self._clock() + self.settle_timeout)
+            ready = self._covered(entry, piece)
+        if ready:
+            self._settle(info_hash, piece, ok=ok)
+
+    def _on_tick(self) -> None:
+        self.access.expire()
+        now = self._clock()
+        with self._lock:
+            late = [
+                (ih, piece, ok)
+                for ih, entry in self._torrents.items()
+                for piece, (ok, deadline) in entry.pending.items()
+                if deadline <= now
+            ]
+        for ih, piece, ok in late:
+            self._settle(ih, piece, ok=ok)
+
+    @staticmethod
+    def _covered(entry: _Torrent, piece: int) -> bool:
+        assert entry.geometry is not None
+        return len(entry.blocks.get(piece, ())) >= entry.geometry.blocks_in(piece)
+
+    def _settle(self, info_hash: str, piece: int, *, ok: bool) -> None:
+        with self._lock:
+            entry = self._torrents.get(info_hash)
+            if entry is None or entry.geometry is None or entry.pending.pop(piece, None) is None:
+                return
             blocks = entry.blocks.pop(piece, {})
             shares: dict[PeerKey, int] = {}
             for block, peer in blocks.items():
@@ -244,7 +287,9 @@ class Downloader:
             book = entry.verified if ok else entry.failed
             for peer, n in shares.items():
                 book[peer] = book.get(peer, 0) + n
-            if not ok:
+            if ok:
+                entry.verified_pieces.add(piece)
+            else:
                 entry.failed_pieces.append((piece, shares))
         hook = self.on_piece_verified if ok else self.on_piece_failed
         if hook is not None:

@@ -29,9 +29,7 @@ def test_plain_download_is_byte_identical(content: Content, tmp_path: Path, ips)
         assert dl.pump_errors == [] and seeder.pump_errors == []
 
 
-def test_magnet_download_gets_metadata_from_seeder(
-    content: Content, tmp_path: Path, ips
-) -> None:
+def test_magnet_download_gets_metadata_from_seeder(content: Content, tmp_path: Path, ips) -> None:
     import libtorrent as lt
 
     with Seeder(next(ips)) as seeder, Downloader(next(ips), tmp_path / "dl") as dl:

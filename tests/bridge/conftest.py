@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bridge.devnode import DevNode, running_devnode
+from bridge.tron import TronGateway
+from ledger.crypto import SigningKey
+
+SOLID_DEPTH = 2
+ALICE = SigningKey.from_bytes(bytes([0x11]) * 32)
+BOB = SigningKey.from_bytes(bytes([0x22]) * 32)
+CAROL = SigningKey.from_bytes(bytes([0x33]) * 32)
+
+
+def settle(node: DevNode) -> int:
+    """Produce enough blocks for everything so far to be solidified."""
+    return node.produce_blocks(SOLID_DEPTH + 1)
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[DevNode]:
+    with running_devnode(tmp_path / "chain", block_interval=0, solid_depth=SOLID_DEPTH) as n:
+        yield n
+
+
+@pytest.fixture
+def gateway(node: DevNode) -> Iterator[TronGateway]:
+    gw = TronGateway(node.url, network="devnode", timeout=5.0)
+    yield gw
+    gw.close()
+
+
+@pytest.fixture
+def token(node: DevNode) -> str:
+    """A token held by ALICE, who also has 100 TRX for fees."""
+    token_id = node.issue_token(ALICE.address, "BTT", 10**12)
+    node.fund(ALICE.address, 100_000_000)
+    settle(node)
+    return token_id
