@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         asyncio.run(_serve(args))
-    except OSError as exc:
+    except (OSError, sqlite3.Error) as exc:
         print(f"btt-devnode: {exc}", file=sys.stderr)
         return 1
     return 0

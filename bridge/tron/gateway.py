@@ -13,7 +13,13 @@ from google.protobuf.message import DecodeError, Message
 from tronpy.keys import to_base58check_address
 from tronpy.proto import tron_pb2
 
-from bridge.tron.errors import NodeRejected, NodeUnavailable, TronError, error_for_code
+from bridge.tron.errors import (
+    ContractRejected,
+    NodeRejected,
+    NodeUnavailable,
+    TronError,
+    error_for_code,
+)
 from bridge.tron.protos import CONTRACT_MESSAGES
 from bridge.tron.types import (
     BroadcastResult,
@@ -86,7 +92,10 @@ class TronGateway:
         if not isinstance(data, dict):
             raise NodeUnavailable(f"{path}: answer is not a JSON object")
         if "Error" in data:
-            raise NodeRejected(str(data["Error"]))
+            error = str(data["Error"])
+            if "ContractValidateException" in error:
+                raise ContractRejected(error.split(" : ", 1)[-1], "CONTRACT_VALIDATE_ERROR")
+            raise NodeRejected(error)
         return data
 
     # heads

@@ -47,6 +47,9 @@ class _Torrent:
         self.failed: dict[PeerKey, int] = {}
         self.failed_pieces: list[tuple[int, dict[PeerKey, int]]] = []
         self.verified_pieces: set[int] = set()
+        # piece -> block -> peer last asked for it: fallback when no block_finished_alert
+        # comes (libtorrent skips it once the torrent is complete and its picker is gone).
+        self.requested: dict[int, dict[int, PeerKey]] = {}
         # piece -> (passed hash check, settle deadline) while its block alerts are in flight
         self.pending: dict[int, tuple[bool, float]] = {}
 
@@ -77,13 +80,13 @@ class Downloader:
         self._ban_sole_bad_peer = ban_sole_bad_peer
         self.access = IpAccess(self.session, clock=clock)
         self._clock = clock
-        self.settle_timeout = 2.0
+        self.settle_timeout = 0.5
         self._lock = threading.Lock()
         self._torrents: dict[str, _Torrent] = {}
         self._pump = AlertPump(
             self.session,
             self._on_alerts,
-            self.access.expire,
+            self._on_tick,
             interval=pump_interval,
             name="downloader",
         )
@@ -216,6 +219,15 @@ class Downloader:
                     int(a.block_index),
                     key_from_alert(a),
                 )
+            elif isinstance(a, lt.block_downloading_alert):
+                self._on_request(
+                    info_hash_hex(a.handle),
+                    int(a.piece_index),
+                    int(a.block_index),
+                    key_from_alert(a),
+                )
+            elif isinstance(a, lt.torrent_finished_alert):
+                self._settle_all(info_hash_hex(a.handle))
             elif isinstance(a, lt.piece_finished_alert):
                 self._on_piece(info_hash_hex(a.handle), int(a.piece_index), ok=True)
             elif isinstance(a, lt.hash_failed_alert):
@@ -238,6 +250,19 @@ class Downloader:
             ready = outcome is not None and self._covered(entry, piece)
         if ready and outcome is not None:
             self._settle(info_hash, piece, ok=outcome[0])
+
+    def _on_request(self, info_hash: str, piece: int, block: int, peer: PeerKey) -> None:
+        with self._lock:
+            entry = self._torrents.get(info_hash)
+            if entry is not None:
+                entry.requested.setdefault(piece, {})[block] = peer
+
+    def _settle_all(self, info_hash: str) -> None:
+        with self._lock:
+            entry = self._torrents.get(info_hash)
+            pending = [] if entry is None else list(entry.pending.items())
+        for piece, (ok, _deadline) in pending:
+            self._settle(info_hash, piece, ok=ok)
 
     def _on_piece(self, info_hash: str, piece: int, *, ok: bool) -> None:
         # libtorrent may post piece_finished/hash_failed before the last block_finished
@@ -272,7 +297,8 @@ class Downloader:
 
     @staticmethod
     def _covered(entry: _Torrent, piece: int) -> bool:
-        assert entry.geometry is not None
+        if entry.geometry is None:
+            return False
         return len(entry.blocks.get(piece, ())) >= entry.geometry.blocks_in(piece)
 
     def _settle(self, info_hash: str, piece: int, *, ok: bool) -> None:
@@ -280,7 +306,8 @@ class Downloader:
             entry = self._torrents.get(info_hash)
             if entry is None or entry.geometry is None or entry.pending.pop(piece, None) is None:
                 return
-            blocks = entry.blocks.pop(piece, {})
+            blocks = entry.requested.pop(piece, {})
+            blocks.update(entry.blocks.pop(piece, {}))
             shares: dict[PeerKey, int] = {}
             for block, peer in blocks.items():
                 shares[peer] = shares.get(peer, 0) + entry.geometry.block_length(piece, block)

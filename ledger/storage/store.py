@@ -7,6 +7,7 @@ IMMEDIATE) and writes the decision. Repositories never commit: the transaction b
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,11 +71,18 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # SQLite has one writer at a time; queueing writers here is fair and fast, where
+        # SQLite's own busy handler sleeps in growing steps and ruins tail latency.
+        self._writer = threading.Lock() if self.dialect == "sqlite" else None
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        with self.engine.begin() as conn:
-            yield Tx(conn, lock=self.dialect == "postgresql")
+        if self._writer is None:
+            with self.engine.begin() as conn:
+                yield Tx(conn, lock=True)
+            return
+        with self._writer, self.engine.begin() as conn:
+            yield Tx(conn, lock=False)
 
     @contextmanager
     def reader(self) -> Iterator[Tx]:

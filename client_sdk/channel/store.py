@@ -1,0 +1,318 @@
+"""Durable local records of both channel roles (stdlib sqlite3, WAL, fsync'd commits).
+
+`synchronous=FULL` in WAL mode fsyncs the log on every commit, so a state is on disk before the
+caller goes on to send it (payer) or to acknowledge it (payee).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from btt.ledger.v1 import ledger_pb2 as pb
+from client_sdk.channel.states import SignedState
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
+class _Store:
+    SCHEMA = ""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.db = connect(self.path)
+        self._lock = threading.RLock()
+        self.db.executescript(self.SCHEMA)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+
+# ---------------------------------------------------------------- payer
+
+
+@dataclass(frozen=True, slots=True)
+class PayerRecord:
+    channel_id: bytes
+    payer: str
+    payee: str
+    payee_endpoint: str
+    info_hash: str
+    deposit: int
+    expiry: int
+    salt: int
+    rate: int
+    refund: bytes  # serialized pb.Signed RefundPayload for the current expiry
+    topup_sequence: int = 0
+    status: str = "proposed"  # proposed | open | closing | settled
+
+    def refund_envelope(self) -> pb.Signed:
+        signed = pb.Signed()
+        signed.ParseFromString(self.refund)
+        return signed
+
+
+class PayerStore(_Store):
+    SCHEMA = """
+    CREATE TABLE IF NOT EXISTS channels (
+        channel_id BLOB PRIMARY KEY, payer TEXT NOT NULL, payee TEXT NOT NULL,
+        payee_endpoint TEXT NOT NULL, info_hash TEXT NOT NULL, deposit INTEGER NOT NULL,
+        expiry INTEGER NOT NULL, salt INTEGER NOT NULL, rate INTEGER NOT NULL,
+        refund BLOB NOT NULL, topup_sequence INTEGER NOT NULL, status TEXT NOT NULL);
+    -- every state ever signed; the primary key makes reusing a nonce impossible
+    CREATE TABLE IF NOT EXISTS states (
+        channel_id BLOB NOT NULL REFERENCES channels(channel_id), nonce INTEGER NOT NULL,
+        cumulative INTEGER NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (channel_id, nonce));
+    """
+    _COLUMNS = (
+        "channel_id, payer, payee, payee_endpoint, info_hash, deposit, expiry, salt, rate, "
+        "refund, topup_sequence, status"
+    )
+
+    def save(self, record: PayerRecord) -> None:
+        # salt is a u64; sqlite integers are signed 64-bit, so store its two's complement.
+        salt = record.salt - 2**64 if record.salt >= 2**63 else record.salt
+        with self.transaction() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO channels ({self._COLUMNS}) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    record.channel_id,
+                    record.payer,
+                    record.payee,
+                    record.payee_endpoint,
+                    record.info_hash,
+                    record.deposit,
+                    record.expiry,
+                    salt,
+                    record.rate,
+                    record.refund,
+                    record.topup_sequence,
+                    record.status,
+                ),
+            )
+
+    def get(self, channel_id: bytes) -> PayerRecord | None:
+        with self._lock:
+            row = self.db.execute(
+                f"SELECT {self._COLUMNS} FROM channels WHERE channel_id = ?", (channel_id,)
+            ).fetchone()
+        return _payer_record(row) if row else None
+
+    def all(self) -> list[PayerRecord]:
+        with self._lock:
+            rows = self.db.execute(f"SELECT {self._COLUMNS} FROM channels").fetchall()
+        return [_payer_record(r) for r in rows]
+
+    def record_state(self, state: SignedState) -> None:
+        """Durably keep a state before it leaves this process (raises if the nonce was used)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO states (channel_id, nonce, cumulative, signature) VALUES (?,?,?,?)",
+                (state.channel_id, state.nonce, state.cumulative, state.signature),
+            )
+
+    def latest_state(self, channel_id: bytes) -> SignedState | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT nonce, cumulative, signature FROM states WHERE channel_id = ? "
+                "ORDER BY nonce DESC LIMIT 1",
+                (channel_id,),
+            ).fetchone()
+        return SignedState(channel_id, row[0], row[1], bytes(row[2])) if row else None
+
+    def state_count(self, channel_id: bytes) -> int:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT COUNT(*) FROM states WHERE channel_id = ?", (channel_id,)
+            ).fetchone()
+        return int(row[0])
+
+
+def _payer_record(row: tuple[object, ...]) -> PayerRecord:
+    salt = int(row[7])  # type: ignore[call-overload]
+    return PayerRecord(
+        channel_id=bytes(row[0]),  # type: ignore[arg-type]
+        payer=str(row[1]),
+        payee=str(row[2]),
+        payee_endpoint=str(row[3]),
+        info_hash=str(row[4]),
+        deposit=int(row[5]),  # type: ignore[call-overload]
+        expiry=int(row[6]),  # type: ignore[call-overload]
+        salt=salt + 2**64 if salt < 0 else salt,
+        rate=int(row[8]),  # type: ignore[call-overload]
+        refund=bytes(row[9]),  # type: ignore[arg-type]
+        topup_sequence=int(row[10]),  # type: ignore[call-overload]
+        status=str(row[11]),
+    )
+
+
+# ---------------------------------------------------------------- payee
+
+
+@dataclass(frozen=True, slots=True)
+class PayeeRecord:
+    channel_id: bytes
+    payer: str
+    deposit: int
+    expiry: int
+    rate: int
+    info_hash: str
+    peer_endpoint: str
+    status: str = "open"  # open | closing | settled
+    best_nonce: int = 0
+    best_cumulative: int = 0
+    best_signature: bytes = b""
+    checkpoint_nonce: int = 0  # best nonce the ledger holds
+    owed: int = 0  # value delivered so far at the agreed rates
+    topup_sequence: int = 0
+
+    def best_state(self) -> SignedState | None:
+        if not self.best_nonce:
+            return None
+        return SignedState(
+            self.channel_id, self.best_nonce, self.best_cumulative, self.best_signature
+        )
+
+    def with_(self, **changes: object) -> PayeeRecord:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+class PayeeStore(_Store):
+    SCHEMA = """
+    CREATE TABLE IF NOT EXISTS channels (
+        channel_id BLOB PRIMARY KEY, payer TEXT NOT NULL, deposit INTEGER NOT NULL,
+        expiry INTEGER NOT NULL, rate INTEGER NOT NULL, info_hash TEXT NOT NULL,
+        peer_endpoint TEXT NOT NULL, status TEXT NOT NULL, best_nonce INTEGER NOT NULL,
+        best_cumulative INTEGER NOT NULL, best_signature BLOB NOT NULL,
+        checkpoint_nonce INTEGER NOT NULL, owed INTEGER NOT NULL, topup_sequence INTEGER NOT NULL);
+    -- refunds signed for proposed channels: ChannelOpened must match these terms
+    CREATE TABLE IF NOT EXISTS proposals (
+        channel_id BLOB PRIMARY KEY, payer TEXT NOT NULL, deposit INTEGER NOT NULL,
+        expiry INTEGER NOT NULL, rate INTEGER NOT NULL, info_hash TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS failures (
+        payer TEXT PRIMARY KEY, count INTEGER NOT NULL, last_reason TEXT NOT NULL);
+    """
+    _COLUMNS = (
+        "channel_id, payer, deposit, expiry, rate, info_hash, peer_endpoint, status, best_nonce, "
+        "best_cumulative, best_signature, checkpoint_nonce, owed, topup_sequence"
+    )
+
+    def put(self, record: PayeeRecord) -> None:
+        with self.transaction() as db:
+            self._put(db, record)
+
+    def _put(self, db: sqlite3.Connection, r: PayeeRecord) -> None:
+        db.execute(
+            f"INSERT OR REPLACE INTO channels ({self._COLUMNS}) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                r.channel_id,
+                r.payer,
+                r.deposit,
+                r.expiry,
+                r.rate,
+                r.info_hash,
+                r.peer_endpoint,
+                r.status,
+                r.best_nonce,
+                r.best_cumulative,
+                r.best_signature,
+                r.checkpoint_nonce,
+                r.owed,
+                r.topup_sequence,
+            ),
+        )
+
+    def save_best(self, records: Iterable[PayeeRecord]) -> None:
+        """One fsync'd commit for a batch of accepted updates (the hot path)."""
+        rows = [
+            (r.best_nonce, r.best_cumulative, r.best_signature, r.owed, r.channel_id)
+            for r in records
+        ]
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE channels SET best_nonce = ?, best_cumulative = ?, best_signature = ?, "
+                "owed = ? WHERE channel_id = ?",
+                rows,
+            )
+
+    def all(self) -> list[PayeeRecord]:
+        with self._lock:
+            rows = self.db.execute(f"SELECT {self._COLUMNS} FROM channels").fetchall()
+        return [
+            PayeeRecord(
+                bytes(r[0]),
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+                bytes(r[10]),
+                r[11],
+                r[12],
+                r[13],
+            )
+            for r in rows
+        ]
+
+    def propose(
+        self, channel_id: bytes, payer: str, deposit: int, expiry: int, rate: int, info_hash: str
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO proposals VALUES (?,?,?,?,?,?)",
+                (channel_id, payer, deposit, expiry, rate, info_hash),
+            )
+
+    def proposal(self, channel_id: bytes) -> tuple[str, int, int, int, str] | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT payer, deposit, expiry, rate, info_hash FROM proposals "
+                "WHERE channel_id = ?",
+                (channel_id,),
+            ).fetchone()
+        return (row[0], row[1], row[2], row[3], row[4]) if row else None
+
+    def count_failure(self, payer: str, reason: str) -> int:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO failures (payer, count, last_reason) VALUES (?, 1, ?) "
+                "ON CONFLICT(payer) DO UPDATE SET count = count + 1, "
+                "last_reason = excluded.last_reason",
+                (payer, reason),
+            )
+            row = db.execute("SELECT count FROM failures WHERE payer = ?", (payer,)).fetchone()
+        return int(row[0])
+
+    def failures(self) -> dict[str, int]:
+        with self._lock:
+            rows = self.db.execute("SELECT payer, count FROM failures").fetchall()
+        return {str(p): int(c) for p, c in rows}

@@ -1,0 +1,515 @@
+"""Typed client of the btt-ledger gRPC service.
+
+`AsyncLedgerClient` is the implementation; `LedgerClient` runs it on a private event loop thread
+for scripts, so there is one client and no copy-pasted synchronous twin.
+
+Every call has a deadline. Only idempotent reads are retried (UNAVAILABLE / DEADLINE_EXCEEDED,
+exponential backoff); a write is never resent blindly, except a transfer or withdrawal refused
+with NONCE_REUSED (nothing changed), which is re-signed once with a fresh nonce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from btt.ledger.v1 import ledger_pb2 as pb
+from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
+from ledger.crypto import SigningKey
+from ledger.messages import sign
+from ledger.rpc.errors import reason_of
+from ledger.signing import derive_channel_id
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 10.0
+READ_ATTEMPTS = 4
+BACKOFF_BASE = 0.1
+BACKOFF_CAP = 2.0
+_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+class LedgerError(Exception):
+    """Base of every error this client raises."""
+
+
+class LedgerUnavailable(LedgerError):
+    """The ledger could not be reached or did not answer in time."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(f"ledger unavailable ({code.name}): {message}")
+        self.code = code
+        self.message = message
+
+
+class LedgerRejected(LedgerError):
+    """The ledger refused the request; nothing changed. `reason` is the ledger's stable reason."""
+
+    def __init__(self, reason: str, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message if message.startswith(reason) else f"{reason}: {message}")
+        self.reason = reason
+        self.code = code
+        self.message = message
+
+
+class NoSigningKey(LedgerError):
+    """A signed operation was called on a client made without a key."""
+
+
+def _error(exc: grpc.RpcError) -> LedgerError:
+    code = exc.code()  # type: ignore[attr-defined]
+    details = exc.details() or ""  # type: ignore[attr-defined]
+    reason = reason_of(exc)
+    if reason is not None:
+        return LedgerRejected(reason, code, details)
+    if code in _RETRYABLE:
+        return LedgerUnavailable(code, details)
+    return LedgerRejected(code.name, code, details)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerInfo:
+    ledger_id: str
+    version: str
+    now: int
+    challenge_window_seconds: int
+    max_amount: int
+
+
+def channel_credentials(ca_cert: str | Path | None) -> grpc.ChannelCredentials | None:
+    if ca_cert is None:
+        return None
+    return grpc.ssl_channel_credentials(root_certificates=Path(ca_cert).read_bytes())
+
+
+class AsyncLedgerClient:
+    """One account's view of the ledger. `key` signs the operations its account performs."""
+
+    def __init__(
+        self,
+        target: str,
+        key: SigningKey | None = None,
+        *,
+        ca_cert: str | Path | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        read_attempts: int = READ_ATTEMPTS,
+    ) -> None:
+        self.target = target
+        self.key = key
+        self.timeout = timeout
+        self.read_attempts = max(1, read_attempts)
+        options = [
+            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+            ("grpc.keepalive_time_ms", 30_000),
+        ]
+        creds = channel_credentials(ca_cert)
+        self._channel = (
+            grpc.aio.secure_channel(target, creds, options=options)
+            if creds is not None
+            else grpc.aio.insecure_channel(target, options=options)
+        )
+        self._stub = pb_grpc.LedgerStub(self._channel)
+        self._info: LedgerInfo | None = None
+        self._nonce_lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> AsyncLedgerClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _signer(self) -> SigningKey:
+        if self.key is None:
+            raise NoSigningKey("this operation needs a signing key; create the client with one")
+        return self.key
+
+    async def _write(self, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+
+    async def _read(self, make_call: Callable[[], Awaitable[T]]) -> T:
+        delay = BACKOFF_BASE
+        for attempt in range(self.read_attempts):
+            try:
+                return await make_call()
+            except grpc.RpcError as exc:
+                if exc.code() not in _RETRYABLE or attempt + 1 == self.read_attempts:  # type: ignore[attr-defined]
+                    raise _error(exc) from None
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, BACKOFF_CAP)
+        raise AssertionError("unreachable")
+
+    async def ledger_id(self) -> str:
+        if self._info is None:
+            await self.get_info()
+        assert self._info is not None
+        return self._info.ledger_id
+
+    async def _sign(self, payload: Any, key: SigningKey | None = None) -> pb.Signed:
+        return sign(key or self._signer(), await self.ledger_id(), payload)
+
+    # ---------------------------------------------------------------- reads
+
+    async def get_info(self) -> LedgerInfo:
+        r = await self._read(lambda: self._stub.GetInfo(pb.GetInfoRequest(), timeout=self.timeout))
+        info = LedgerInfo(r.ledger_id, r.version, r.now, r.challenge_window_seconds, r.max_amount)
+        if self._info is not None and self._info.ledger_id != info.ledger_id:
+            raise LedgerError(
+                f"ledger id changed from {self._info.ledger_id} to {info.ledger_id}; refusing"
+            )
+        self._info = info
+        return info
+
+    async def now(self) -> int:
+        return (await self.get_info()).now
+
+    async def account(self, account: str | None = None) -> pb.Account:
+        who = account or self._signer().address
+        return await self._read(
+            lambda: self._stub.GetAccount(pb.GetAccountRequest(account=who), timeout=self.timeout)
+        )
+
+    async def balance(self, account: str | None = None) -> int:
+        return int((await self.account(account)).balance)
+
+    async def get_channel(self, channel_id: bytes) -> pb.Channel:
+        r = await self._read(
+            lambda: self._stub.GetChannel(
+                pb.GetChannelRequest(channel_id=channel_id), timeout=self.timeout
+            )
+        )
+        return r.channel
+
+    async def list_channels(
+        self,
+        party: str = "",
+        status: pb.ChannelStatus.ValueType = pb.CHANNEL_STATUS_UNSPECIFIED,
+        *,
+        limit: int = 100,
+        after: bytes = b"",
+    ) -> list[pb.Channel]:
+        request = pb.ListChannelsRequest(
+            party=party, status=status, limit=limit, after_channel_id=after
+        )
+        r = await self._read(lambda: self._stub.ListChannels(request, timeout=self.timeout))
+        return list(r.channels)
+
+    async def all_channels(
+        self, party: str = "", status: pb.ChannelStatus.ValueType = pb.CHANNEL_STATUS_UNSPECIFIED
+    ) -> list[pb.Channel]:
+        """Every matching channel, following the paging cursor."""
+        found: list[pb.Channel] = []
+        after = b""
+        while True:
+            page = await self.list_channels(party, status, limit=1000, after=after)
+            found.extend(page)
+            if len(page) < 1000:
+                return found
+            after = bytes(page[-1].channel_id)
+
+    async def audit(self) -> pb.AuditResponse:
+        return await self._read(lambda: self._stub.Audit(pb.AuditRequest(), timeout=self.timeout))
+
+    # ---------------------------------------------------------------- account writes
+
+    async def _with_account_nonce(self, attempt: Callable[[int], Awaitable[T]]) -> T:
+        """Run `attempt(nonce)` with last-used + 1; on NONCE_REUSED refresh and retry once."""
+        async with self._nonce_lock:
+            for tries in (1, 2):
+                nonce = int((await self.account()).nonce) + 1
+                try:
+                    return await attempt(nonce)
+                except LedgerRejected as exc:
+                    if exc.reason != "NONCE_REUSED" or tries == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    async def transfer(self, to: str, amount: int, memo: str = "") -> pb.TransferResponse:
+        key = self._signer()
+
+        async def attempt(nonce: int) -> pb.TransferResponse:
+            payload = pb.TransferPayload(
+                from_account=key.address, to_account=to, amount=amount, nonce=nonce, memo=memo
+            )
+            signed = await self._sign(payload)
+            return await self._write(
+                self._stub.Transfer(pb.TransferRequest(transfer=signed), timeout=self.timeout)
+            )
+
+        return await self._with_account_nonce(attempt)
+
+    async def request_withdrawal(self, tron_address: str, amount: int) -> pb.Withdrawal:
+        key = self._signer()
+
+        async def attempt(nonce: int) -> pb.Withdrawal:
+            payload = pb.WithdrawalPayload(
+                account=key.address, tron_address=tron_address, amount=amount, nonce=nonce
+            )
+            signed = await self._sign(payload)
+            r = await self._write(
+                self._stub.RequestWithdrawal(
+                    pb.RequestWithdrawalRequest(withdrawal=signed), timeout=self.timeout
+                )
+            )
+            return r.withdrawal
+
+        return await self._with_account_nonce(attempt)
+
+    # ---------------------------------------------------------------- channels
+
+    async def _channel_write(self, call: Awaitable[pb.ChannelResponse]) -> pb.Channel:
+        return (await self._write(call)).channel
+
+    async def open_channel(
+        self, payee: str, deposit: int, expiry: int, salt: int, refund: pb.Signed
+    ) -> pb.Channel:
+        """Fund a channel (T1) with the payee's already-signed refund (T2). Signs as the payer."""
+        key = self._signer()
+        channel_id = derive_channel_id(await self.ledger_id(), key.address, payee, salt)
+        commitment = await self._sign(
+            pb.OpenChannelPayload(
+                payer=key.address,
+                payee=payee,
+                deposit=deposit,
+                expiry=expiry,
+                salt=salt,
+                channel_id=channel_id,
+            )
+        )
+        request = pb.OpenChannelRequest(commitment=commitment, refund=refund)
+        return await self._channel_write(self._stub.OpenChannel(request, timeout=self.timeout))
+
+    async def submit_state(self, state: pb.Signed) -> pb.Channel:
+        """Checkpoint a payer-signed ChannelStatePayload (anyone may submit it)."""
+        request = pb.SubmitStateRequest(state=state)
+        return await self._channel_write(self._stub.SubmitState(request, timeout=self.timeout))
+
+    async def close_channel(
+        self, channel_id: bytes, state: pb.Signed | None, nonce: int, cumulative: int
+    ) -> pb.Channel:
+        """Payee close with the best payer-signed `state` (None: the best checkpoint)."""
+        close = await self._sign(
+            pb.CloseChannelPayload(channel_id=channel_id, nonce=nonce, cumulative=cumulative)
+        )
+        request = pb.CloseChannelRequest(close=close)
+        if state is not None:
+            request.state.CopyFrom(state)
+        return await self._channel_write(self._stub.CloseChannel(request, timeout=self.timeout))
+
+    async def cooperative_close(self, payer_close: pb.Signed, payee_close: pb.Signed) -> pb.Channel:
+        request = pb.CooperativeCloseRequest(payer_close=payer_close, payee_close=payee_close)
+        return await self._channel_write(self._stub.CooperativeClose(request, timeout=self.timeout))
+
+    async def request_close(self, channel_id: bytes) -> pb.Channel:
+        signed = await self._sign(pb.RequestClosePayload(channel_id=channel_id))
+        request = pb.RequestCloseRequest(request=signed)
+        return await self._channel_write(self._stub.RequestClose(request, timeout=self.timeout))
+
+    async def claim_refund(self, channel_id: bytes, refund: pb.Signed) -> pb.Channel:
+        claim = await self._sign(pb.ClaimRefundPayload(channel_id=channel_id))
+        request = pb.ClaimRefundRequest(claim=claim, refund=refund)
+        return await self._channel_write(self._stub.ClaimRefund(request, timeout=self.timeout))
+
+    async def top_up(
+        self,
+        channel_id: bytes,
+        additional_deposit: int,
+        new_expiry: int,
+        sequence: int,
+        refund: pb.Signed | None = None,
+    ) -> pb.Channel:
+        signed = await self._sign(
+            pb.TopUpPayload(
+                channel_id=channel_id,
+                additional_deposit=additional_deposit,
+                new_expiry=new_expiry,
+                sequence=sequence,
+            )
+        )
+        request = pb.TopUpRequest(topup=signed)
+        if refund is not None:
+            request.refund.CopyFrom(refund)
+        return await self._channel_write(self._stub.TopUp(request, timeout=self.timeout))
+
+    # ---------------------------------------------------------------- events
+
+    async def events(
+        self,
+        account: str = "",
+        after_event_id: int = 0,
+        *,
+        reconnect: bool = True,
+        max_backoff: float = BACKOFF_CAP,
+    ) -> AsyncIterator[pb.Event]:
+        """Follow the ledger's events; after a dropped stream, resume after the last one seen."""
+        cursor = after_event_id
+        delay = BACKOFF_BASE
+        while True:
+            call = self._stub.Subscribe(pb.SubscribeRequest(account=account, after_event_id=cursor))
+            try:
+                async for event in call:
+                    cursor = event.event_id
+                    delay = BACKOFF_BASE
+                    yield event
+                return
+            except grpc.RpcError as exc:
+                if not reconnect or exc.code() not in _RETRYABLE:  # type: ignore[attr-defined]
+                    raise _error(exc) from None
+            finally:
+                call.cancel()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_backoff)
+
+
+# ---------------------------------------------------------------- synchronous facade
+
+
+class _LoopThread:
+    """A private event loop in a daemon thread; coroutines are run on it and awaited here."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        with contextlib.suppress(RuntimeError):
+            self.loop.close()
+
+
+class LedgerClient:
+    """Blocking facade over `AsyncLedgerClient` for scripts and the CLI."""
+
+    def __init__(
+        self,
+        target: str,
+        key: SigningKey | None = None,
+        *,
+        ca_cert: str | Path | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._loop = _LoopThread()
+
+        async def make() -> AsyncLedgerClient:
+            return AsyncLedgerClient(target, key, ca_cert=ca_cert, timeout=timeout)
+
+        self.aio = self._loop.run(make())
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._loop.run(coro)
+
+    def close(self) -> None:
+        self._run(self.aio.close())
+        self._loop.stop()
+
+    def __enter__(self) -> LedgerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def key(self) -> SigningKey | None:
+        return self.aio.key
+
+    def ledger_id(self) -> str:
+        return self._run(self.aio.ledger_id())
+
+    def get_info(self) -> LedgerInfo:
+        return self._run(self.aio.get_info())
+
+    def account(self, account: str | None = None) -> pb.Account:
+        return self._run(self.aio.account(account))
+
+    def balance(self, account: str | None = None) -> int:
+        return self._run(self.aio.balance(account))
+
+    def get_channel(self, channel_id: bytes) -> pb.Channel:
+        return self._run(self.aio.get_channel(channel_id))
+
+    def list_channels(
+        self,
+        party: str = "",
+        status: pb.ChannelStatus.ValueType = pb.CHANNEL_STATUS_UNSPECIFIED,
+        *,
+        limit: int = 100,
+        after: bytes = b"",
+    ) -> list[pb.Channel]:
+        return self._run(self.aio.list_channels(party, status, limit=limit, after=after))
+
+    def audit(self) -> pb.AuditResponse:
+        return self._run(self.aio.audit())
+
+    def transfer(self, to: str, amount: int, memo: str = "") -> pb.TransferResponse:
+        return self._run(self.aio.transfer(to, amount, memo))
+
+    def request_withdrawal(self, tron_address: str, amount: int) -> pb.Withdrawal:
+        return self._run(self.aio.request_withdrawal(tron_address, amount))
+
+    def open_channel(
+        self, payee: str, deposit: int, expiry: int, salt: int, refund: pb.Signed
+    ) -> pb.Channel:
+        return self._run(self.aio.open_channel(payee, deposit, expiry, salt, refund))
+
+    def submit_state(self, state: pb.Signed) -> pb.Channel:
+        return self._run(self.aio.submit_state(state))
+
+    def close_channel(
+        self, channel_id: bytes, state: pb.Signed | None, nonce: int, cumulative: int
+    ) -> pb.Channel:
+        return self._run(self.aio.close_channel(channel_id, state, nonce, cumulative))
+
+    def cooperative_close(self, payer_close: pb.Signed, payee_close: pb.Signed) -> pb.Channel:
+        return self._run(self.aio.cooperative_close(payer_close, payee_close))
+
+    def request_close(self, channel_id: bytes) -> pb.Channel:
+        return self._run(self.aio.request_close(channel_id))
+
+    def claim_refund(self, channel_id: bytes, refund: pb.Signed) -> pb.Channel:
+        return self._run(self.aio.claim_refund(channel_id, refund))
+
+    def top_up(
+        self,
+        channel_id: bytes,
+        additional_deposit: int,
+        new_expiry: int,
+        sequence: int,
+        refund: pb.Signed | None = None,
+    ) -> pb.Channel:
+        return self._run(
+            self.aio.top_up(channel_id, additional_deposit, new_expiry, sequence, refund)
+        )
+
+    def events(self, account: str = "", after_event_id: int = 0) -> Iterator[pb.Event]:
+        """Blocking iterator over `AsyncLedgerClient.events` (runs until the caller stops)."""
+        agen = self.aio.events(account, after_event_id)
+        try:
+            while True:
+                try:
+                    yield self._run(agen.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            with contextlib.suppress(Exception):
+                self._loop.run(agen.aclose(), 5)
