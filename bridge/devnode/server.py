@@ -82,6 +82,13 @@ def _token_id(params: Params, key: str, visible: bool) -> str:
         raise BadRequest(f"{key} must be hex when visible is false") from exc
 
 
+def _bind(fn: Callable[[Params, bool], dict[str, Any]], solid: bool) -> Handler:
+    def handler(params: Params) -> dict[str, Any]:
+        return fn(params, solid)
+
+    return handler
+
+
 class Api:
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
@@ -103,8 +110,8 @@ class Api:
         }
         routes: dict[str, Handler] = {}
         for name, fn in read.items():
-            routes[f"/wallet/{name}"] = lambda p, fn=fn: fn(p, False)
-            routes[f"/walletsolidity/{name}"] = lambda p, fn=fn: fn(p, True)
+            routes[f"/wallet/{name}"] = _bind(fn, solid=False)
+            routes[f"/walletsolidity/{name}"] = _bind(fn, solid=True)
         routes.update(
             {
                 "/wallet/getsignweight": c.get_sign_weight,
@@ -497,9 +504,7 @@ class DevNode:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        server = site._server
-        if server is not None and server.sockets:  # the real port when asked for port 0
-            self._port = server.sockets[0].getsockname()[1]
+        self._port = int(self._runner.addresses[0][1])  # the real port when asked for port 0
         if self._interval > 0:
             self._timer = asyncio.create_task(self._produce_forever())
 

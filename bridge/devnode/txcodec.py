@@ -126,7 +126,7 @@ def raw_from_json(raw_json: Any, visible: bool) -> tron_pb2.Transaction.raw:
         param = c.get("parameter") or {}
         inner = message_from_json(cls, param.get("value"), visible)
         contract = raw.contract.add(
-            type=getattr(ContractType, name),
+            type=getattr(ContractType, str(name)),
             parameter=any_pb2.Any(
                 type_url=param.get("type_url", f"type.googleapis.com/protocol.{name}"),
                 value=inner.SerializeToString(),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -247,8 +247,13 @@ class PayeeStore(_Store):
             ),
         )
 
-    def save_best(self, records: Iterable[PayeeRecord]) -> None:
-        """One fsync'd commit for a batch of accepted updates (the hot path)."""
+    def save_best(
+        self, records: Iterable[PayeeRecord], failures: Mapping[str, tuple[int, str]] | None = None
+    ) -> None:
+        """One fsync'd commit for a batch of accepted updates and refused ones (the hot path).
+
+        `failures` maps a payer to (new refusals, last reason).
+        """
         rows = [
             (r.best_nonce, r.best_cumulative, r.best_signature, r.owed, r.channel_id)
             for r in records
@@ -259,6 +264,13 @@ class PayeeStore(_Store):
                 "owed = ? WHERE channel_id = ?",
                 rows,
             )
+            for payer, (count, reason) in (failures or {}).items():
+                db.execute(
+                    "INSERT INTO failures (payer, count, last_reason) VALUES (?, ?, ?) "
+                    "ON CONFLICT(payer) DO UPDATE SET count = count + excluded.count, "
+                    "last_reason = excluded.last_reason",
+                    (payer, count, reason),
+                )
 
     def all(self) -> list[PayeeRecord]:
         with self._lock:
@@ -300,17 +312,6 @@ class PayeeStore(_Store):
                 (channel_id,),
             ).fetchone()
         return (row[0], row[1], row[2], row[3], row[4]) if row else None
-
-    def count_failure(self, payer: str, reason: str) -> int:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO failures (payer, count, last_reason) VALUES (?, 1, ?) "
-                "ON CONFLICT(payer) DO UPDATE SET count = count + 1, "
-                "last_reason = excluded.last_reason",
-                (payer, reason),
-            )
-            row = db.execute("SELECT count FROM failures WHERE payer = ?", (payer,)).fetchone()
-        return int(row[0])
 
     def failures(self) -> dict[str, int]:
         with self._lock:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger.domain import (
@@ -172,6 +172,29 @@ def _withdrawal_from_row(row: object) -> Withdrawal:
     )
 
 
+# Hot-path statements, built once: constructing SQLAlchemy statements per call costs more than
+# the database round trip they make.
+_SELECT_ACCOUNTS = (
+    select(t.accounts.c.account_id, t.accounts.c.balance, t.accounts.c.nonce)
+    .where(t.accounts.c.account_id.in_(bindparam("ids", expanding=True)))
+    .order_by(t.accounts.c.account_id)
+)
+_SELECT_ACCOUNTS_LOCKED = _SELECT_ACCOUNTS.with_for_update()
+_SET_NONCE = (
+    update(t.accounts)
+    .where(t.accounts.c.account_id == bindparam("aid"))
+    .values(nonce=bindparam("nonce"))
+)
+_ADD_BALANCE = (
+    update(t.accounts)
+    .where(t.accounts.c.account_id == bindparam("aid"))
+    .values(balance=t.accounts.c.balance + bindparam("delta"))
+)
+_INSERT_JOURNAL = insert(t.journal)
+_INSERT_JOURNAL_RETURNING = insert(t.journal).returning(t.journal.c.entry_id)
+_INSERT_EVENT = insert(t.events)
+
+
 class Tx:
     """Reads and writes inside one transaction."""
 
@@ -198,34 +221,32 @@ class Tx:
     ) -> dict[str, Account]:
         """Load (and lock, in id order) the accounts; create missing ones when `create_at`."""
         wanted = sorted(set(ids))
-        if create_at is not None:
+        found = self._select_accounts(wanted)
+        missing = [a for a in wanted if a not in found]
+        if missing and create_at is not None:
             _insert_ignore(
                 self.conn,
                 t.accounts,
                 [
                     {"account_id": a, "balance": 0, "nonce": 0, "created_at": create_at}
-                    for a in wanted
+                    for a in missing
                 ],
             )
-        q = (
-            select(t.accounts.c.account_id, t.accounts.c.balance, t.accounts.c.nonce)
-            .where(t.accounts.c.account_id.in_(wanted))
-            .order_by(t.accounts.c.account_id)
-        )
-        if self.lock:
-            q = q.with_for_update()
+            found.update(self._select_accounts(missing))
+        return found
+
+    def _select_accounts(self, wanted: list[str]) -> dict[str, Account]:
+        q = _SELECT_ACCOUNTS_LOCKED if self.lock else _SELECT_ACCOUNTS
         return {
             r.account_id: Account(r.account_id, Amount(r.balance), Nonce(r.nonce))
-            for r in self.conn.execute(q)
+            for r in self.conn.execute(q, {"ids": wanted})
         }
 
     def account(self, account_id: str) -> Account | None:
         return self.accounts([account_id]).get(account_id)
 
     def set_nonce(self, account_id: str, nonce: int) -> None:
-        self.conn.execute(
-            update(t.accounts).where(t.accounts.c.account_id == account_id).values(nonce=nonce)
-        )
+        self.conn.execute(_SET_NONCE, {"aid": account_id, "nonce": nonce})
 
     # ------------------------------------------------------------ money
     def post(
@@ -246,11 +267,7 @@ class Tx:
                 deltas[m.target.key] = deltas.get(m.target.key, 0) + m.amount
         for account_id, delta in sorted(deltas.items()):
             if delta:
-                self.conn.execute(
-                    update(t.accounts)
-                    .where(t.accounts.c.account_id == account_id)
-                    .values(balance=t.accounts.c.balance + delta)
-                )
+                self.conn.execute(_ADD_BALANCE, {"aid": account_id, "delta": delta})
         rows = [
             {
                 "at": at,
@@ -264,12 +281,9 @@ class Tx:
             }
             for m in movements
         ]
-        entry_id: int | None = None
-        for row in rows:
-            entry_id = self.conn.execute(
-                insert(t.journal).values(row).returning(t.journal.c.entry_id)
-            ).scalar_one()
-        return entry_id
+        if len(rows) > 1:
+            self.conn.execute(_INSERT_JOURNAL, rows[:-1])
+        return int(self.conn.execute(_INSERT_JOURNAL_RETURNING, rows[-1]).scalar_one())
 
     # ------------------------------------------------------------ channels
     def channel(self, channel_id: bytes) -> Channel | None:
@@ -339,14 +353,15 @@ class Tx:
         reference: str = "",
     ) -> None:
         self.conn.execute(
-            insert(t.events).values(
-                at=at,
-                kind=kind,
-                accounts=" ".join(accounts),
-                channel_id=channel_id,
-                amount=amount,
-                reference=reference,
-            )
+            _INSERT_EVENT,
+            {
+                "at": at,
+                "kind": kind,
+                "accounts": " ".join(accounts),
+                "channel_id": channel_id,
+                "amount": amount,
+                "reference": reference,
+            },
         )
 
     def events_after(self, event_id: int, limit: int) -> list[Event]:
