@@ -193,6 +193,14 @@ _ADD_BALANCE = (
 _INSERT_JOURNAL = insert(t.journal)
 _INSERT_JOURNAL_RETURNING = insert(t.journal).returning(t.journal.c.entry_id)
 _INSERT_EVENT = insert(t.events)
+_SELECT_CHANNEL = select(t.channels).where(t.channels.c.channel_id == bindparam("cid"))
+_SELECT_CHANNEL_LOCKED = _SELECT_CHANNEL.with_for_update()
+_INSERT_CHANNEL = insert(t.channels)
+_UPDATE_CHANNEL = (
+    update(t.channels)
+    .where(t.channels.c.channel_id == bindparam("cid"))
+    .values({c.name: bindparam(c.name) for c in t.channels.c if c.name != "channel_id"})
+)
 
 
 class Tx:
@@ -287,21 +295,17 @@ class Tx:
 
     # ------------------------------------------------------------ channels
     def channel(self, channel_id: bytes) -> Channel | None:
-        q = select(t.channels).where(t.channels.c.channel_id == channel_id)
-        if self.lock:
-            q = q.with_for_update()
-        row = self.conn.execute(q).first()
+        q = _SELECT_CHANNEL_LOCKED if self.lock else _SELECT_CHANNEL
+        row = self.conn.execute(q, {"cid": channel_id}).first()
         return _channel_from_row(row) if row else None
 
     def insert_channel(self, channel: Channel) -> None:
-        self.conn.execute(insert(t.channels).values(_channel_values(channel)))
+        self.conn.execute(_INSERT_CHANNEL, _channel_values(channel))
 
     def update_channel(self, channel: Channel) -> None:
         values = _channel_values(channel)
-        channel_id = values.pop("channel_id")
-        self.conn.execute(
-            update(t.channels).where(t.channels.c.channel_id == channel_id).values(values)
-        )
+        values["cid"] = values.pop("channel_id")
+        self.conn.execute(_UPDATE_CHANNEL, values)
 
     def record_state(
         self, channel_id: bytes, nonce: int, cumulative: int, signature: bytes, at: Timestamp

@@ -1,0 +1,389 @@
+"""The payee's side of all its incoming channels: terms, durable best states, checkpoints,
+closing before expiry, and reacting to the ledger's events.
+
+`process()` is the hot path: it decides on a batch of updates that arrived together, commits the
+accepted best states (and payer failures) in one fsync'd transaction, and only then returns the
+receipts, so nothing is acknowledged that a crash could lose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from btt.ledger.v1 import ledger_pb2 as pb
+from btt.payee.v1 import payee_pb2 as ppb
+from client_sdk.channel.errors import PayeeReason, PeerMisbehaved, TermsRefused
+from client_sdk.channel.payee import CheckpointPolicy, PayeeChannel, Verdict
+from client_sdk.channel.states import SignedState
+from client_sdk.channel.store import PayeeRecord, PayeeStore
+from client_sdk.ledger_client import AsyncLedgerClient, LedgerError
+from ledger.clock import Clock, SystemClock
+from ledger.crypto import SigningKey, is_address, signed_by
+from ledger.domain import MAX_AMOUNT
+from ledger.messages import sign
+from ledger.signing import derive_channel_id, signing_digest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PayeeTerms:
+    """What this payee accepts for a channel, in base units and seconds."""
+
+    min_deposit: int = 1_000_000
+    suggested_deposit: int = 10_000_000
+    lifetime: int = 6 * 3600
+    min_lifetime: int = 3600
+    max_lifetime: int = 7 * 24 * 3600
+    credit_pieces: int = 1
+    close_margin: int = 600  # close on our own this long before the refund unlocks
+    piece_size: int = 0
+
+    def to_pb(self, now: int) -> ppb.ChannelTerms:
+        return ppb.ChannelTerms(
+            min_deposit=self.min_deposit,
+            suggested_deposit=self.suggested_deposit,
+            suggested_expiry=now + self.lifetime,
+            min_expiry=now + self.min_lifetime,
+            max_expiry=now + self.max_lifetime,
+            credit_pieces=self.credit_pieces,
+        )
+
+
+class PayeeBook:
+    def __init__(
+        self,
+        key: SigningKey,
+        ledger: AsyncLedgerClient,
+        store: PayeeStore,
+        ledger_id: str,
+        *,
+        terms: PayeeTerms | None = None,
+        policy: CheckpointPolicy | None = None,
+        clock: Clock | None = None,
+        tick: float = 1.0,
+    ) -> None:
+        self.key = key
+        self.address = key.address
+        self.ledger = ledger
+        self.store = store
+        self.ledger_id = ledger_id
+        self.terms = terms or PayeeTerms()
+        self.policy = policy or CheckpointPolicy()
+        self.clock = clock or SystemClock()
+        self.tick = tick
+        self.channels: dict[bytes, PayeeChannel] = {}
+        self.failures: Counter[str] = Counter(store.failures())
+        self._checkpointing: dict[bytes, asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        for record in store.all():
+            self.channels[record.channel_id] = self._channel(record)
+
+    @classmethod
+    async def create(
+        cls, key: SigningKey, ledger: AsyncLedgerClient, store: PayeeStore, **kwargs: object
+    ) -> PayeeBook:
+        return cls(key, ledger, store, await ledger.ledger_id(), **kwargs)  # type: ignore[arg-type]
+
+    def _channel(self, record: PayeeRecord) -> PayeeChannel:
+        ch = PayeeChannel(record, self.ledger_id, self.terms.credit_pieces)
+        ch.checkpoint_at = int(self.clock.now())
+        return ch
+
+    def now(self) -> int:
+        return int(self.clock.now())
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self, *, watch_events: bool = True) -> None:
+        self._tasks.append(asyncio.create_task(self._watchdog(), name="payee-watchdog"))
+        if watch_events:
+            self._tasks.append(asyncio.create_task(self._watch_events(), name="payee-events"))
+
+    async def stop(self) -> None:
+        tasks = self._tasks + list(self._checkpointing.values())
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        self._checkpointing.clear()
+
+    # ---------------------------------------------------------------- opening
+
+    def sign_refund(
+        self,
+        *,
+        channel_id: bytes,
+        payer: str,
+        deposit: int,
+        expiry: int,
+        salt: int,
+        rate: int,
+        info_hash: str,
+    ) -> pb.Signed:
+        """Check proposed terms; remember them; return our refund (T2) before money locks."""
+        if not is_address(payer) or payer == self.address:
+            raise TermsRefused("payer is not a valid account")
+        if not 0 <= salt < 2**64:
+            raise TermsRefused("salt must be an unsigned 64-bit integer")
+        if channel_id != derive_channel_id(self.ledger_id, payer, self.address, salt):
+            raise TermsRefused("channel_id is not derived from (ledger, payer, payee, salt)")
+        if not self.terms.min_deposit <= deposit <= MAX_AMOUNT:
+            raise TermsRefused(f"deposit must be at least {self.terms.min_deposit}")
+        self._check_expiry(expiry)
+        if channel_id in self.channels:
+            raise TermsRefused("channel already exists")
+        self.store.propose(channel_id, payer, deposit, expiry, rate, info_hash)
+        payload = pb.RefundPayload(channel_id=channel_id, expiry=expiry, version=0)
+        return sign(self.key, self.ledger_id, payload)
+
+    def _check_expiry(self, expiry: int) -> None:
+        now = self.now()
+        lo, hi = now + self.terms.min_lifetime, now + self.terms.max_lifetime
+        if not lo <= expiry <= hi:
+            raise TermsRefused(f"expiry must be within [{lo}, {hi}]")
+
+    async def opened(self, channel_id: bytes, info_hash: str, endpoint: str) -> PayeeChannel:
+        """The payer says the channel is open (or changed): check it on the ledger."""
+        on_ledger = await self.ledger.get_channel(channel_id)
+        if on_ledger.payee != self.address:
+            raise PeerMisbehaved("channel is not payable to us")
+        known = self.channels.get(channel_id)
+        if known is not None:
+            return self._refresh(known, on_ledger)
+        proposal = self.store.proposal(channel_id)
+        if proposal is None:
+            raise PeerMisbehaved("we signed no refund for this channel")
+        payer, deposit, expiry, rate, proposed_hash = proposal
+        if on_ledger.status != pb.CHANNEL_STATUS_OPEN:
+            raise PeerMisbehaved("channel is not open")
+        if (on_ledger.payer, on_ledger.expiry) != (payer, expiry) or on_ledger.deposit < deposit:
+            raise PeerMisbehaved("channel on the ledger differs from the agreed terms")
+        record = PayeeRecord(
+            channel_id=channel_id,
+            payer=payer,
+            deposit=int(on_ledger.deposit),
+            expiry=int(on_ledger.expiry),
+            rate=rate,
+            info_hash=info_hash or proposed_hash,
+            peer_endpoint=endpoint,
+            topup_sequence=int(on_ledger.topup_sequence),
+        )
+        self.store.put(record)
+        channel = self.channels[channel_id] = self._channel(record)
+        return channel
+
+    def _refresh(self, channel: PayeeChannel, on_ledger: pb.Channel) -> PayeeChannel:
+        r = channel.record
+        status = r.status
+        if on_ledger.status == pb.CHANNEL_STATUS_SETTLED:
+            status = "settled"
+        channel.record = r.with_(
+            deposit=int(on_ledger.deposit),
+            expiry=int(on_ledger.expiry),
+            topup_sequence=int(on_ledger.topup_sequence),
+            status=status,
+            checkpoint_nonce=max(r.checkpoint_nonce, int(on_ledger.best_nonce)),
+        )
+        self.store.put(channel.record)
+        return channel
+
+    async def sign_topup_refund(
+        self, channel_id: bytes, new_expiry: int, sequence: int
+    ) -> pb.Signed:
+        channel = self.channels.get(channel_id)
+        if channel is None or not channel.is_open:
+            raise TermsRefused("no open channel with that id")
+        on_ledger = await self.ledger.get_channel(channel_id)
+        self._refresh(channel, on_ledger)
+        if sequence != on_ledger.topup_sequence + 1:
+            raise TermsRefused(f"sequence must be {on_ledger.topup_sequence + 1}")
+        if new_expiry < on_ledger.expiry:
+            raise TermsRefused("the new expiry must not be earlier")
+        self._check_expiry(new_expiry)
+        payload = pb.RefundPayload(channel_id=channel_id, expiry=new_expiry, version=sequence)
+        return sign(self.key, self.ledger_id, payload)
+
+    # ---------------------------------------------------------------- payments (hot path)
+
+    def process(self, states: Iterable[SignedState]) -> list[ppb.PaymentReceipt]:
+        tentative: dict[bytes, PayeeRecord] = {}
+        decided: list[tuple[SignedState, PayeeChannel | None, Verdict]] = []
+        failures: dict[str, tuple[int, str]] = {}
+        for state in states:
+            channel = self.channels.get(state.channel_id)
+            if channel is None:
+                decided.append((state, None, Verdict(None, PayeeReason.UNKNOWN_CHANNEL)))
+                continue
+            verdict = channel.evaluate(state, tentative.get(state.channel_id))
+            if verdict.record is not None:
+                tentative[state.channel_id] = verdict.record
+            if verdict.failure:
+                n, _ = failures.get(channel.payer, (0, ""))
+                failures[channel.payer] = (n + 1, verdict.reason or "")
+            decided.append((state, channel, verdict))
+        if tentative or failures:
+            self.store.save_best(tentative.values(), failures)
+        for payer, (n, _) in failures.items():
+            self.failures[payer] += n
+        receipts = []
+        for state, channel, verdict in decided:
+            if channel is None:
+                receipts.append(
+                    ppb.PaymentReceipt(
+                        channel_id=state.channel_id,
+                        nonce=state.nonce,
+                        reason=PayeeReason.UNKNOWN_CHANNEL.value,
+                        message="no open channel with that id",
+                    )
+                )
+                continue
+            receipts.append(channel.receipt(state, verdict))
+            if verdict.record is not None:
+                channel.updates_since_checkpoint += 1
+        for channel_id, record in tentative.items():
+            channel = self.channels[channel_id]
+            channel.record = record
+            self._maybe_checkpoint(channel)
+        return receipts
+
+    def delivered(self, channel_id: bytes, pieces: int = 1) -> int:
+        """The seeder delivered verified pieces on this channel; returns the value owed."""
+        return self.channels[channel_id].delivered(pieces)
+
+    def for_peer(self, endpoint: str, info_hash: str) -> PayeeChannel | None:
+        """The open channel paying for this BitTorrent peer on this torrent, if any."""
+        for ch in self.channels.values():
+            r = ch.record
+            if ch.is_open and r.peer_endpoint == endpoint and r.info_hash == info_hash:
+                return ch
+        return None
+
+    # ---------------------------------------------------------------- ledger effects
+
+    def _maybe_checkpoint(self, channel: PayeeChannel) -> None:
+        if channel.channel_id in self._checkpointing:
+            return
+        due = self.policy.due(
+            channel.updates_since_checkpoint,
+            self.now() - channel.checkpoint_at,
+            channel.record.best_cumulative - channel.checkpoint_value,
+        )
+        if due:
+            task = asyncio.get_running_loop().create_task(self.checkpoint(channel.channel_id))
+            self._checkpointing[channel.channel_id] = task
+            key = channel.channel_id
+            task.add_done_callback(lambda _t: self._checkpointing.pop(key, None))
+
+    async def checkpoint(self, channel_id: bytes) -> pb.Channel | None:
+        """Submit the best state to the ledger (no-op when it already holds it)."""
+        channel = self.channels[channel_id]
+        best = channel.best
+        if best is None or best.nonce <= channel.record.checkpoint_nonce:
+            return None
+        updates = channel.updates_since_checkpoint
+        try:
+            on_ledger = await self.ledger.submit_state(best.envelope())
+        except LedgerError as exc:
+            log.warning("checkpoint of %s failed: %s", channel_id.hex()[:16], exc)
+            return None
+        channel.updates_since_checkpoint = max(0, channel.updates_since_checkpoint - updates)
+        channel.checkpoint_value = best.cumulative
+        channel.checkpoint_at = self.now()
+        channel.record = channel.record.with_(checkpoint_nonce=best.nonce)
+        self.store.put(channel.record)
+        return on_ledger
+
+    async def close(self, channel_id: bytes) -> pb.Channel:
+        """Close with our best state; stop accepting updates first so none is left out."""
+        channel = self.channels[channel_id]
+        channel.record = channel.record.with_(status="closing")
+        self.store.put(channel.record)
+        best = channel.best
+        if best is None:
+            on_ledger = await self.ledger.get_channel(channel_id)
+            settled = await self.ledger.close_channel(
+                channel_id, None, int(on_ledger.best_nonce), int(on_ledger.best_cumulative)
+            )
+        else:
+            settled = await self.ledger.close_channel(
+                channel_id, best.envelope(), best.nonce, best.cumulative
+            )
+        self._refresh(channel, settled)
+        return settled
+
+    async def close_due(self) -> list[bytes]:
+        """Close every channel whose refund unlocks within the safety margin (or that we began to
+        close and did not finish)."""
+        now = self.now()
+        closed = []
+        for channel in list(self.channels.values()):
+            r = channel.record
+            due = r.status == "closing" or (
+                r.status == "open" and now >= r.expiry - self.terms.close_margin
+            )
+            if not due:
+                continue
+            try:
+                await self.close(channel.channel_id)
+                closed.append(channel.channel_id)
+            except LedgerError as exc:
+                log.warning("closing %s failed: %s", channel.channel_id.hex()[:16], exc)
+                if getattr(exc, "reason", "") in ("CHANNEL_SETTLED", "CHANNEL_EXPIRED"):
+                    with contextlib.suppress(LedgerError):
+                        self._refresh(channel, await self.ledger.get_channel(channel.channel_id))
+        return closed
+
+    async def cooperative_close(self, payer_close: pb.Signed) -> tuple[pb.Signed, pb.Channel]:
+        payload = pb.CooperativeClosePayload()
+        payload.ParseFromString(payer_close.payload)
+        channel = self.channels.get(bytes(payload.channel_id))
+        if channel is None:
+            raise TermsRefused("no channel with that id")
+        if payload.cumulative < channel.record.best_cumulative:
+            raise TermsRefused(f"cumulative is below our best {channel.record.best_cumulative}")
+        digest = signing_digest(
+            self.ledger_id, pb.CooperativeClosePayload.DESCRIPTOR.name, payer_close.payload
+        )
+        if not signed_by(digest, bytes(payer_close.signature), channel.payer):
+            raise PeerMisbehaved("cooperative close is not signed by the payer")
+        ours = pb.Signed(payload=payer_close.payload, signature=self.key.sign_digest(digest))
+        channel.record = channel.record.with_(status="closing")
+        self.store.put(channel.record)
+        settled = await self.ledger.cooperative_close(payer_close, ours)
+        self._refresh(channel, settled)
+        return ours, settled
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick)
+            try:
+                await self.close_due()
+                for channel in list(self.channels.values()):
+                    if channel.is_open:
+                        self._maybe_checkpoint(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("payee watchdog pass failed")
+
+    async def _watch_events(self) -> None:
+        """Close at once when the payer starts a unilateral close; follow top-ups and settles."""
+        async for event in self.ledger.events(account=self.address):
+            channel = self.channels.get(bytes(event.channel_id))
+            if channel is None:
+                continue
+            try:
+                if event.kind == "channel_closing" and channel.record.status != "settled":
+                    await self.close(channel.channel_id)
+                elif event.kind in ("channel_topped_up", "channel_settled"):
+                    self._refresh(channel, event.channel)
+            except LedgerError as exc:
+                log.warning("reacting to %s failed: %s", event.kind, exc)

@@ -1,0 +1,243 @@
+"""The gRPC service each payee runs beside its libtorrent session (btt.payee.v1.Payee).
+
+Thin: every rule lives in `PayeeBook`. The Pay stream groups the updates that arrived together
+into one batch so they share one fsync'd commit; each receipt still leaves only after the commit
+that covers its update.
+
+Extensible: the market adds RPCs to the same service later; `PayeeServicer.register(name,
+handler)` fills them in, and `PayeeServer(extra_services=...)` mounts whole other services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from btt.payee.v1 import payee_pb2 as ppb
+from btt.payee.v1 import payee_pb2_grpc as ppb_grpc
+from client_sdk.channel.book import PayeeBook
+from client_sdk.channel.errors import PeerMisbehaved, TermsRefused
+from client_sdk.channel.states import SignedState
+from client_sdk.ledger_client import LedgerRejected, LedgerUnavailable
+from ledger.crypto import is_address
+from ledger.rpc.errors import REASON_METADATA_KEY
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 512
+QUEUE_DEPTH = 4096
+
+Pricer = Callable[[ppb.BidRequest], int | None]
+"""The rate (<= the bid) a bid wins, or None when it does not."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReservePricer:
+    """Default pricing until the auction plugs in: a bid at or above the reserve pays its bid."""
+
+    reserve: int = 0
+
+    def __call__(self, bid: ppb.BidRequest) -> int | None:
+        return bid.units_per_piece if bid.units_per_piece >= max(self.reserve, 1) else None
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext, code: grpc.StatusCode, reason: str, msg: str
+) -> None:
+    context.set_trailing_metadata(((REASON_METADATA_KEY, reason),))
+    await context.abort(code, f"{reason}: {msg}")
+
+
+def guarded(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Channel errors -> precise status codes with a btt-reason trailer; never a traceback."""
+
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await handler(self, request, context)
+        except TermsRefused as exc:
+            await _abort(context, grpc.StatusCode.FAILED_PRECONDITION, "TERMS_REFUSED", str(exc))
+        except PeerMisbehaved as exc:
+            await _abort(context, grpc.StatusCode.PERMISSION_DENIED, "PEER_MISBEHAVED", str(exc))
+        except LedgerRejected as exc:
+            await _abort(context, grpc.StatusCode.FAILED_PRECONDITION, exc.reason, exc.message)
+        except LedgerUnavailable as exc:
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, "LEDGER_UNAVAILABLE", str(exc))
+
+    wrapper.__name__ = handler.__name__
+    return wrapper
+
+
+@dataclass(frozen=True, slots=True)
+class Win:
+    rate: int
+    endpoint: str
+
+
+class PayeeServicer(ppb_grpc.PayeeServicer):
+    def __init__(self, book: PayeeBook, pricer: Pricer | None = None) -> None:
+        self.book = book
+        self.pricer: Pricer = pricer or ReservePricer()
+        self.bids: dict[tuple[str, str], Win] = {}  # (payer, info_hash) -> winning rate
+
+    def register(self, name: str, handler: Callable[..., Any]) -> None:
+        """Serve an RPC of the Payee service that this class leaves unimplemented."""
+        if name in type(self).__dict__:
+            raise ValueError(f"{name} is already served")
+        setattr(self, name, handler)
+
+    @guarded
+    async def Bid(self, request: ppb.BidRequest, context: Any) -> ppb.BidResponse:
+        book = self.book
+        base = ppb.BidResponse(
+            payee=book.address,
+            ledger_id=book.ledger_id,
+            piece_size=book.terms.piece_size,
+            terms=book.terms.to_pb(book.now()),
+        )
+        if not is_address(request.payer) or request.units_per_piece < 0:
+            base.reason = "MALFORMED"
+            return base
+        rate = self.pricer(request)
+        key = (request.payer, request.info_hash)
+        if rate is None or not 0 < rate <= request.units_per_piece:
+            self.bids.pop(key, None)
+            base.reason = "BID_TOO_LOW"
+            return base
+        self.bids[key] = Win(rate, request.peer_endpoint)
+        for ch in book.channels.values():  # a new rate applies to the running channel too
+            if ch.is_open and (ch.payer, ch.record.info_hash) == key:
+                ch.record = ch.record.with_(rate=rate)
+        base.accepted = True
+        base.rate = rate
+        return base
+
+    @guarded
+    async def SignRefund(
+        self, request: ppb.SignRefundRequest, context: Any
+    ) -> ppb.SignRefundResponse:
+        win = self.bids.get((request.payer, request.info_hash))
+        if win is None:
+            raise TermsRefused("place a winning bid for this torrent first")
+        refund = self.book.sign_refund(
+            channel_id=bytes(request.channel_id),
+            payer=request.payer,
+            deposit=request.deposit,
+            expiry=request.expiry,
+            salt=request.salt,
+            rate=win.rate,
+            info_hash=request.info_hash,
+        )
+        return ppb.SignRefundResponse(refund=refund)
+
+    @guarded
+    async def ChannelOpened(
+        self, request: ppb.ChannelOpenedRequest, context: Any
+    ) -> ppb.ChannelOpenedResponse:
+        ch = await self.book.opened(
+            bytes(request.channel_id), request.info_hash, request.peer_endpoint
+        )
+        r = ch.record
+        return ppb.ChannelOpenedResponse(
+            ready=ch.is_open,
+            rate=r.rate,
+            best_nonce=r.best_nonce,
+            best_cumulative=r.best_cumulative,
+            reason="" if ch.is_open else f"channel is {r.status}",
+        )
+
+    @guarded
+    async def SignTopUpRefund(
+        self, request: ppb.SignTopUpRefundRequest, context: Any
+    ) -> ppb.SignTopUpRefundResponse:
+        refund = await self.book.sign_topup_refund(
+            bytes(request.channel_id), request.new_expiry, request.sequence
+        )
+        return ppb.SignTopUpRefundResponse(refund=refund)
+
+    @guarded
+    async def CooperativeClose(
+        self, request: ppb.CooperativeCloseRequest, context: Any
+    ) -> ppb.CooperativeCloseResponse:
+        ours, settled = await self.book.cooperative_close(request.payer_close)
+        return ppb.CooperativeCloseResponse(payee_close=ours, channel=settled)
+
+    async def Pay(
+        self, request_iterator: AsyncIterator[ppb.PaymentUpdate], context: Any
+    ) -> AsyncIterator[ppb.PaymentReceipt]:
+        queue: asyncio.Queue[ppb.PaymentUpdate | None] = asyncio.Queue(QUEUE_DEPTH)
+
+        async def read() -> None:
+            try:
+                async for update in request_iterator:
+                    await queue.put(update)
+            finally:
+                await queue.put(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            done = False
+            while not done:
+                item = await queue.get()
+                if item is None:
+                    break
+                batch = [item]
+                while len(batch) < MAX_BATCH and not queue.empty():
+                    nxt = queue.get_nowait()
+                    if nxt is None:
+                        done = True
+                        break
+                    batch.append(nxt)
+                states = [
+                    SignedState(bytes(u.channel_id), u.nonce, u.cumulative, bytes(u.signature))
+                    for u in batch
+                ]
+                for receipt in self.book.process(states):
+                    yield receipt
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+
+class PayeeServer:
+    """A running payee service on one address (127.0.0.1:0 picks a free port)."""
+
+    def __init__(
+        self,
+        book: PayeeBook,
+        *,
+        pricer: Pricer | None = None,
+        extra_services: Sequence[Callable[[grpc.aio.Server], None]] = (),
+    ) -> None:
+        self.book = book
+        self.servicer = PayeeServicer(book, pricer)
+        self._extra = list(extra_services)
+        self._server: grpc.aio.Server | None = None
+        self.port = 0
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self, address: str = "127.0.0.1:0", *, watch_events: bool = True) -> str:
+        server = grpc.aio.server()
+        ppb_grpc.add_PayeeServicer_to_server(self.servicer, server)
+        for add in self._extra:
+            add(server)
+        self.port = server.add_insecure_port(address)
+        await server.start()
+        self._server = server
+        await self.book.start(watch_events=watch_events)
+        return self.target
+
+    async def stop(self, grace: float = 0.5) -> None:
+        await self.book.stop()
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
