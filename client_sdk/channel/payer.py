@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import replace
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.payee.v1 import payee_pb2 as ppb
@@ -173,8 +174,6 @@ class PayerChannel:
         return reply
 
     def _update(self, **changes: object) -> None:
-        from dataclasses import replace
-
         self.record = replace(self.record, **changes)  # type: ignore[arg-type]
         self.store.save(self.record)
 
