@@ -152,7 +152,7 @@ def _check_transition(before: Channel | None, after: Channel, op: Op) -> Channel
 
 def sanity_check(channel: Channel) -> None:
     """Invariants that hold after every transition."""
-    assert 0 < channel.deposit <= MAX_AMOUNT * 2
+    assert 0 < channel.deposit <= MAX_AMOUNT
     assert 0 <= channel.best_cumulative <= channel.deposit
     if channel.status is _SETTLED:
         assert channel.paid_to_payee + channel.refunded_to_payer == channel.deposit
@@ -428,6 +428,10 @@ def top_up(
     check_amount(additional, "additional_deposit", allow_zero=True)
     if new_expiry and not channel.expiry <= new_expiry <= now + MAX_CHANNEL_LIFETIME:
         raise Rejected(Rejection.INVALID_EXPIRY, "new_expiry must not be earlier and within a year")
+    if channel.deposit + additional > MAX_AMOUNT:
+        raise Rejected(
+            Rejection.AMOUNT_OVERFLOW, f"a channel deposit may not exceed {MAX_AMOUNT}"
+        )
     expiry = new_expiry or channel.expiry
     if additional == 0 and expiry == channel.expiry:
         raise Rejected(Rejection.NOTHING_TO_CHANGE, "top-up adds nothing")

@@ -1078,27 +1078,17 @@ def test_top_up_rejections(name: str) -> None:
     rejects(reason, run)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="top_up does not bound deposit + additional: past 2*MAX_AMOUNT sanity_check asserts",
-)
 def test_top_up_past_the_deposit_bound_is_a_rejection() -> None:
     rich = payer_account(5 * MAX_AMOUNT)
-    ch = do_open(deposit=MAX_AMOUNT, payer_account=rich).after
-    ch = protocol.top_up(ch, rich, MAX_AMOUNT, 0, 1, topup_proof(MAX_AMOUNT, 0, 1), None, NOW).after
-    assert ch.deposit == 2 * MAX_AMOUNT
+    ch = do_open(deposit=MAX_AMOUNT - 1, payer_account=rich).after
+    ch = protocol.top_up(ch, rich, 1, 0, 1, topup_proof(1, 0, 1), None, NOW).after
+    assert ch.deposit == MAX_AMOUNT
     rejects(
         Rejection.AMOUNT_OVERFLOW,
         lambda: protocol.top_up(ch, rich, 1, 0, 2, topup_proof(1, 0, 2), None, NOW),
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a top-up may lift the deposit above MAX_AMOUNT, where states are capped at "
-    "MAX_AMOUNT, so the whole deposit can no longer be paid to the payee",
-)
 def test_the_whole_deposit_stays_payable_after_top_up() -> None:
     rich = payer_account(3 * MAX_AMOUNT)
     ch = do_open(deposit=MAX_AMOUNT, payer_account=rich).after
