@@ -167,7 +167,9 @@ class BridgeStore:
     def set_cursor(self, next_block: int) -> None:
         stmt = self._insert(kv).values(key=CURSOR_KEY, value=str(next_block))
         with self._tx() as c:
-            c.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": str(next_block)}))
+            c.execute(
+                stmt.on_conflict_do_update(index_elements=["key"], set_={"value": str(next_block)})
+            )
 
     # bindings
 
@@ -262,8 +264,14 @@ class BridgeStore:
             return int(c.execute(q).scalar() or 0)
 
     def start_payout(
-        self, withdrawal_id: int, account: str, tron_address: str, amount: int, signed_json: str,
-        txid: str, expiration: int,
+        self,
+        withdrawal_id: int,
+        account: str,
+        tron_address: str,
+        amount: int,
+        signed_json: str,
+        txid: str,
+        expiration: int,
     ) -> None:
         """The payout and its first signed tx, in one transaction, before any broadcast."""
         now = time.time()
@@ -289,7 +297,9 @@ class BridgeStore:
         now = time.time()
         with self._tx() as c:
             seq = c.execute(
-                select(func.max(payout_txs.c.seq)).where(payout_txs.c.withdrawal_id == withdrawal_id)
+                select(func.max(payout_txs.c.seq)).where(
+                    payout_txs.c.withdrawal_id == withdrawal_id
+                )
             ).scalar()
             c.execute(
                 update(payout_txs).where(payout_txs.c.txid == old_txid).values(state="expired")
@@ -351,7 +361,12 @@ class BridgeStore:
 
 
 def _add_tx(
-    c: Connection, withdrawal_id: int, seq: int, signed_json: str, txid: str, expiration: int,
+    c: Connection,
+    withdrawal_id: int,
+    seq: int,
+    signed_json: str,
+    txid: str,
+    expiration: int,
     now: float,
 ) -> None:
     c.execute(

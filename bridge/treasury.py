@@ -82,7 +82,8 @@ class TreasuryClient:
         after = 0
         while True:
             reply = self._call(
-                "ListWithdrawals", pb.ListWithdrawalsRequest(status=status, limit=500, after_id=after)
+                "ListWithdrawals",
+                pb.ListWithdrawalsRequest(status=status, limit=500, after_id=after),
             )
             page = list(reply.withdrawals)  # type: ignore[attr-defined]
             out.extend(page)
@@ -98,14 +99,16 @@ class TreasuryClient:
         return page[0] if page and page[0].withdrawal_id == withdrawal_id else None
 
     def mark_paid(self, withdrawal_id: int, txid: str) -> None:
-        self._call("MarkWithdrawalPaid", pb.MarkWithdrawalPaidRequest(
-            withdrawal_id=withdrawal_id, txid=txid
-        ))
+        self._call(
+            "MarkWithdrawalPaid",
+            pb.MarkWithdrawalPaidRequest(withdrawal_id=withdrawal_id, txid=txid),
+        )
 
     def mark_failed(self, withdrawal_id: int, reason: str) -> None:
-        self._call("MarkWithdrawalFailed", pb.MarkWithdrawalFailedRequest(
-            withdrawal_id=withdrawal_id, reason=reason
-        ))
+        self._call(
+            "MarkWithdrawalFailed",
+            pb.MarkWithdrawalFailedRequest(withdrawal_id=withdrawal_id, reason=reason),
+        )
 
     def audit(self) -> Audit:
         r = self._call("Audit", pb.AuditRequest())

@@ -102,12 +102,20 @@ class DepositWatcher:
         if known is not None and known.status == "credited":
             return  # a rescan after a crash: already done
         account, reason = route(t.memo, t.owner, self.store)
-        self._settle(t.txid, t.contract_index, t.block_number, t.owner, t.amount, account, reason,
-                     result)
+        self._settle(
+            t.txid, t.contract_index, t.block_number, t.owner, t.amount, account, reason, result
+        )
 
     def _settle(
-        self, txid: str, index: int, block: int, sender: str, amount: int, account: str | None,
-        reason: str, result: ScanResult,
+        self,
+        txid: str,
+        index: int,
+        block: int,
+        sender: str,
+        amount: int,
+        account: str | None,
+        reason: str,
+        result: ScanResult,
     ) -> None:
         if account is not None:
             try:
@@ -119,15 +127,26 @@ class DepositWatcher:
             else:
                 crash_point("after_credit")
                 self.store.record_deposit(
-                    txid, index, block_number=block, tron_from=sender, amount=amount,
-                    account=account, status="credited",
+                    txid,
+                    index,
+                    block_number=block,
+                    tron_from=sender,
+                    amount=amount,
+                    account=account,
+                    status="credited",
                 )
                 result.credited.append((txid, index, account, amount))
                 log.info("deposit %s:%d credited %d to %s", txid, index, amount, account)
                 return
         self.store.record_deposit(
-            txid, index, block_number=block, tron_from=sender, amount=amount, account=None,
-            status="suspense", reason=reason,
+            txid,
+            index,
+            block_number=block,
+            tron_from=sender,
+            amount=amount,
+            account=None,
+            status="suspense",
+            reason=reason,
         )
         result.suspense.append((txid, index, reason))
         log.warning("deposit %s:%d in suspense: %s", txid, index, reason)
@@ -140,5 +159,13 @@ class DepositWatcher:
             binding = self.store.binding(d.tron_from)
             if binding is None:
                 continue
-            self._settle(d.txid, d.contract_index, d.block_number, d.tron_from, d.amount,
-                         binding.account, "", result)
+            self._settle(
+                d.txid,
+                d.contract_index,
+                d.block_number,
+                d.tron_from,
+                d.amount,
+                binding.account,
+                "",
+                result,
+            )

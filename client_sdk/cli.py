@@ -21,6 +21,7 @@ import importlib
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -31,6 +32,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer._click.exceptions import ClickException  # typer vendors its own click
+from typer.core import TyperGroup
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from client_sdk.channel import ChannelError, PayerChannel, PayerStore
@@ -46,8 +49,29 @@ EXTENSIONS = ("client_sdk.torrent.cli", "client_sdk.demo")
 ENTRY_POINT_GROUP = "btt.cli"
 DEFAULT_LEDGER = "127.0.0.1:50051"
 
+_err = Console(stderr=True, highlight=False)
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (unknown option, missing argument) as one `error: ...` line, exit code 2."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except ClickException as exc:
+            _err.print(f"error: {exc.format_message()} (see --help)", markup=False)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            _err.print("error: aborted", markup=False)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="btt",
+    cls=OneLineErrors,
     help="BitTorrent Token channels: wallet, ledger and payments.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -57,8 +81,6 @@ wallet_app = typer.Typer(help="Create, import and show the keystore.", no_args_i
 channel_app = typer.Typer(help="Payment channels you pay into.", no_args_is_help=True)
 app.add_typer(wallet_app, name="wallet")
 app.add_typer(channel_app, name="channel")
-
-_err = Console(stderr=True, highlight=False)
 
 
 class CliError(Exception):
@@ -209,7 +231,9 @@ def _globals(
     ca_cert: Annotated[
         Path | None, typer.Option("--ca-cert", envvar="BTT_CA_CERT", help="TLS CA certificate.")
     ] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per ledger call.")] = 10.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", envvar="BTT_TIMEOUT", help="Seconds per ledger call.")
+    ] = 10.0,
 ) -> None:
     home = home.expanduser()
     ctx.obj = State(
@@ -547,9 +571,8 @@ def events(
     s = state(ctx)
     if account:
         check_address(account, "account")
-    with s.client(signed=False) as client:
-        seen = 0
-        for event in client.events(account, after):
+    with s.client(signed=False) as client, contextlib.closing(client.events(account, after)) as it:
+        for seen, event in enumerate(it, 1):
             data = {
                 "event_id": event.event_id,
                 "at": event.at,
@@ -558,14 +581,11 @@ def events(
                 "channel_id": bytes(event.channel_id).hex(),
                 "amount": event.amount,
             }
-            s.emit(
-                data,
-                lambda c, d=data: c.print(  # type: ignore[misc]
-                    f"#{d['event_id']} {d['kind']} {format_btt(d['amount'])} "
-                    f"{' '.join(d['accounts'])}"
-                ),
+            line = (
+                f"#{event.event_id} {event.kind} {format_btt(event.amount)} "
+                f"{' '.join(event.accounts)}"
             )
-            seen += 1
+            s.emit(data, lambda c, line=line: c.print(line))  # type: ignore[misc]
             if limit and seen >= limit:
                 return
 

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import random
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -501,7 +501,7 @@ class LedgerClient:
             self.aio.top_up(channel_id, additional_deposit, new_expiry, sequence, refund)
         )
 
-    def events(self, account: str = "", after_event_id: int = 0) -> Iterator[pb.Event]:
+    def events(self, account: str = "", after_event_id: int = 0) -> Generator[pb.Event]:
         """Blocking iterator over `AsyncLedgerClient.events` (runs until the caller stops)."""
         agen = self.aio.events(account, after_event_id)
         try:

@@ -84,6 +84,7 @@ class PayeeServicer(ppb_grpc.PayeeServicer):
         self.book = book
         self.pricer: Pricer = pricer or ReservePricer()
         self.bids: dict[tuple[str, str], Win] = {}  # (payer, info_hash) -> winning rate
+        self.max_batch = MAX_BATCH  # 1 = one commit per update
 
     def register(self, name: str, handler: Callable[..., Any]) -> None:
         """Serve an RPC of the Payee service that this class leaves unimplemented."""
@@ -187,7 +188,7 @@ class PayeeServicer(ppb_grpc.PayeeServicer):
                 if item is None:
                     break
                 batch = [item]
-                while len(batch) < MAX_BATCH and not queue.empty():
+                while len(batch) < self.max_batch and not queue.empty():
                     nxt = queue.get_nowait()
                     if nxt is None:
                         done = True

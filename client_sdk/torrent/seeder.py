@@ -13,7 +13,7 @@ import libtorrent as lt
 
 from client_sdk.torrent.access import Clock, IpAccess, PeerClasses, UnknownPeerPolicy
 from client_sdk.torrent.alerts import AlertPump
-from client_sdk.torrent.gate import ExposureGate
+from client_sdk.torrent.gate import Endpoint, ExposureGate, gated_session_settings
 from client_sdk.torrent.peers import PeerKey, key_from_alert
 from client_sdk.torrent.session import DEFAULT_PIECE_SIZE, Geometry, info_hash_hex, make_session
 
@@ -46,6 +46,7 @@ class Seeder:
         *,
         gating: bool = False,
         window: int = DEFAULT_PIECE_SIZE,
+        inflight: int = DEFAULT_PIECE_SIZE,
         unknown_peers: UnknownPeerPolicy = UnknownPeerPolicy.SERVE,
         on_delivered: DeliveredHook | None = None,
         clock: Clock = time.monotonic,
@@ -53,7 +54,10 @@ class Seeder:
         settings: Mapping[str, Any] | None = None,
         pump_interval: float = 0.005,
     ) -> None:
-        self.session = make_session(ip, port, upload_limit=upload_limit, extra=settings)
+        # Gated seeders cap each peer's accepted requests and send buffer at `inflight` so that
+        # partially delivered pieces stay within the gate's in-flight allowance (see gate.py).
+        extra = {**gated_session_settings(inflight), **(settings or {})} if gating else settings
+        self.session = make_session(ip, port, upload_limit=upload_limit, extra=extra)
         self.ip = ip
         self.gating = gating
         self._hook = on_delivered
@@ -61,12 +65,12 @@ class Seeder:
         self._handles: dict[str, lt.torrent_handle] = {}
         self._geometry: dict[str, Geometry] = {}
         self._delivered: dict[tuple[str, PeerKey], int] = {}
-        # (info hash, remote endpoint) -> last total_upload seen on that connection
-        self._sent_by_conn: dict[tuple[str, tuple[str, int]], int] = {}
         policy = unknown_peers if gating else UnknownPeerPolicy.SERVE
         self.access = IpAccess(self.session, policy=policy, clock=clock)
         self.classes = PeerClasses(self.session)
-        self.gate = ExposureGate(self.classes, self._sent_probe, window=window, clock=clock)
+        self.gate = ExposureGate(
+            self.classes, self._sent_probe, window=window, inflight=inflight, clock=clock
+        )
         self._pump = AlertPump(
             self.session, self._on_alerts, self._on_tick, interval=pump_interval, name="seeder"
         )
@@ -92,9 +96,11 @@ class Seeder:
             params.flags |= lt.torrent_flags.seed_mode
         handle = self.session.add_torrent(params)
         ih = info_hash_hex(handle)
+        geometry = Geometry.of(params.ti)
+        self.gate.add_torrent(ih, geometry)
         with self._lock:
             self._handles[ih] = handle
-            self._geometry[ih] = Geometry.of(params.ti)
+            self._geometry[ih] = geometry
         return ih
 
     def wait_seeding(self, info_hash: str, timeout: float = 10.0) -> None:
@@ -191,31 +197,25 @@ class Seeder:
             handles = list(self._handles.values())
         return any(str(p.ip[0]) == ip for h in handles for p in h.get_peer_info())
 
-    def _sent_probe(self, info_hash: str) -> dict[str, int]:
-        handle = self._handles.get(info_hash)
+    def _sent_probe(self, info_hash: str) -> dict[Endpoint, int]:
+        with self._lock:
+            handle = self._handles.get(info_hash)
         if handle is None:
             return {}
-        for p in handle.get_peer_info():
-            ep = (str(p.ip[0]), int(p.ip[1]))
-            key = (info_hash, ep)
-            self._sent_by_conn[key] = max(self._sent_by_conn.get(key, 0), int(p.total_upload))
-        sent: dict[str, int] = {}
-        for (ih, (ip, _port)), n in self._sent_by_conn.items():
-            if ih == info_hash:
-                sent[ip] = sent.get(ip, 0) + n
-        return sent
+        return {(str(p.ip[0]), int(p.ip[1])): int(p.total_upload) for p in handle.get_peer_info()}
 
     def _on_alerts(self, batch: Sequence[lt.alert]) -> None:
         for a in batch:
             if isinstance(a, lt.block_uploaded_alert):
                 # Copy everything now: the alert object is freed at the next pop_alerts().
                 key = key_from_alert(a)
+                endpoint = (key.ip, int(a.ip[1]))
                 ih = info_hash_hex(a.handle)
-                piece = int(a.piece_index)
-                nbytes = self._geometry[ih].block_length(piece, int(a.block_index))
+                piece, block = int(a.piece_index), int(a.block_index)
+                nbytes = self._geometry[ih].block_length(piece, block)
                 with self._lock:
                     self._delivered[(ih, key)] = self._delivered.get((ih, key), 0) + nbytes
-                self.gate.on_delivered(key.ip, ih, nbytes, key.peer_id)
+                self.gate.on_delivered(key.ip, ih, piece, block, nbytes, key.peer_id, endpoint)
                 if self._hook is not None:
                     self._hook(key, ih, piece, nbytes)
 

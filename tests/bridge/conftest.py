@@ -40,3 +40,31 @@ def token(node: DevNode) -> str:
     node.fund(ALICE.address, 100_000_000)
     settle(node)
     return token_id
+
+
+# Bridge fixtures: a devnode (blocks on demand), a real ledger server, and a bridge config.
+
+BRIDGE = SigningKey.from_bytes(bytes([0x44]) * 32)  # the bridge's hot key
+DAVE = SigningKey.from_bytes(bytes([0x55]) * 32)  # a ledger user
+
+
+@pytest.fixture
+def bridge_env(node: DevNode, token: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A ledger server and a BridgeConfig for a bridge whose address holds 100 TRX for fees."""
+    from bridge.config import BridgeConfig
+    from tests.ledger_harness import TREASURY_TOKEN, running_ledger
+
+    node.fund(BRIDGE.address, 100_000_000)
+    settle(node)
+    with running_ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        config = BridgeConfig(
+            node_url=node.url,
+            ledger=ledger.target,
+            treasury_token=TREASURY_TOKEN,
+            db=f"sqlite:///{tmp_path / 'bridge.db'}",
+            token_id=token,
+            hot_key=BRIDGE.secret_bytes().hex(),
+            poll_interval=0.05,
+            tx_lifetime_ms=60_000,
+        )
+        yield ledger, config

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,3 +115,19 @@ async def payer(ledger: LedgerHarness, tmp_path: Path) -> AsyncIterator[Payer]:
     yield Payer(key, client, store)
     store.close()
     await client.close()
+
+
+@contextmanager
+def threaded_payee(ledger: LedgerHarness, db: Path) -> Iterator[tuple[PayeeNode, str]]:
+    """A payee on its own event loop thread, for synchronous callers such as the CLI."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    node = PayeeNode(ledger, db)
+    target = asyncio.run_coroutine_threadsafe(node.start(), loop).result(30)
+    try:
+        yield node, target
+    finally:
+        asyncio.run_coroutine_threadsafe(node.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

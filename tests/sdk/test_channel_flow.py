@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from btt.ledger.v1 import ledger_pb2 as pb
-from client_sdk.channel import PayerChannel, PayeeStore
+from client_sdk.channel import PayeeStore, PayerChannel
 from client_sdk.p2p import PayeeClient
 from tests.ledger_harness import LedgerHarness
-from tests.sdk.conftest import RATE, Payer, PayeeNode
+from tests.sdk.conftest import RATE, PayeeNode, Payer
 
 
 async def test_thousand_payments_then_payee_close(

@@ -1,4 +1,4 @@
-"""Cheating on either side is refused: by the payee for bad updates, by the ledger for bad closes."""
+"""Cheating on either side is refused: bad updates by the payee, bad closes by the ledger."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.payee.v1 import payee_pb2 as ppb
 from btt.payee.v1 import payee_pb2_grpc as ppb_grpc
-from client_sdk.channel import PayeeReason, PaymentRejected, PayerChannel, sign_state
+from client_sdk.channel import PayeeReason, PayerChannel, PaymentRejected, sign_state
 from client_sdk.ledger_client import LedgerRejected
 from ledger.crypto import SigningKey
 from tests.ledger_harness import LedgerHarness
-from tests.sdk.conftest import RATE, Payer, PayeeNode
+from tests.sdk.conftest import RATE, PayeeNode, Payer
 
 
 async def _open(payee: PayeeNode, payer: Payer, **kw: object) -> PayerChannel:

@@ -1,0 +1,384 @@
+"""`btt-bridge`: move TRC-10 BTT between TRON and the BTT ledger.
+
+Usage: btt-bridge [SETTINGS] COMMAND [OPTIONS]. Every setting also comes from the environment
+(BTT_BRIDGE_<NAME>) or a TOML file (--config); flags win over the environment, which wins over
+the file. The hot key is read from --hot-key-file or BTT_BRIDGE_HOT_KEY and never printed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from bridge import devnode as devnode_pkg
+from bridge.binding import BindingError, SignedBinding, sign_binding
+from bridge.config import BridgeConfig, ConfigError, load_config
+from bridge.devtools import deposit as send_deposit
+from bridge.devtools import devnode_issue_token
+from bridge.runner import BridgeRunner, PassResult, make_gateway
+from bridge.store import BridgeStore
+from bridge.treasury import LedgerError, LedgerUserClient
+from bridge.tron import NodeUnavailable, TronError
+from ledger.crypto import SigningKey, is_address
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
+)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(fn: F) -> F:
+    """Expected failures become one `error: ...` line and exit code 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NodeUnavailable as exc:
+            _fail(f"TRON node unreachable: {exc.message.split(':', 1)[0]} ({_endpoint()})")
+        except (ConfigError, BindingError, LedgerError, TronError) as exc:
+            _fail(str(exc))
+        except SQLAlchemyError as exc:
+            _fail(f"bridge database: {getattr(exc, 'orig', None) or exc.__class__.__name__}")
+        except (ValueError, OSError) as exc:
+            _fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+_state: dict[str, Any] = {}
+
+
+def _config() -> BridgeConfig:
+    if "config" not in _state:
+        _state["config"] = load_config(**_state["flags"])
+    config: BridgeConfig = _state["config"]
+    return config
+
+
+def _endpoint() -> str:
+    try:
+        return _config().endpoint
+    except ConfigError:
+        return "?"
+
+
+def _read_key(path: Path) -> SigningKey:
+    try:
+        return SigningKey.from_hex(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
+    except ValueError:
+        raise ConfigError(f"key file {path} does not hold a 64-hex-character key") from None
+
+
+Opt = typer.Option
+
+
+@app.callback()
+def settings(
+    config: Annotated[Path | None, Opt("--config", help="TOML settings file")] = None,
+    network: Annotated[str | None, Opt(help="devnode or nile")] = None,
+    node_url: Annotated[str | None, Opt(help="TRON HTTP API URL")] = None,
+    api_key: Annotated[str | None, Opt(help="TronGrid API key")] = None,
+    ledger: Annotated[str | None, Opt(help="ledger gRPC HOST:PORT")] = None,
+    treasury_token: Annotated[str | None, Opt(help="ledger Treasury bearer token")] = None,
+    db: Annotated[str | None, Opt(help="bridge state database URL")] = None,
+    token_id: Annotated[str | None, Opt(help="TRC-10 token id of BTT")] = None,
+    hot_key_file: Annotated[Path | None, Opt(help="file holding the bridge key (hex)")] = None,
+    bridge_address: Annotated[str | None, Opt(help="bridge TRON address")] = None,
+    start_block: Annotated[int | None, Opt(help="first block to scan on a fresh database")] = None,
+    poll_interval: Annotated[float | None, Opt(help="seconds between passes")] = None,
+    tx_lifetime_ms: Annotated[int | None, Opt(help="payout tx lifetime")] = None,
+    max_withdrawal: Annotated[int | None, Opt(help="units per withdrawal, 0 = none")] = None,
+    daily_limit: Annotated[int | None, Opt(help="units per UTC day, 0 = none")] = None,
+) -> None:
+    _state.clear()
+    _state["flags"] = {
+        "config_file": config,
+        "network": network,
+        "node_url": node_url,
+        "api_key": api_key,
+        "ledger": ledger,
+        "treasury_token": treasury_token,
+        "db": db,
+        "token_id": token_id,
+        "hot_key_file": hot_key_file,
+        "bridge_address": bridge_address,
+        "start_block": start_block,
+        "poll_interval": poll_interval,
+        "tx_lifetime_ms": tx_lifetime_ms,
+        "max_withdrawal": max_withdrawal,
+        "daily_limit": daily_limit,
+    }
+
+
+@app.command()
+def devnode(
+    listen: Annotated[str, Opt(help="HOST:PORT")] = "127.0.0.1:8090",
+    data_dir: Annotated[Path, Opt(help="chain directory")] = Path(".btt-devnode"),
+    block_interval: Annotated[float, Opt(help="seconds, 0 = on demand")] = 3.0,
+    solid_depth: Annotated[int, Opt()] = 19,
+) -> None:
+    """Run a local TRON node (java-tron HTTP API) until SIGINT/SIGTERM."""
+    argv = ["--listen", listen, "--data-dir", str(data_dir)]
+    argv += ["--block-interval", str(block_interval), "--solid-depth", str(solid_depth)]
+    raise typer.Exit(devnode_pkg.main(argv))
+
+
+def _report(result: PassResult) -> None:
+    for txid, index, account, amount in result.scan.credited:
+        typer.echo(f"deposit {txid}:{index} credited {amount} to {account}")
+    for txid, index, reason in result.scan.suspense:
+        typer.echo(f"deposit {txid}:{index} in suspense: {reason}")
+    p = result.payout
+    for wid, txid in p.broadcast:
+        typer.echo(f"withdrawal {wid} broadcast {txid}")
+    for wid, txid in p.replaced:
+        typer.echo(f"withdrawal {wid} expired unseen, replaced by {txid}")
+    for wid, txid in p.paid:
+        typer.echo(f"withdrawal {wid} paid {txid}")
+    for wid, reason in p.failed:
+        typer.echo(f"withdrawal {wid} failed: {reason}")
+    for wid, reason in p.held:
+        typer.echo(f"withdrawal {wid} held: {reason}")
+    sys.stdout.flush()
+
+
+@app.command()
+@_friendly
+def run(once: Annotated[bool, Opt("--once", help="one pass, then exit")] = False) -> None:
+    """Watch deposits and pay withdrawals (until SIGINT/SIGTERM unless --once)."""
+    config = _config()
+    with BridgeRunner(
+        config, on_pass=_report, on_error=lambda e: typer.echo(f"warning: {e}", err=True)
+    ) as runner:
+        typer.echo(f"bridge {runner.address} token {config.token_id} on {config.endpoint}")
+        sys.stdout.flush()
+        if once:
+            _report(runner.run_once())
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: runner.request_stop())
+        runner.run_forever()
+
+
+@app.command()
+@_friendly
+def bind(
+    tron_key_file: Annotated[Path | None, Opt(help="key of the sending TRON address")] = None,
+    account_key_file: Annotated[
+        Path | None, Opt(help="key of the ledger account (default: the TRON key)")
+    ] = None,
+    proof: Annotated[Path | None, Opt(help="import a signed binding JSON instead")] = None,
+    out: Annotated[Path | None, Opt(help="write the signed binding here, do not store it")] = None,
+) -> None:
+    """Bind a TRON address to a ledger account (signed by both keys)."""
+    config = _config()
+    client = LedgerUserClient(config.ledger)
+    try:
+        ledger_id = client.ledger_id()
+    finally:
+        client.close()
+    if proof is not None:
+        binding = SignedBinding.from_json(proof.read_text())
+    elif tron_key_file is not None:
+        account_key = _read_key(account_key_file) if account_key_file else None
+        binding = sign_binding(ledger_id, _read_key(tron_key_file), account_key)
+    else:
+        raise ConfigError("give --tron-key-file (and --account-key-file) or --proof")
+    binding.verify(ledger_id)
+    if out is not None:
+        out.write_text(binding.to_json())
+        typer.echo(f"signed binding written to {out}")
+        return
+    store = BridgeStore(config.db)
+    try:
+        store.put_binding(binding.tron_address, binding.account, binding.to_json())
+    finally:
+        store.close()
+    typer.echo(f"bound {binding.tron_address} -> {binding.account}")
+
+
+@app.command()
+@_friendly
+def deposit(
+    key_file: Annotated[Path, Opt(help="the sender's TRON key (hex)")],
+    amount: Annotated[int, Opt(help="base units (1 BTT = 1,000,000)")],
+    account: Annotated[
+        str | None, Opt(help="ledger account for the memo (default: the sender)")
+    ] = None,
+    no_memo: Annotated[bool, Opt("--no-memo", help="rely on a binding")] = False,
+) -> None:
+    """Send BTT from a TRON key to the bridge, with a `btt:<account>` memo."""
+    config = _config()
+    key = _read_key(key_file)
+    target = None if no_memo else (account or key.address)
+    if target is not None and not is_address(target):
+        raise ConfigError(f"not a ledger account: {target!r}")
+    if amount <= 0:
+        raise ConfigError("amount must be a positive number of base units")
+    gateway = make_gateway(config)
+    try:
+        txid = send_deposit(gateway, key, config.address(), config.require_token(), amount, target)
+    finally:
+        gateway.close()
+    typer.echo(txid)
+
+
+@app.command()
+@_friendly
+def withdraw(
+    key_file: Annotated[Path, Opt(help="the ledger account's key (hex)")],
+    amount: Annotated[int, Opt(help="base units")],
+    to: Annotated[str | None, Opt(help="TRON address to pay (default: the account's)")] = None,
+) -> None:
+    """Ask the ledger to pay `amount` from your account to a TRON address."""
+    config = _config()
+    key = _read_key(key_file)
+    to = to or key.address
+    if not is_address(to):
+        raise ConfigError(f"not a TRON address: {to!r}")
+    client = LedgerUserClient(config.ledger)
+    try:
+        w = client.request_withdrawal(key, to, amount)
+    finally:
+        client.close()
+    typer.echo(f"withdrawal {w.withdrawal_id} pending: {w.amount} to {w.tron_address}")
+
+
+@app.command()
+@_friendly
+def status(as_json: Annotated[bool, Opt("--json")] = False) -> None:
+    """Scan position, balances, open payouts and the suspense list."""
+    config = _config()
+    address = config.address()
+    gateway = make_gateway(config)
+    store = BridgeStore(config.db)
+    try:
+        solid = gateway.solid_head().number
+        data: dict[str, Any] = {
+            "bridge_address": address,
+            "token_id": config.token_id,
+            "solid_block": solid,
+            "next_block_to_scan": store.cursor(),
+            "token_balance": gateway.token_balance(address, config.require_token()),
+            "trx_balance": gateway.trx_balance(address),
+            "bindings": len(store.bindings()),
+            "deposits_credited": len(store.deposits("credited")),
+            "suspense": [
+                {
+                    "deposit": f"{d.txid}:{d.contract_index}",
+                    "from": d.tron_from,
+                    "amount": d.amount,
+                    "reason": d.reason,
+                }
+                for d in store.deposits("suspense")
+            ],
+            "open_payouts": [
+                {
+                    "withdrawal_id": p.withdrawal_id,
+                    "to": p.tron_address,
+                    "amount": p.amount,
+                    "txids": [t.txid for t in store.txs(p.withdrawal_id)],
+                }
+                for p in store.payouts("open")
+            ],
+        }
+    finally:
+        store.close()
+        gateway.close()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for key in (
+        "bridge_address",
+        "token_id",
+        "solid_block",
+        "next_block_to_scan",
+        "token_balance",
+        "trx_balance",
+        "bindings",
+        "deposits_credited",
+    ):
+        typer.echo(f"{key:20} {data[key]}")
+    typer.echo(f"suspense ({len(data['suspense'])}):")
+    for s in data["suspense"]:
+        typer.echo(f"  {s['deposit']} {s['amount']} from {s['from']}: {s['reason']}")
+    typer.echo(f"open payouts ({len(data['open_payouts'])}):")
+    for p in data["open_payouts"]:
+        typer.echo(f"  {p['withdrawal_id']} {p['amount']} to {p['to']} txs {','.join(p['txids'])}")
+
+
+@app.command()
+@_friendly
+def reconcile(as_json: Annotated[bool, Opt("--json")] = False) -> None:
+    """Compare the bridge's solidified balance with the ledger's liabilities (exit 1 on a gap)."""
+    with BridgeRunner(_config()) as runner:
+        r = runner.reconcile()
+    if as_json:
+        typer.echo(json.dumps(r.as_dict(), indent=2))
+    else:
+        a = r.audit
+        typer.echo(f"solid block          {r.solid_block}")
+        typer.echo(f"chain balance        {r.chain_balance}")
+        typer.echo(
+            f"ledger liabilities   {a.liabilities} (balances {a.account_balances} + escrow "
+            f"{a.channel_escrow} + pending withdrawals {a.pending_withdrawals})"
+        )
+        for i in r.in_flight:
+            typer.echo(f"in flight {i.kind:14} {i.amount:>14}  {i.reference}")
+        typer.echo(f"expected on chain    {r.expected}")
+        typer.echo(f"difference           {r.difference:+d}")
+        if not a.balanced:
+            typer.echo("ledger audit: NOT balanced")
+        typer.echo("reconciled" if r.ok else "MISMATCH")
+    if not r.ok:
+        raise typer.Exit(1)
+
+
+@app.command("issue-token")
+@_friendly
+def issue_token(
+    key_file: Annotated[Path, Opt(help="the issuer's TRON key (hex)")],
+    name: Annotated[str, Opt()] = "BTT",
+    supply: Annotated[int, Opt(help="total supply in base units")] = 10**15,
+) -> None:
+    """Issue a TRC-10 token (devnode: instantly, free; testnet: costs the issue fee)."""
+    config = _config()
+    key = _read_key(key_file)
+    if config.network == "devnode":
+        token = devnode_issue_token(config.endpoint, key.address, name, supply)
+    else:
+        gateway = make_gateway(config)
+        try:
+            token = gateway.issue_token(key, name, supply)
+        finally:
+            gateway.close()
+    typer.echo(token)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Crash matrix: the bridge as a real process, SIGKILLed at each step, restarted, paid once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bridge.config import BridgeConfig
+from bridge.devnode import DevNode
+from bridge.devtools import deposit
+from bridge.runner import BridgeRunner
+from bridge.treasury import LedgerUserClient
+from tests.bridge.conftest import ALICE, BRIDGE, CAROL, DAVE, settle
+from tests.ledger_harness import TREASURY_TOKEN, LedgerHarness
+
+pytestmark = pytest.mark.timeout(90)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_bridge(config: BridgeConfig, crash_at: str | None) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "BTT_BRIDGE_NODE_URL": config.node_url,
+        "BTT_BRIDGE_LEDGER": config.ledger,
+        "BTT_BRIDGE_TREASURY_TOKEN": TREASURY_TOKEN,
+        "BTT_BRIDGE_DB": config.db,
+        "BTT_BRIDGE_TOKEN_ID": config.token_id,
+        "BTT_BRIDGE_HOT_KEY": BRIDGE.secret_bytes().hex(),
+        "BTT_BRIDGE_POLL_INTERVAL": "0.05",
+    }
+    env.pop("BTT_BRIDGE_CRASH_AT", None)
+    if crash_at:
+        env["BTT_BRIDGE_CRASH_AT"] = crash_at
+    return subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def drive(
+    proc: subprocess.Popen[str],
+    step: Callable[[], None],
+    until: Callable[[], bool],
+    timeout: float = 30.0,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"timed out; bridge output:\n{proc.communicate()[0]}")
+        step()
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    "crash_at",
+    ["after_sign", "after_broadcast", "after_inclusion", "before_mark_paid", "after_mark_paid"],
+)
+def test_withdrawal_survives_sigkill(
+    node: DevNode, bridge_env: tuple[LedgerHarness, BridgeConfig], crash_at: str
+) -> None:
+    ledger, config = bridge_env
+    with BridgeRunner(config) as runner:  # in-process, only to read state and reconcile
+        token = config.token_id
+        deposit(runner.gateway, ALICE, BRIDGE.address, token, 9_000, CAROL.address)
+        settle(node)
+        runner.run_once()
+        user = LedgerUserClient(ledger.target)
+        w = user.request_withdrawal(CAROL, DAVE.address, 5_000)
+
+        def pool() -> int:
+            return int(node.status()["pool"])
+
+        def step() -> None:
+            if crash_at == "after_inclusion":
+                if pool():
+                    node.produce_blocks(1)  # included; never enough blocks to solidify
+            elif crash_at in ("before_mark_paid", "after_mark_paid"):
+                node.produce_blocks(1)
+
+        proc = start_bridge(config, crash_at)
+        drive(proc, step, lambda: proc.poll() is not None)
+        output = proc.communicate()[0]
+        assert proc.returncode == -signal.SIGKILL, output
+        (tx,) = runner.store.txs(w.withdrawal_id)  # the signed tx was persisted before the kill
+        if crash_at == "after_sign":
+            assert pool() == 0 and tx.broadcast_at is None
+        ledger_status = runner.treasury.withdrawal(w.withdrawal_id).status
+        assert ledger_status == ("paid" if crash_at == "after_mark_paid" else "pending")
+
+        proc = start_bridge(config, None)
+        try:
+            drive(
+                proc,
+                lambda: node.produce_blocks(1),
+                lambda: runner.store.payout(w.withdrawal_id).status == "paid",
+            )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            output = proc.communicate(timeout=20)[0]
+        assert proc.returncode == 0, output
+        settle(node)
+        assert runner.gateway.token_balance(DAVE.address, token) == 5_000  # exactly one payout
+        assert [t.txid for t in runner.store.txs(w.withdrawal_id)] == [tx.txid]
+        done = runner.treasury.withdrawal(w.withdrawal_id)
+        assert (done.status, done.txid) == ("paid", tx.txid)
+        assert user.account(CAROL.address)[0] == 4_000
+        assert runner.reconcile().ok
+        user.close()
+
+
+def test_deposit_survives_sigkill_between_credit_and_cursor(
+    node: DevNode, bridge_env: tuple[LedgerHarness, BridgeConfig]
+) -> None:
+    ledger, config = bridge_env
+    user = LedgerUserClient(ledger.target)
+    with BridgeRunner(config) as runner:
+        deposit(runner.gateway, ALICE, BRIDGE.address, config.token_id, 3_000, CAROL.address)
+        settle(node)
+        proc = start_bridge(config, "after_credit")
+        drive(proc, lambda: None, lambda: proc.poll() is not None)
+        assert proc.returncode == -signal.SIGKILL
+        assert user.account(CAROL.address)[0] == 3_000  # credited, but not recorded locally
+        assert runner.store.deposits() == []
+        proc = start_bridge(config, None)
+        try:
+            drive(proc, lambda: None, lambda: len(runner.store.deposits("credited")) == 1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=20)
+        assert user.account(CAROL.address)[0] == 3_000
+        assert runner.treasury.audit().deposits_credited == 3_000
+        assert runner.reconcile().ok
+    user.close()
