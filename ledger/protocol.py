@@ -145,21 +145,28 @@ def credit(balance: int, amount: int, field: str) -> Amount:
 def _check_transition(before: Channel | None, after: Channel, op: Op) -> ChannelTransition:
     key = (before.status if before else None, after.status)
     if op not in TRANSITIONS.get(key, frozenset()):
-        raise AssertionError(f"illegal transition {key} by {op}")
+        raise InvariantBroken(f"illegal transition {key} by {op}")
     sanity_check(after)
     return ChannelTransition(before, after, op)
 
 
+class InvariantBroken(AssertionError):
+    """A transition produced an impossible state: a bug, never a user error."""
+
+
 def sanity_check(channel: Channel) -> None:
-    """Invariants that hold after every transition."""
-    assert 0 < channel.deposit <= MAX_AMOUNT
-    assert 0 <= channel.best_cumulative <= channel.deposit
+    """Invariants that hold after every transition (checked even under `python -O`)."""
+    ok = 0 < channel.deposit <= MAX_AMOUNT and 0 <= channel.best_cumulative <= channel.deposit
     if channel.status is _SETTLED:
-        assert channel.paid_to_payee + channel.refunded_to_payer == channel.deposit
-        assert channel.paid_to_payee >= channel.best_cumulative
-        assert channel.settle_reason is not None
+        ok = ok and (
+            channel.paid_to_payee + channel.refunded_to_payer == channel.deposit
+            and channel.paid_to_payee >= channel.best_cumulative
+            and channel.settle_reason is not None
+        )
     else:
-        assert channel.paid_to_payee == 0 and channel.refunded_to_payer == 0
+        ok = ok and channel.paid_to_payee == 0 and channel.refunded_to_payer == 0
+    if not ok:
+        raise InvariantBroken(f"channel invariant broken: {channel}")
 
 
 def _with_movements(t: ChannelTransition, *movements: Movement) -> ChannelTransition:
@@ -226,6 +233,8 @@ def open_channel(
     deposit = check_amount(deposit, "deposit")
     if payer.account_id == payee:
         raise Rejected(Rejection.SELF_TRANSFER, "payer and payee must differ")
+    if not 0 <= salt <= 2**64 - 1:
+        raise Rejected(Rejection.MALFORMED, "salt must be an unsigned 64-bit integer")
     expected_id = derive_channel_id(ledger_id, payer.account_id, payee, salt)
     if channel_id != expected_id:
         raise Rejected(Rejection.CHANNEL_ID_MISMATCH, "channel_id is not derived from the terms")
@@ -348,17 +357,19 @@ def payee_close(
     """The payee settles with the best payer-signed state (its own or the best checkpoint)."""
     _require_live(channel, now, "close")
     require_signer(close_proof, channel.payee, "close")
+    closing = channel
     if state is not None:
         if (state.nonce, state.cumulative) != (close_nonce, close_cumulative):
             raise Rejected(Rejection.PAYLOAD_MISMATCH, "close does not name the presented state")
-        channel = _better_state(
+        closing = _better_state(
             channel, state.nonce, state.cumulative, state.proof, allow_equal=True
         )
     elif (close_nonce, close_cumulative) != (channel.best_nonce, channel.best_cumulative):
         raise Rejected(
             Rejection.STALE_STATE, "without a state, close must name the best checkpointed one"
         )
-    return _settle(channel, channel.best_cumulative, SettleReason.PAYEE_CLOSE, now, Op.PAYEE_CLOSE)
+    t = _settle(closing, closing.best_cumulative, SettleReason.PAYEE_CLOSE, now, Op.PAYEE_CLOSE)
+    return replace(t, before=channel)
 
 
 def cooperative_close(
@@ -429,9 +440,7 @@ def top_up(
     if new_expiry and not channel.expiry <= new_expiry <= now + MAX_CHANNEL_LIFETIME:
         raise Rejected(Rejection.INVALID_EXPIRY, "new_expiry must not be earlier and within a year")
     if channel.deposit + additional > MAX_AMOUNT:
-        raise Rejected(
-            Rejection.AMOUNT_OVERFLOW, f"a channel deposit may not exceed {MAX_AMOUNT}"
-        )
+        raise Rejected(Rejection.AMOUNT_OVERFLOW, f"a channel deposit may not exceed {MAX_AMOUNT}")
     expiry = new_expiry or channel.expiry
     if additional == 0 and expiry == channel.expiry:
         raise Rejected(Rejection.NOTHING_TO_CHANGE, "top-up adds nothing")

@@ -63,6 +63,9 @@ def gated_session_settings(inflight: int = DEFAULT_PIECE_SIZE) -> dict[str, Any]
         "send_buffer_watermark": max(BLOCK_SIZE, inflight // 2),
         "send_buffer_low_watermark": BLOCK_SIZE,
         "send_buffer_watermark_factor": 50,
+        # Rate-limit quota (and so a throttle's release) is handed out on the session tick;
+        # the default 500 ms turns every release into a half-second stall.
+        "tick_interval": 10,
     }
 
 
@@ -94,6 +97,8 @@ class _Account:
     delivered: int = 0
     paid: int = 0
     sent: int = 0
+    peak_unpaid: int = 0  # max D - P seen when the gate evaluated
+    peak_unpaid_complete: int = 0  # max Dc - P seen when the gate evaluated
     queued_pieces: _Pieces = field(default_factory=_Pieces)
     sent_pieces: _Pieces = field(default_factory=_Pieces)
     conns: dict[Endpoint, _Conn] = field(default_factory=dict)
@@ -120,6 +125,8 @@ class GateStats:
     sent: int
     complete: int
     sent_complete: int
+    peak_unpaid: int
+    peak_unpaid_complete: int
     throttled: bool
     peer_ids: frozenset[str]
 
@@ -203,6 +210,8 @@ class ExposureGate:
             acct.queued_pieces.add(self._geometry[info_hash], piece, block)
             if endpoint is not None:
                 acct.conns.setdefault(endpoint, _Conn()).queued.append((piece, block, nbytes))
+            acct.peak_unpaid = max(acct.peak_unpaid, acct.unpaid())
+            acct.peak_unpaid_complete = max(acct.peak_unpaid_complete, acct.complete - acct.paid)
             if ip not in self._throttled and self._over(acct):
                 self._set_throttled(ip, True)
 
@@ -235,6 +244,8 @@ class ExposureGate:
                     sent=a.sent,
                     complete=a.complete,
                     sent_complete=a.sent_complete,
+                    peak_unpaid=a.peak_unpaid,
+                    peak_unpaid_complete=a.peak_unpaid_complete,
                     throttled=ip in self._throttled,
                     peer_ids=frozenset(a.peer_ids),
                 )
@@ -252,8 +263,7 @@ class ExposureGate:
 
     def _over(self, acct: _Account) -> bool:
         return (
-            acct.complete - acct.paid > self.window
-            or acct.unpaid() > self.window + self.inflight
+            acct.complete - acct.paid > self.window or acct.unpaid() > self.window + self.inflight
         )
 
     def _drainable(self, acct: _Account) -> bool:

@@ -1193,11 +1193,6 @@ def test_sanity_check_catches_broken_channels() -> None:
             protocol.sanity_check(broken)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="payee_close returns the channel already updated with the presented state as "
-    "`before`, so callers cannot see that the best state changed (state history skips it)",
-)
 def test_payee_close_reports_the_channel_it_was_given_as_before() -> None:
     ch = with_state(opened(), 2, 200)
     t = protocol.payee_close(
