@@ -18,19 +18,21 @@ Rules (evaluated after every alert batch and on every credit and tick):
   is then exactly what it needs before it can pay again, so keeping it throttled would deadlock
   an honest payer.
 
-Bound. Whenever the gate has evaluated and the payer is not throttled, S <= D and so
-S - P <= W + F; a drain release only happens with S - P <= F. Throttling is a 1 B/s rate limit on
-the payer's peer class, so the bytes that reach the payer after a decision to throttle are at most
-what libtorrent queued and got socket quota for before the limit landed: the blocks queued since
-the last alert batch (L, the gate's reaction lag) plus the payer's queued-but-unsent blocks
-(at most `send_buffer_watermark` + one block). Hence, at any moment
+Bound. Whenever the gate has evaluated and the payer is not throttled, D - P <= W + F and
+Dc - P <= W; as S <= D, the payer holds at most W + F unpaid bytes then, and a drain release only
+happens with Sc <= P and S - P <= F. Throttling is a 1 B/s rate limit on the payer's peer class,
+and what already sits in the send buffer may still go out on socket quota granted earlier. So at
+any moment the unpaid bytes the payer has received are
 
-    S - P <= W + F + L + send_buffer_watermark + BLOCK_SIZE
+    S - P <= W + F + send_buffer_watermark + BLOCK_SIZE + L
 
-and the session settings from `gated_session_settings()` make the last two one piece together
-(F bytes of requests accepted per peer, a half-piece send buffer). L is the only term not fixed
-by configuration; on loopback at ~100 MiB/s it measured at most a few blocks, and it shrinks to
-nothing when the link is slower than the alert thread.
+where L is what libtorrent sent between queueing the block that crossed a limit and the throttle
+landing (one alert round). With `gated_session_settings(F)` the watermark is F/2, so the
+defaults (W = F = one 256 KiB piece) give 2.5 pieces + one block + L, and at most W of it is
+whole pieces the payer could already verify (Sc - P <= W when no throttle is pending). L is
+not fixed by configuration: it is ~0 on a link slower than the alert thread (the cut-off test
+runs at 2 MiB/s and asserts the bound with L = 0), and on unthrottled loopback at ~60-90 MiB/s
+it measured up to a few pieces (`peak_unpaid` in bench/swarm.py) when the payer's process stalls.
 """
 
 from __future__ import annotations

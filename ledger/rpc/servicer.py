@@ -89,6 +89,7 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
             now=self.service.now(),
             challenge_window_seconds=self.service.challenge_window,
             max_amount=MAX_AMOUNT,
+            last_event_id=await self.call(self.service.last_event_id),
         )
 
     @rpc
@@ -227,7 +228,7 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
     async def Subscribe(
         self, request: pb.SubscribeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.Event]:
-        """Events after `after_event_id` (0: from now on), then live ones, in commit order."""
+        """Events after `after_event_id` (or from now with `only_new`), then live ones, in order."""
         try:
             if request.account:
                 from ledger.protocol import check_address
@@ -239,7 +240,9 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
         wake = asyncio.Event()
         remove = self.service.bell.listen(lambda: loop.call_soon_threadsafe(wake.set))
         try:
-            cursor = request.after_event_id or await self.call(self.service.last_event_id)
+            cursor = request.after_event_id
+            if request.only_new:
+                cursor = await self.call(self.service.last_event_id)
             while True:
                 wake.clear()
                 batch = await self.call(self.service.events_after, cursor)

@@ -357,9 +357,10 @@ def test_oversized_message_is_refused(ledger: LedgerHarness, stub: pb_grpc.Ledge
 
 def test_event_stream(ledger: LedgerHarness, stub: pb_grpc.LedgerStub) -> None:
     payer, payee = Party(ledger, stub), Party(ledger, stub)
+    start = stub.GetInfo(pb.GetInfoRequest()).last_event_id
     with grpc.insecure_channel(ledger.target) as ch:
         stream = pb_grpc.LedgerStub(ch).Subscribe(
-            pb.SubscribeRequest(account=payee.address), timeout=20
+            pb.SubscribeRequest(account=payee.address, after_event_id=start), timeout=20
         )
         ledger.fund(payer.address, 500)
         c = Channel(payer, payee, 200)

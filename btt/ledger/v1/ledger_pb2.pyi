@@ -196,18 +196,20 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetInfoResponse(_message.Message):
-    __slots__ = ("ledger_id", "version", "now", "challenge_window_seconds", "max_amount")
+    __slots__ = ("ledger_id", "version", "now", "challenge_window_seconds", "max_amount", "last_event_id")
     LEDGER_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     NOW_FIELD_NUMBER: _ClassVar[int]
     CHALLENGE_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MAX_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    LAST_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     ledger_id: str
     version: str
     now: int
     challenge_window_seconds: int
     max_amount: int
-    def __init__(self, ledger_id: _Optional[str] = ..., version: _Optional[str] = ..., now: _Optional[int] = ..., challenge_window_seconds: _Optional[int] = ..., max_amount: _Optional[int] = ...) -> None: ...
+    last_event_id: int
+    def __init__(self, ledger_id: _Optional[str] = ..., version: _Optional[str] = ..., now: _Optional[int] = ..., challenge_window_seconds: _Optional[int] = ..., max_amount: _Optional[int] = ..., last_event_id: _Optional[int] = ...) -> None: ...
 
 class GetAccountRequest(_message.Message):
     __slots__ = ("account",)
@@ -312,12 +314,14 @@ class ListChannelsResponse(_message.Message):
     def __init__(self, channels: _Optional[_Iterable[_Union[Channel, _Mapping]]] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ("account", "after_event_id")
+    __slots__ = ("account", "after_event_id", "only_new")
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     AFTER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ONLY_NEW_FIELD_NUMBER: _ClassVar[int]
     account: str
     after_event_id: int
-    def __init__(self, account: _Optional[str] = ..., after_event_id: _Optional[int] = ...) -> None: ...
+    only_new: bool
+    def __init__(self, account: _Optional[str] = ..., after_event_id: _Optional[int] = ..., only_new: _Optional[bool] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("event_id", "at", "kind", "accounts", "channel_id", "amount", "channel", "reference")
