@@ -78,6 +78,9 @@ def serve(
         bool, typer.Option(help="upgrade the schema on start (default for SQLite)")
     ] = False,
     log_level: Annotated[str, typer.Option(envvar="BTT_LOG_LEVEL")] = "INFO",
+    db_workers: Annotated[
+        int, typer.Option(envvar="BTT_LEDGER_DB_WORKERS", help="concurrent DB transactions")
+    ] = 8,
 ) -> None:
     """Run the ledger gRPC service until SIGINT/SIGTERM."""
     logs.configure(log_level)
@@ -89,8 +92,14 @@ def serve(
             if not path.is_file():
                 _fail(f"TLS file not found: {path}")
         tls = TlsFiles(tls_cert, tls_key)
+    if db_workers < 1:
+        _fail("--db-workers must be at least 1")
     service = _service(
-        db, ledger_id=ledger_id, challenge_window=challenge_window, migrate=migrate or None
+        db,
+        ledger_id=ledger_id,
+        challenge_window=challenge_window,
+        migrate=migrate or None,
+        pool_size=db_workers,
     )
 
     async def run() -> None:
@@ -102,7 +111,12 @@ def serve(
             start_http_server(int(port), addr=host or "127.0.0.1", registry=m.registry)
         try:
             running = await start_server(
-                service, listen, treasury_token=treasury_token, tls=tls, metrics=m
+                service,
+                listen,
+                treasury_token=treasury_token,
+                tls=tls,
+                metrics=m,
+                workers=db_workers,
             )
         except (ConfigError, RuntimeError) as exc:
             _fail(f"cannot listen on {listen}: {exc}")

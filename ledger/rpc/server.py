@@ -120,7 +120,7 @@ async def start_server(
     tls: TlsFiles | None = None,
     metrics: Metrics | None = None,
     sweep_interval: float | None = 1.0,
-    workers: int = 16,
+    workers: int = 8,
 ) -> RunningLedger:
     metrics = metrics or Metrics()
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ledger-db")
