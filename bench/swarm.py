@@ -74,6 +74,7 @@ def seeder_main(
                 "peak_unpaid": acct.peak_unpaid if acct else 0,
                 "peak_unpaid_complete": acct.peak_unpaid_complete if acct else 0,
                 "pump_errors": len(seeder.pump_errors),
+                "account": repr(acct),
             }
         )
     finally:
@@ -129,6 +130,7 @@ def downloader_main(
     save: str,
     gated: bool,
     delay_ms: float,
+    timeout: float,
     ctl: Connection,
     credits: Connection,
 ) -> None:
@@ -160,7 +162,7 @@ def downloader_main(
     try:
         t0 = time.perf_counter()
         ih = dl.add(ti, [tuple(seeder_endpoint)])
-        dl.wait_complete(ih, timeout=120)
+        dl.wait_complete(ih, timeout=timeout)
         wall = time.perf_counter() - t0
         ctl.send({"seconds": wall, "paid": paid[0], "pump_errors": len(dl.pump_errors)})
     finally:
@@ -184,7 +186,16 @@ def run_once(
     save = root / f"dl{n}"
     downloader = ctx.Process(
         target=downloader_main,
-        args=(dl_ip, torrent, str(save), gated, args.credit_delay_ms, d_child, credit_tx),
+        args=(
+            dl_ip,
+            torrent,
+            str(save),
+            gated,
+            args.credit_delay_ms,
+            args.timeout,
+            d_child,
+            credit_tx,
+        ),
     )
     seeder.start()
     downloader.start()
@@ -193,8 +204,10 @@ def run_once(
         if not s_ctl.poll(60):
             raise TimeoutError("seeder did not start")
         d_ctl.send(s_ctl.recv())
-        if not d_ctl.poll(150):
-            raise TimeoutError("download did not finish")
+        if not d_ctl.poll(args.timeout + 30):
+            s_ctl.send("done")
+            stuck = s_ctl.recv() if s_ctl.poll(10) else {}
+            raise TimeoutError(f"download did not finish; seeder: {stuck}")
         dres = d_ctl.recv()
         s_ctl.send("done")
         sres = s_ctl.recv()
@@ -228,6 +241,7 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=DEFAULT_PIECE_SIZE)
     ap.add_argument("--credit-delay-ms", type=float, default=0.0)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds per download")
     args = ap.parse_args()
     if args.size_mib <= 0 or args.runs <= 0 or args.window < 0 or args.credit_delay_ms < 0:
         ap.error("size and runs must be positive; window and delay >= 0")

@@ -55,11 +55,17 @@ _err = Console(stderr=True, highlight=False)
 class OneLineErrors(TyperGroup):
     """Usage errors (unknown option, missing argument) as one `error: ...` line, exit code 2."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        standalone_mode: bool = True,
+        **kw: Any,
+    ) -> Any:
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, prog_name, standalone_mode=False, **kw)
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(args, prog_name, standalone_mode=False, **kw)
         except ClickException as exc:
             _err.print(f"error: {exc.format_message()} (see --help)", markup=False)
             sys.exit(exc.exit_code)
@@ -564,7 +570,9 @@ def channel_refund(
 def events(
     ctx: typer.Context,
     account: Annotated[str, typer.Option(help="Only this account's events [all].")] = "",
-    after: Annotated[int, typer.Option(help="Replay events after this id first.")] = 0,
+    after: Annotated[
+        int, typer.Option(help="Replay events after this id first (0: new ones only).")
+    ] = 0,
     limit: Annotated[int, typer.Option(help="Stop after this many (0: follow forever).")] = 0,
 ) -> None:
     """Follow the ledger's event stream."""
@@ -596,8 +604,11 @@ def events(
 def load_extensions() -> None:
     """Import the modules that register more commands on `app`."""
     for name in EXTENSIONS:
-        with contextlib.suppress(ModuleNotFoundError):
+        try:
             importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # the module exists but something it needs is missing
+                raise
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         ep.load()
 

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import random
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -199,19 +199,22 @@ class AsyncLedgerClient:
     async def list_channels(
         self,
         party: str = "",
-        status: pb.ChannelStatus.ValueType = pb.CHANNEL_STATUS_UNSPECIFIED,
+        status: int = pb.CHANNEL_STATUS_UNSPECIFIED,
         *,
         limit: int = 100,
         after: bytes = b"",
     ) -> list[pb.Channel]:
         request = pb.ListChannelsRequest(
-            party=party, status=status, limit=limit, after_channel_id=after
+            party=party,
+            status=status,  # type: ignore[arg-type]  # the enum's values are ints
+            limit=limit,
+            after_channel_id=after,
         )
         r = await self._read(lambda: self._stub.ListChannels(request, timeout=self.timeout))
         return list(r.channels)
 
     async def all_channels(
-        self, party: str = "", status: pb.ChannelStatus.ValueType = pb.CHANNEL_STATUS_UNSPECIFIED
+        self, party: str = "", status: int = pb.CHANNEL_STATUS_UNSPECIFIED
     ) -> list[pb.Channel]:
         """Every matching channel, following the paging cursor."""
         found: list[pb.Channel] = []
@@ -356,7 +359,7 @@ class AsyncLedgerClient:
         *,
         reconnect: bool = True,
         max_backoff: float = BACKOFF_CAP,
-    ) -> AsyncIterator[pb.Event]:
+    ) -> AsyncGenerator[pb.Event]:
         """Follow the ledger's events; after a dropped stream, resume after the last one seen."""
         cursor = after_event_id
         delay = BACKOFF_BASE
@@ -388,8 +391,11 @@ class _LoopThread:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+    def run(self, aw: Awaitable[T], timeout: float | None = None) -> T:
+        async def wrap() -> T:
+            return await aw
+
+        return asyncio.run_coroutine_threadsafe(wrap(), self.loop).result(timeout)
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -416,8 +422,8 @@ class LedgerClient:
 
         self.aio = self._loop.run(make())
 
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self._loop.run(coro)
+    def _run(self, aw: Awaitable[T]) -> T:
+        return self._loop.run(aw)
 
     def close(self) -> None:
         self._run(self.aio.close())
@@ -451,7 +457,7 @@ class LedgerClient:
     def list_channels(
         self,
         party: str = "",
-        status: pb.ChannelStatus.ValueType = pb.CHANNEL_STATUS_UNSPECIFIED,
+        status: int = pb.CHANNEL_STATUS_UNSPECIFIED,
         *,
         limit: int = 100,
         after: bytes = b"",

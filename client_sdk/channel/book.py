@@ -13,7 +13,9 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.payee.v1 import payee_pb2 as ppb
@@ -55,6 +57,19 @@ class PayeeTerms:
         )
 
 
+@dataclass
+class _Batch:
+    """Decisions on updates that share one commit."""
+
+    tentative: dict[bytes, PayeeRecord] = field(default_factory=dict)
+    decided: list[tuple[SignedState, PayeeChannel | None, Verdict]] = field(default_factory=list)
+    failures: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.tentative or self.failures)
+
+
 class PayeeBook:
     def __init__(
         self,
@@ -79,8 +94,14 @@ class PayeeBook:
         self.tick = tick
         self.channels: dict[bytes, PayeeChannel] = {}
         self.failures: Counter[str] = Counter(store.failures())
-        self._checkpointing: dict[bytes, asyncio.Task[None]] = {}
+        self._checkpointing: dict[bytes, asyncio.Task[pb.Channel | None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._incoming: list[
+            tuple[list[SignedState], asyncio.Future[list[ppb.PaymentReceipt]]]
+        ] = []
+        self._committer: asyncio.Task[None] | None = None
+        # One thread for the store: commits leave the event loop free to read the next updates.
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="payee-store")
         for record in store.all():
             self.channels[record.channel_id] = self._channel(record)
 
@@ -106,7 +127,7 @@ class PayeeBook:
             self._tasks.append(asyncio.create_task(self._watch_events(), name="payee-events"))
 
     async def stop(self) -> None:
-        tasks = self._tasks + list(self._checkpointing.values())
+        tasks: list[asyncio.Task[Any]] = [*self._tasks, *self._checkpointing.values()]
         for t in tasks:
             t.cancel()
         for t in tasks:
@@ -114,6 +135,9 @@ class PayeeBook:
                 await t
         self._tasks.clear()
         self._checkpointing.clear()
+        if self._committer is not None:
+            with contextlib.suppress(Exception):
+                await self._committer
 
     # ---------------------------------------------------------------- opening
 
@@ -214,28 +238,71 @@ class PayeeBook:
     # ---------------------------------------------------------------- payments (hot path)
 
     def process(self, states: Iterable[SignedState]) -> list[ppb.PaymentReceipt]:
-        tentative: dict[bytes, PayeeRecord] = {}
-        decided: list[tuple[SignedState, PayeeChannel | None, Verdict]] = []
-        failures: dict[str, tuple[int, str]] = {}
+        """Decide, commit (blocking fsync) and answer: for callers without an event loop."""
+        batch = self._decide(list(states))
+        if batch.dirty:
+            self.store.save_best(batch.tentative.values(), batch.failures)
+        return self._apply(batch)
+
+    async def submit(self, states: list[SignedState]) -> list[ppb.PaymentReceipt]:
+        """Group commit: updates submitted while a commit is in flight share the next one."""
+        fut: asyncio.Future[list[ppb.PaymentReceipt]] = asyncio.get_running_loop().create_future()
+        self._incoming.append((states, fut))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_loop(), name="payee-commits")
+        return await fut
+
+    async def _commit_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._incoming:
+            jobs, self._incoming = self._incoming, []
+            try:
+                batch = self._decide([s for states, _ in jobs for s in states])
+                if batch.dirty:
+                    await loop.run_in_executor(
+                        self._io, self.store.save_best, batch.tentative.values(), batch.failures
+                    )
+                receipts = self._apply(batch)
+            except Exception as exc:  # nothing is acknowledged that was not committed
+                for _, fut in jobs:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            start = 0
+            for states, fut in jobs:
+                if not fut.done():
+                    fut.set_result(receipts[start : start + len(states)])
+                start += len(states)
+
+    def _decide(self, states: list[SignedState]) -> _Batch:
+        batch = _Batch()
         for state in states:
             channel = self.channels.get(state.channel_id)
             if channel is None:
-                decided.append((state, None, Verdict(None, PayeeReason.UNKNOWN_CHANNEL)))
+                batch.decided.append((state, None, Verdict(None, PayeeReason.UNKNOWN_CHANNEL)))
                 continue
-            verdict = channel.evaluate(state, tentative.get(state.channel_id))
+            verdict = channel.evaluate(state, batch.tentative.get(state.channel_id))
             if verdict.record is not None:
-                tentative[state.channel_id] = verdict.record
+                batch.tentative[state.channel_id] = verdict.record
             if verdict.failure:
-                n, _ = failures.get(channel.payer, (0, ""))
-                failures[channel.payer] = (n + 1, verdict.reason or "")
-            decided.append((state, channel, verdict))
-        if tentative or failures:
-            self.store.save_best(tentative.values(), failures)
-        for payer, (n, _) in failures.items():
+                n, _ = batch.failures.get(channel.payer, (0, ""))
+                batch.failures[channel.payer] = (n + 1, verdict.reason or "")
+            batch.decided.append((state, channel, verdict))
+        return batch
+
+    def _apply(self, batch: _Batch) -> list[ppb.PaymentReceipt]:
+        """After the commit: take the new best states in and build the receipts."""
+        for payer, (n, _) in batch.failures.items():
             self.failures[payer] += n
+        for channel_id, record in batch.tentative.items():
+            channel = self.channels[channel_id]
+            # Merge: delivered(), a rate change or a close may have touched the record meanwhile.
+            channel.record = channel.record.with_best(
+                record.best_nonce, record.best_cumulative, record.best_signature
+            )
         receipts = []
-        for state, channel, verdict in decided:
-            if channel is None:
+        for state, owner, verdict in batch.decided:
+            if owner is None:
                 receipts.append(
                     ppb.PaymentReceipt(
                         channel_id=state.channel_id,
@@ -245,13 +312,11 @@ class PayeeBook:
                     )
                 )
                 continue
-            receipts.append(channel.receipt(state, verdict))
+            receipts.append(owner.receipt(state, verdict))
             if verdict.record is not None:
-                channel.updates_since_checkpoint += 1
-        for channel_id, record in tentative.items():
-            channel = self.channels[channel_id]
-            channel.record = record
-            self._maybe_checkpoint(channel)
+                owner.updates_since_checkpoint += 1
+        for channel_id in batch.tentative:
+            self._maybe_checkpoint(self.channels[channel_id])
         return receipts
 
     def delivered(self, channel_id: bytes, pieces: int = 1) -> int:
@@ -376,14 +441,24 @@ class PayeeBook:
 
     async def _watch_events(self) -> None:
         """Close at once when the payer starts a unilateral close; follow top-ups and settles."""
-        async for event in self.ledger.events(account=self.address):
-            channel = self.channels.get(bytes(event.channel_id))
-            if channel is None:
-                continue
+        while True:
             try:
-                if event.kind == "channel_closing" and channel.record.status != "settled":
-                    await self.close(channel.channel_id)
-                elif event.kind in ("channel_topped_up", "channel_settled"):
-                    self._refresh(channel, event.channel)
-            except LedgerError as exc:
-                log.warning("reacting to %s failed: %s", event.kind, exc)
+                async for event in self.ledger.events(account=self.address):
+                    await self._on_event(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the stream resumes; a watcher must not die quietly
+                log.warning("ledger event stream failed (%s); resubscribing", exc)
+                await asyncio.sleep(self.tick)
+
+    async def _on_event(self, event: pb.Event) -> None:
+        channel = self.channels.get(bytes(event.channel_id))
+        if channel is None:
+            return
+        try:
+            if event.kind == "channel_closing" and channel.record.status != "settled":
+                await self.close(channel.channel_id)
+            elif event.kind in ("channel_topped_up", "channel_settled"):
+                self._refresh(channel, event.channel)
+        except LedgerError as exc:
+            log.warning("reacting to %s failed: %s", event.kind, exc)

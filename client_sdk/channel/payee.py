@@ -134,11 +134,7 @@ class PayeeChannel:
         bad = self._verifier.check(state)
         if bad is not None:
             return Verdict(None, _SIGNATURE_REASONS[bad], "state is not signed by the payer")
-        better = r.with_(
-            best_nonce=state.nonce,
-            best_cumulative=state.cumulative,
-            best_signature=state.signature,
-        )
+        better = r.with_best(state.nonce, state.cumulative, state.signature)
         if state.cumulative < self.required:
             # Still better for us than what we held, so keep it; the seeder stops serving.
             return Verdict(better, PayeeReason.UNDERPAID, f"owed {r.owed}, credit exceeded")

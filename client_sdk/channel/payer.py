@@ -65,7 +65,6 @@ class PayerChannel:
         latest = store.latest_state(record.channel_id)
         self.nonce = latest.nonce if latest else 0
         self.cumulative = latest.cumulative if latest else 0
-        self._lock = asyncio.Lock()
 
     @property
     def channel_id(self) -> bytes:
@@ -183,16 +182,14 @@ class PayerChannel:
         """Pay `amount` more; returns the payee's receipt once it holds the new state."""
         if amount <= 0:
             raise InvalidPayment("amount must be > 0")
-        async with self._lock:
-            fut = await self._sign_and_send(self.cumulative + amount)
-        return await self._receipt(fut)
+        return await self._receipt(self._sign_and_queue(self.cumulative + amount))
 
     async def pay_to(self, cumulative: int) -> ppb.PaymentReceipt:
-        async with self._lock:
-            fut = await self._sign_and_send(cumulative)
-        return await self._receipt(fut)
+        return await self._receipt(self._sign_and_queue(cumulative))
 
-    async def _sign_and_send(self, cumulative: int) -> asyncio.Future[ppb.PaymentReceipt]:
+    def _sign_and_queue(self, cumulative: int) -> asyncio.Future[ppb.PaymentReceipt]:
+        """Sign the next state, commit it, queue it: synchronous, so concurrent payments on the
+        event loop get consecutive nonces without a lock."""
         if self.record.status != "open":
             raise InvalidPayment(f"channel is {self.record.status}")
         if cumulative <= self.cumulative:
@@ -202,7 +199,7 @@ class PayerChannel:
         state = sign_state(self.key, self.ledger_id, self.channel_id, self.nonce + 1, cumulative)
         self.store.record_state(state)
         self.nonce, self.cumulative = state.nonce, state.cumulative
-        return await self.payee.stream().send(state)
+        return self.payee.stream().send(state)
 
     @staticmethod
     async def _receipt(fut: asyncio.Future[ppb.PaymentReceipt]) -> ppb.PaymentReceipt:
@@ -244,8 +241,9 @@ class PayerChannel:
     async def cooperative_close(self) -> pb.Channel:
         """Ask the payee to co-sign a close at our latest cumulative; it submits it."""
         payload = pb.CooperativeClosePayload(channel_id=self.channel_id, cumulative=self.cumulative)
-        reply = await self.payee.cooperative_close(sign(self.key, self.ledger_id, payload))
-        if reply.payee_close.payload != sign(self.key, self.ledger_id, payload).payload:
+        ours = sign(self.key, self.ledger_id, payload)
+        reply = await self.payee.cooperative_close(ours)
+        if reply.payee_close.payload != ours.payload:
             raise PeerMisbehaved("payee co-signed a different close")
         channel = await self.ledger.get_channel(self.channel_id)
         self._sync_status(channel)

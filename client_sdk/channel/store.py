@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from client_sdk.channel.states import SignedState
@@ -152,20 +153,20 @@ class PayerStore(_Store):
         return int(row[0])
 
 
-def _payer_record(row: tuple[object, ...]) -> PayerRecord:
-    salt = int(row[7])  # type: ignore[call-overload]
+def _payer_record(row: Any) -> PayerRecord:
+    salt = int(row[7])
     return PayerRecord(
-        channel_id=bytes(row[0]),  # type: ignore[arg-type]
+        channel_id=bytes(row[0]),
         payer=str(row[1]),
         payee=str(row[2]),
         payee_endpoint=str(row[3]),
         info_hash=str(row[4]),
-        deposit=int(row[5]),  # type: ignore[call-overload]
-        expiry=int(row[6]),  # type: ignore[call-overload]
+        deposit=int(row[5]),
+        expiry=int(row[6]),
         salt=salt + 2**64 if salt < 0 else salt,
-        rate=int(row[8]),  # type: ignore[call-overload]
-        refund=bytes(row[9]),  # type: ignore[arg-type]
-        topup_sequence=int(row[10]),  # type: ignore[call-overload]
+        rate=int(row[8]),
+        refund=bytes(row[9]),
+        topup_sequence=int(row[10]),
         status=str(row[11]),
     )
 
@@ -195,6 +196,25 @@ class PayeeRecord:
             return None
         return SignedState(
             self.channel_id, self.best_nonce, self.best_cumulative, self.best_signature
+        )
+
+    def with_best(self, nonce: int, cumulative: int, signature: bytes) -> PayeeRecord:
+        """A copy holding a new best state (hot path: cheaper than dataclasses.replace)."""
+        return PayeeRecord(
+            self.channel_id,
+            self.payer,
+            self.deposit,
+            self.expiry,
+            self.rate,
+            self.info_hash,
+            self.peer_endpoint,
+            self.status,
+            nonce,
+            cumulative,
+            signature,
+            self.checkpoint_nonce,
+            self.owed,
+            self.topup_sequence,
         )
 
     def with_(self, **changes: object) -> PayeeRecord:

@@ -21,54 +21,77 @@ DEFAULT_TIMEOUT = 10.0
 
 
 class PaymentStream:
-    """One Pay stream: send updates in order, match receipts by (channel_id, nonce)."""
+    """One Pay stream: updates go out in order, receipts are matched by (channel_id, nonce).
+
+    Updates queued while the previous message was being written leave together in the next
+    PaymentUpdates message, so concurrent payments share gRPC messages and payee commits.
+    """
+
+    MAX_UPDATES_PER_MESSAGE = 1024
 
     def __init__(self, stub: ppb_grpc.PayeeStub) -> None:
         self._call = stub.Pay()
         self._pending: dict[tuple[bytes, int], asyncio.Future[ppb.PaymentReceipt]] = {}
-        self._reader = asyncio.create_task(self._read())
+        self._outbox: list[ppb.PaymentUpdate] = []
+        self._wake = asyncio.Event()
         self.broken: BaseException | None = None
+        self._reader = asyncio.create_task(self._read())
+        self._writer = asyncio.create_task(self._write())
 
     async def _read(self) -> None:
         try:
-            async for receipt in self._call:
-                fut = self._pending.pop((bytes(receipt.channel_id), receipt.nonce), None)
-                if fut is not None and not fut.done():
-                    fut.set_result(receipt)
-            self.broken = PayeeUnavailable("payee closed the payment stream")
+            async for message in self._call:
+                for receipt in message.receipts:
+                    fut = self._pending.pop((bytes(receipt.channel_id), receipt.nonce), None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(receipt)
+            self._fail(PayeeUnavailable("payee closed the payment stream"))
         except grpc.RpcError as exc:
-            self.broken = PayeeUnavailable(f"payment stream failed: {exc.code().name}")  # type: ignore[attr-defined]
+            code = exc.code().name  # type: ignore[attr-defined]
+            self._fail(PayeeUnavailable(f"payment stream failed: {code}"))
         except asyncio.CancelledError:
-            self.broken = PayeeUnavailable("payment stream closed")
+            self._fail(PayeeUnavailable("payment stream closed"))
             raise
-        finally:
-            for fut in self._pending.values():
-                if not fut.done():
-                    fut.set_exception(self.broken or PayeeUnavailable("payment stream closed"))
-            self._pending.clear()
 
-    async def send(self, state: SignedState) -> asyncio.Future[ppb.PaymentReceipt]:
-        """Write one update; the future resolves with its receipt."""
+    async def _write(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._outbox:
+                    chunk = self._outbox[: self.MAX_UPDATES_PER_MESSAGE]
+                    del self._outbox[: len(chunk)]
+                    await self._call.write(ppb.PaymentUpdates(updates=chunk))
+        except (grpc.RpcError, asyncio.InvalidStateError) as exc:
+            self._fail(PayeeUnavailable(f"payment stream failed: {exc}"))
+
+    def _fail(self, error: PayeeUnavailable) -> None:
+        if self.broken is None:
+            self.broken = error
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(self.broken)
+        self._pending.clear()
+
+    def send(self, state: SignedState) -> asyncio.Future[ppb.PaymentReceipt]:
+        """Queue one update; the future resolves with its receipt."""
         if self.broken is not None:
             raise self.broken
         fut: asyncio.Future[ppb.PaymentReceipt] = asyncio.get_running_loop().create_future()
         self._pending[(state.channel_id, state.nonce)] = fut
-        try:
-            await self._call.write(
-                ppb.PaymentUpdate(
-                    channel_id=state.channel_id,
-                    nonce=state.nonce,
-                    cumulative=state.cumulative,
-                    signature=state.signature,
-                )
+        self._outbox.append(
+            ppb.PaymentUpdate(
+                channel_id=state.channel_id,
+                nonce=state.nonce,
+                cumulative=state.cumulative,
+                signature=state.signature,
             )
-        except (grpc.RpcError, asyncio.InvalidStateError) as exc:
-            self._pending.pop((state.channel_id, state.nonce), None)
-            self.broken = PayeeUnavailable(f"payment stream failed: {exc}")
-            raise self.broken from None
+        )
+        self._wake.set()
         return fut
 
     async def close(self) -> None:
+        self._writer.cancel()
         with contextlib.suppress(Exception):
             await self._call.done_writing()
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):

@@ -30,8 +30,8 @@ from ledger.rpc.errors import REASON_METADATA_KEY
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 512
-QUEUE_DEPTH = 4096
+MAX_BATCH = 4096  # updates per commit group from one stream
+QUEUE_DEPTH = 1024  # stream messages read ahead
 
 Pricer = Callable[[ppb.BidRequest], int | None]
 """The rate (<= the bid) a bid wins, or None when it does not."""
@@ -84,7 +84,7 @@ class PayeeServicer(ppb_grpc.PayeeServicer):
         self.book = book
         self.pricer: Pricer = pricer or ReservePricer()
         self.bids: dict[tuple[str, str], Win] = {}  # (payer, info_hash) -> winning rate
-        self.max_batch = MAX_BATCH  # 1 = one commit per update
+        self.max_batch = MAX_BATCH  # 1: no grouping beyond one stream message
 
     def register(self, name: str, handler: Callable[..., Any]) -> None:
         """Serve an RPC of the Payee service that this class leaves unimplemented."""
@@ -169,14 +169,15 @@ class PayeeServicer(ppb_grpc.PayeeServicer):
         return ppb.CooperativeCloseResponse(payee_close=ours, channel=settled)
 
     async def Pay(
-        self, request_iterator: AsyncIterator[ppb.PaymentUpdate], context: Any
-    ) -> AsyncIterator[ppb.PaymentReceipt]:
-        queue: asyncio.Queue[ppb.PaymentUpdate | None] = asyncio.Queue(QUEUE_DEPTH)
+        self, request_iterator: AsyncIterator[ppb.PaymentUpdates], context: Any
+    ) -> AsyncIterator[ppb.PaymentReceipts]:
+        """Updates that queued up while the last group was committing form the next group."""
+        queue: asyncio.Queue[ppb.PaymentUpdates | None] = asyncio.Queue(QUEUE_DEPTH)
 
         async def read() -> None:
             try:
-                async for update in request_iterator:
-                    await queue.put(update)
+                async for message in request_iterator:
+                    await queue.put(message)
             finally:
                 await queue.put(None)
 
@@ -187,19 +188,21 @@ class PayeeServicer(ppb_grpc.PayeeServicer):
                 item = await queue.get()
                 if item is None:
                     break
-                batch = [item]
-                while len(batch) < self.max_batch and not queue.empty():
+                updates = list(item.updates)
+                while len(updates) < self.max_batch and not queue.empty():
                     nxt = queue.get_nowait()
                     if nxt is None:
                         done = True
                         break
-                    batch.append(nxt)
+                    updates.extend(nxt.updates)
+                if not updates:
+                    continue
                 states = [
                     SignedState(bytes(u.channel_id), u.nonce, u.cumulative, bytes(u.signature))
-                    for u in batch
+                    for u in updates
                 ]
-                for receipt in self.book.process(states):
-                    yield receipt
+                receipts = await self.book.submit(states)
+                yield ppb.PaymentReceipts(receipts=receipts)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -14,13 +14,15 @@ Rules (evaluated after every alert batch and on every credit and tick):
 
 - throttle when Dc - P > W (more than W of whole pieces unpaid) or D - P > W + F;
 - release when both are back within bounds (the payer paid), or when the payer holds no whole
-  unpaid piece and at most F of partial data (Sc <= P and S - P <= F): whatever we still hold back
-  is then exactly what it needs before it can pay again, so keeping it throttled would deadlock
-  an honest payer.
+  unpaid piece and at most W + F of partial data (Sc <= P and S - P <= W + F): whatever we still
+  hold back is then what it needs before it can pay again (blocks of two pieces interleave in the
+  send buffer, so this happens), and keeping it throttled would deadlock an honest payer.
+  Requiring Sc <= P stops a payer that never completes a piece from draining us repeatedly past
+  W + F.
 
 Bound. Whenever the gate has evaluated and the payer is not throttled, D - P <= W + F and
 Dc - P <= W; as S <= D, the payer holds at most W + F unpaid bytes then, and a drain release only
-happens with Sc <= P and S - P <= F. Throttling is a 1 B/s rate limit on the payer's peer class,
+happens with Sc <= P and S - P <= W + F. Throttling is a 1 B/s rate limit on the payer's peer class,
 and what already sits in the send buffer may still go out on socket quota granted earlier. So at
 any moment the unpaid bytes the payer has received are
 
@@ -269,7 +271,9 @@ class ExposureGate:
         )
 
     def _drainable(self, acct: _Account) -> bool:
-        return acct.sent_complete <= acct.paid and acct.sent - acct.paid <= self.inflight
+        return (
+            acct.sent_complete <= acct.paid and acct.sent - acct.paid <= self.window + self.inflight
+        )
 
     def _try_release(self, ip: str, *, probed: bool = False) -> None:
         over = [(ih, a) for ih, a in self._accounts_of(ip) if self._over(a)]

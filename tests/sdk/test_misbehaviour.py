@@ -24,8 +24,9 @@ async def _open(payee: PayeeNode, payer: Payer, **kw: object) -> PayerChannel:
 
 async def _send_raw(target: str, *updates: ppb.PaymentUpdate) -> list[ppb.PaymentReceipt]:
     async with grpc.aio.insecure_channel(target) as ch:
-        call = ppb_grpc.PayeeStub(ch).Pay(iter(updates))
-        return [r async for r in call]
+        # one update per message: each is answered on its own
+        call = ppb_grpc.PayeeStub(ch).Pay(iter([ppb.PaymentUpdates(updates=[u]) for u in updates]))
+        return [r async for m in call for r in m.receipts]
 
 
 def _update(state: object) -> ppb.PaymentUpdate:

@@ -82,13 +82,17 @@ def test_partial_pieces_are_capped_at_window_plus_inflight() -> None:
 
 def test_drain_release_when_payer_holds_nothing_it_can_pay_for() -> None:
     rig = Rig()
-    rig.deliver(0)
-    rig.deliver(1)
+    # Blocks of two pieces interleave in the send buffer (as seen on loopback).
+    for b in range(BLOCKS):
+        rig.deliver(0, range(b, b + 1))
+        rig.deliver(1, range(b, b + 1))
     assert rig.throttled
-    # Only 3 blocks of piece 0 reached the socket: the payer cannot pay yet, so keeping the
-    # rest in our send buffer would deadlock it.
-    rig.sent[EP] = 3 * BLOCK_SIZE
+    # 1.5 pieces reached the payer, yet neither piece is whole: it cannot pay, so holding back
+    # the last block of each would deadlock it.
+    rig.sent[EP] = 2 * (BLOCKS - 1) * BLOCK_SIZE
     rig.gate.tick()
+    acct = rig.gate.account(IP, IH)
+    assert acct is not None and acct.sent_complete == 0 and acct.sent == 6 * BLOCK_SIZE
     assert not rig.throttled and rig.gate.drain_releases == 1
     # The next block queued re-throttles: whole unpaid pieces are still over W.
     rig.deliver(2, range(1))
@@ -104,6 +108,16 @@ def test_no_drain_while_payer_holds_an_unpaid_whole_piece() -> None:
     assert rig.throttled and rig.gate.drain_releases == 0
     rig.gate.credit(IP, IH, PIECE)
     assert not rig.throttled
+
+
+def test_no_drain_for_more_than_window_plus_inflight_of_partial_data() -> None:
+    rig = Rig()
+    for piece in range(3):  # never completes a piece: partial data only
+        rig.deliver(piece, range(BLOCKS - 1))
+    assert rig.throttled
+    rig.sent[EP] = 2 * PIECE + BLOCK_SIZE  # all of it reached the payer: over W + F
+    rig.gate.tick()
+    assert rig.throttled and rig.gate.drain_releases == 0
 
 
 def test_credit_is_cumulative_and_monotonic() -> None:

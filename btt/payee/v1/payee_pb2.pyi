@@ -1,7 +1,8 @@
 from btt.ledger.v1 import ledger_pb2 as _ledger_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -110,6 +111,12 @@ class PaymentUpdate(_message.Message):
     signature: bytes
     def __init__(self, channel_id: _Optional[bytes] = ..., nonce: _Optional[int] = ..., cumulative: _Optional[int] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
+class PaymentUpdates(_message.Message):
+    __slots__ = ("updates",)
+    UPDATES_FIELD_NUMBER: _ClassVar[int]
+    updates: _containers.RepeatedCompositeFieldContainer[PaymentUpdate]
+    def __init__(self, updates: _Optional[_Iterable[_Union[PaymentUpdate, _Mapping]]] = ...) -> None: ...
+
 class PaymentReceipt(_message.Message):
     __slots__ = ("channel_id", "nonce", "accepted", "best_nonce", "best_cumulative", "reason", "message", "owed")
     CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -129,6 +136,12 @@ class PaymentReceipt(_message.Message):
     message: str
     owed: int
     def __init__(self, channel_id: _Optional[bytes] = ..., nonce: _Optional[int] = ..., accepted: _Optional[bool] = ..., best_nonce: _Optional[int] = ..., best_cumulative: _Optional[int] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., owed: _Optional[int] = ...) -> None: ...
+
+class PaymentReceipts(_message.Message):
+    __slots__ = ("receipts",)
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    receipts: _containers.RepeatedCompositeFieldContainer[PaymentReceipt]
+    def __init__(self, receipts: _Optional[_Iterable[_Union[PaymentReceipt, _Mapping]]] = ...) -> None: ...
 
 class SignTopUpRefundRequest(_message.Message):
     __slots__ = ("channel_id", "new_expiry", "sequence")

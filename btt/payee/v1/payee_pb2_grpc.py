@@ -51,8 +51,8 @@ class PayeeStub:
                 _registered_method=True)
         self.Pay = channel.stream_stream(
                 '/btt.payee.v1.Payee/Pay',
-                request_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.PaymentUpdate.SerializeToString,
-                response_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.PaymentReceipt.FromString,
+                request_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.PaymentUpdates.SerializeToString,
+                response_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.PaymentReceipts.FromString,
                 _registered_method=True)
         self.SignTopUpRefund = channel.unary_unary(
                 '/btt.payee.v1.Payee/SignTopUpRefund',
@@ -125,8 +125,8 @@ def add_PayeeServicer_to_server(servicer, server):
             ),
             'Pay': grpc.stream_stream_rpc_method_handler(
                     servicer.Pay,
-                    request_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.PaymentUpdate.FromString,
-                    response_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.PaymentReceipt.SerializeToString,
+                    request_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.PaymentUpdates.FromString,
+                    response_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.PaymentReceipts.SerializeToString,
             ),
             'SignTopUpRefund': grpc.unary_unary_rpc_method_handler(
                     servicer.SignTopUpRefund,
@@ -245,8 +245,8 @@ class Payee:
             request_iterator,
             target,
             '/btt.payee.v1.Payee/Pay',
-            btt_dot_payee_dot_v1_dot_payee__pb2.PaymentUpdate.SerializeToString,
-            btt_dot_payee_dot_v1_dot_payee__pb2.PaymentReceipt.FromString,
+            btt_dot_payee_dot_v1_dot_payee__pb2.PaymentUpdates.SerializeToString,
+            btt_dot_payee_dot_v1_dot_payee__pb2.PaymentReceipts.FromString,
             options,
             channel_credentials,
             insecure,
