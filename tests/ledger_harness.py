@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import grpc
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from ledger.clock import ManualClock
-from ledger.rpc.server import RunningLedger, build_service, start_server
+from ledger.embedded import serving_in_thread
+from ledger.rpc.server import RunningLedger, build_service
 from ledger.service import LedgerService
 
 TREASURY_TOKEN = "test-treasury-token"
 
 
 class LedgerHarness:
-    def __init__(self, running: RunningLedger, clock: ManualClock, loop: asyncio.AbstractEventLoop):
+    def __init__(self, running: RunningLedger, clock: ManualClock) -> None:
         self.running = running
         self.clock = clock
-        self.loop = loop
-        self._deposits = 0
 
     @property
     def target(self) -> str:
@@ -44,7 +40,6 @@ class LedgerHarness:
 
     def fund(self, account: str, amount: int) -> int:
         """Credit a deposit as the bridge would (a fresh fake txid). Returns the balance."""
-        self._deposits += 1
         txid = os.urandom(32).hex()
         with grpc.insecure_channel(self.target) as channel:
             stub = pb_grpc.TreasuryStub(channel)
@@ -60,9 +55,6 @@ class LedgerHarness:
     def sweep(self) -> int:
         return self.service.sweep()
 
-    def call_in_loop(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
-
 
 @contextmanager
 def running_ledger(
@@ -76,25 +68,10 @@ def running_ledger(
         migrate=True,
         ledger_id="test-ledger",
     )
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    holder: dict[str, RunningLedger] = {}
-
-    async def boot() -> None:
-        holder["r"] = await start_server(
-            service, "127.0.0.1:0", treasury_token=TREASURY_TOKEN, sweep_interval=sweep_interval
-        )
-        started.set()
-
-    thread = threading.Thread(target=loop.run_forever, name="ledger-server", daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(boot(), loop).result(30)
-    started.wait(30)
-    harness = LedgerHarness(holder["r"], clock, loop)
     try:
-        yield harness
+        with serving_in_thread(
+            service, treasury_token=TREASURY_TOKEN, sweep_interval=sweep_interval
+        ) as running:
+            yield LedgerHarness(running, clock)
     finally:
-        asyncio.run_coroutine_threadsafe(holder["r"].stop(0.5), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
         service.store.dispose()
