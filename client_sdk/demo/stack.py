@@ -1,7 +1,7 @@
 """The demo's money side: a ledger, a local TRON node and the bridge, all on this machine.
 
 Users get BTT the real way: TRC-10 tokens on the (local) chain, deposited to the bridge's address
-and credited on the ledger once solidified; earnings leave the same way, paid on chain by the bridge.
+and credited on the ledger once solidified; earnings leave the same way, paid by the bridge.
 """
 
 from __future__ import annotations
