@@ -571,15 +571,19 @@ def events(
     ctx: typer.Context,
     account: Annotated[str, typer.Option(help="Only this account's events [all].")] = "",
     after: Annotated[
-        int, typer.Option(help="Replay events after this id first (0: new ones only).")
+        int, typer.Option(help="Replay events after this id first (0: from the first).")
     ] = 0,
+    new: Annotated[bool, typer.Option("--new", help="Only events from now on.")] = False,
     limit: Annotated[int, typer.Option(help="Stop after this many (0: follow forever).")] = 0,
 ) -> None:
     """Follow the ledger's event stream."""
     s = state(ctx)
     if account:
         check_address(account, "account")
-    with s.client(signed=False) as client, contextlib.closing(client.events(account, after)) as it:
+    with (
+        s.client(signed=False) as client,
+        contextlib.closing(client.events(account, after, only_new=new)) as it,
+    ):
         for seen, event in enumerate(it, 1):
             data = {
                 "event_id": event.event_id,

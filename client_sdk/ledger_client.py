@@ -83,6 +83,7 @@ class LedgerInfo:
     now: int
     challenge_window_seconds: int
     max_amount: int
+    last_event_id: int  # subscribe after this id to see every later event
 
 
 def channel_credentials(ca_cert: str | Path | None) -> grpc.ChannelCredentials | None:
@@ -168,7 +169,14 @@ class AsyncLedgerClient:
 
     async def get_info(self) -> LedgerInfo:
         r = await self._read(lambda: self._stub.GetInfo(pb.GetInfoRequest(), timeout=self.timeout))
-        info = LedgerInfo(r.ledger_id, r.version, r.now, r.challenge_window_seconds, r.max_amount)
+        info = LedgerInfo(
+            r.ledger_id,
+            r.version,
+            r.now,
+            r.challenge_window_seconds,
+            r.max_amount,
+            r.last_event_id,
+        )
         if self._info is not None and self._info.ledger_id != info.ledger_id:
             raise LedgerError(
                 f"ledger id changed from {self._info.ledger_id} to {info.ledger_id}; refusing"
@@ -357,11 +365,13 @@ class AsyncLedgerClient:
         account: str = "",
         after_event_id: int = 0,
         *,
+        only_new: bool = False,
         reconnect: bool = True,
         max_backoff: float = BACKOFF_CAP,
     ) -> AsyncGenerator[pb.Event]:
-        """Follow the ledger's events; after a dropped stream, resume after the last one seen."""
-        cursor = after_event_id
+        """Follow the ledger's events after `after_event_id` (0: from the first one; `only_new`:
+        from the ledger's latest); a dropped stream resumes after the last event seen."""
+        cursor = (await self.get_info()).last_event_id if only_new else after_event_id
         delay = BACKOFF_BASE
         while True:
             call = self._stub.Subscribe(pb.SubscribeRequest(account=account, after_event_id=cursor))
@@ -507,9 +517,11 @@ class LedgerClient:
             self.aio.top_up(channel_id, additional_deposit, new_expiry, sequence, refund)
         )
 
-    def events(self, account: str = "", after_event_id: int = 0) -> Generator[pb.Event]:
+    def events(
+        self, account: str = "", after_event_id: int = 0, *, only_new: bool = False
+    ) -> Generator[pb.Event]:
         """Blocking iterator over `AsyncLedgerClient.events` (runs until the caller stops)."""
-        agen = self.aio.events(account, after_event_id)
+        agen = self.aio.events(account, after_event_id, only_new=only_new)
         try:
             while True:
                 try:

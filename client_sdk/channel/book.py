@@ -371,6 +371,9 @@ class PayeeBook:
         channel = self.channels[channel_id]
         channel.record = channel.record.with_(status="closing")
         self.store.put(channel.record)
+        committer = self._committer
+        if committer is not None and not committer.done():
+            await asyncio.shield(committer)  # updates already acknowledged must be in the close
         best = channel.best
         if best is None:
             on_ledger = await self.ledger.get_channel(channel_id)
@@ -441,9 +444,13 @@ class PayeeBook:
 
     async def _watch_events(self) -> None:
         """Close at once when the payer starts a unilateral close; follow top-ups and settles."""
+        cursor: int | None = None
         while True:
             try:
-                async for event in self.ledger.events(account=self.address):
+                if cursor is None:  # from now on; earlier history is in our store already
+                    cursor = (await self.ledger.get_info()).last_event_id
+                async for event in self.ledger.events(self.address, cursor):
+                    cursor = event.event_id
                     await self._on_event(event)
             except asyncio.CancelledError:
                 raise

@@ -69,13 +69,13 @@ def test_wallet_balance_transfer_events(ledger: LedgerHarness, env: dict[str, st
     assert w["status"] == "pending" and w["amount"] == 2_000_000
     assert jbtt(env, "balance")["balance"] == 6_000_000
 
-    code, out, err = btt(
-        env, "--json", "events", "--account", address, "--after", "1", "--limit", "3"
-    )
+    code, out, err = btt(env, "--json", "events", "--account", address, "--limit", "4")
     assert code == 0, err
     kinds = [json.loads(line)["kind"] for line in out.splitlines()]
-    # event 1 was the deposit credit; 0 would mean "from now on"
-    assert kinds == ["transfer", "transfer", "withdrawal_requested"]
+    assert kinds == ["credit", "transfer", "transfer", "withdrawal_requested"]
+    first = json.loads(out.splitlines()[0])["event_id"]
+    code, out, _ = btt(env, "--json", "events", "--after", str(first), "--limit", "1")
+    assert code == 0 and json.loads(out)["kind"] == "transfer"
 
 
 def test_wallet_import_and_wrong_password(env: dict[str, str], tmp_path: Path) -> None:

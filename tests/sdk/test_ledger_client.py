@@ -87,9 +87,20 @@ async def test_events_follow_and_resume_by_id(ledger: LedgerHarness) -> None:
                     return
 
         task = asyncio.create_task(follow())
+        new_only: list[pb.Event] = []
+
+        async def follow_new() -> None:
+            async for event in client.events(account=key.address, only_new=True):
+                new_only.append(event)
+                return
+
+        newer = asyncio.create_task(follow_new())
+        await asyncio.sleep(0.1)  # both subscribed before the transfers
         for amount in (1, 2, 3):
             await client.transfer(bob, amount)
         await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(newer, 10)
+        assert new_only[0].event_id == seen[0].event_id  # the credit before it was skipped
         assert [e.kind for e in seen] == ["transfer"] * 3
         assert [e.amount for e in seen] == [1, 2, 3]
         # Resume after the first one: the rest are replayed, nothing twice.
