@@ -38,7 +38,11 @@ def channel_to_pb(c: Channel) -> pb.Channel:
         close_deadline=c.close_deadline,
         paid_to_payee=c.paid_to_payee,
         refunded_to_payer=c.refunded_to_payer,
-        settle_reason=SETTLE_REASON_TO_PB[c.settle_reason] if c.settle_reason else 0,
+        settle_reason=(
+            SETTLE_REASON_TO_PB[c.settle_reason]
+            if c.settle_reason
+            else pb.SETTLE_REASON_UNSPECIFIED
+        ),
         topup_sequence=c.topup_sequence,
         opened_at=c.opened_at,
         settled_at=c.settled_at,

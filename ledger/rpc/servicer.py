@@ -238,7 +238,11 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
             await abort_rejected(context, rejected)
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
-        remove = self.service.bell.listen(lambda: loop.call_soon_threadsafe(wake.set))
+
+        def ring() -> None:
+            loop.call_soon_threadsafe(wake.set)
+
+        remove = self.service.bell.listen(ring)
         try:
             cursor = request.after_event_id
             if request.only_new:

@@ -97,6 +97,7 @@ class Store:
 def _insert_ignore(conn: Connection, table: t.Table, rows: list[dict[str, object]]) -> int:
     """INSERT that skips rows whose key exists; returns how many rows were inserted."""
     dialect = conn.dialect.name
+    stmt: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
         stmt = postgresql.insert(table).on_conflict_do_nothing()
     elif dialect == "sqlite":
