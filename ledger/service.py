@@ -197,8 +197,13 @@ class LedgerService:
             accounts = tx.accounts([sender, recipient], create_at=now)
             movement = protocol.transfer(accounts[sender], recipient, amount, nonce, proof)
             protocol.credit(accounts[recipient].balance, amount, "recipient balance")
-            tx.set_nonce(sender, nonce)
-            entry = tx.post([movement], op="transfer", reference=memo or f"nonce:{nonce}", at=now)
+            entry = tx.post(
+                [movement],
+                op="transfer",
+                reference=memo or f"nonce:{nonce}",
+                at=now,
+                nonces={sender: nonce},
+            )
             tx.add_event(
                 "transfer", at=now, accounts=[sender, recipient], amount=amount, reference=memo
             )
@@ -437,7 +442,6 @@ class LedgerService:
                 raise Rejected(
                     Rejection.INSUFFICIENT_FUNDS, f"balance {account.balance} is below {amount}"
                 )
-            tx.set_nonce(account_id, nonce)
             w = tx.insert_withdrawal(account_id, tron_address, amount, nonce, now)
             tx.post(
                 [
@@ -450,6 +454,7 @@ class LedgerService:
                 op="withdrawal_requested",
                 reference=f"withdrawal:{w.withdrawal_id}",
                 at=now,
+                nonces={account_id: nonce},
             )
             tx.add_event(
                 "withdrawal_requested",

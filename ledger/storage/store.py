@@ -191,6 +191,7 @@ _ADD_BALANCE = (
     .where(t.accounts.c.account_id == bindparam("aid"))
     .values(balance=t.accounts.c.balance + bindparam("delta"))
 )
+_ADD_BALANCE_SET_NONCE = _ADD_BALANCE.values(nonce=bindparam("nonce"))
 _INSERT_JOURNAL = insert(t.journal)
 _INSERT_JOURNAL_RETURNING = insert(t.journal).returning(t.journal.c.entry_id)
 _INSERT_EVENT = insert(t.events)
@@ -259,12 +260,19 @@ class Tx:
 
     # ------------------------------------------------------------ money
     def post(
-        self, movements: Sequence[Movement], *, op: str, reference: str, at: Timestamp
+        self,
+        movements: Sequence[Movement],
+        *,
+        op: str,
+        reference: str,
+        at: Timestamp,
+        nonces: dict[str, int] | None = None,
     ) -> int | None:
         """Write the journal rows and apply them to account balances; returns the last entry id.
 
         Escrow is held on the channel row and pending withdrawals on theirs: callers update those
-        rows themselves, the journal records every move either way.
+        rows themselves, the journal records every move either way. `nonces` records accounts'
+        last used nonces in the same statement as their balance (one round trip fewer).
         """
         if not movements:
             return None
@@ -274,8 +282,14 @@ class Tx:
                 deltas[m.source.key] = deltas.get(m.source.key, 0) - m.amount
             if m.target.kind == "account":
                 deltas[m.target.key] = deltas.get(m.target.key, 0) + m.amount
+        nonces = nonces or {}
         for account_id, delta in sorted(deltas.items()):
-            if delta:
+            if account_id in nonces:
+                self.conn.execute(
+                    _ADD_BALANCE_SET_NONCE,
+                    {"aid": account_id, "delta": delta, "nonce": nonces[account_id]},
+                )
+            elif delta:
                 self.conn.execute(_ADD_BALANCE, {"aid": account_id, "delta": delta})
         rows = [
             {
