@@ -1,6 +1,7 @@
 """Loopback swarm throughput: plain seeding vs seeding behind the exposure gate.
 
 Run: python bench/swarm.py [--size-mib 64] [--runs 3] [--window BYTES] [--credit-delay-ms MS]
+     python bench/swarm.py --paid [--size-mib 64] [--runs 3] [--window BYTES]
 
 The seeder and the downloader run in separate processes (no shared GIL). In gated runs the
 downloader pays for every verified piece through a `Credit` callable; here it forwards the
@@ -8,6 +9,11 @@ cumulative amount over a pipe to the seeder process, which calls `Seeder.credit`
 mode with real payment channels replaces that callable with the gRPC payment client; the
 `--credit-delay-ms` option simulates its latency (~1 ms after the piece verifies).
 Writes bench/results/swarm.json (or --out).
+
+`--paid` compares plain seeding with the whole paid flow: a ledger in this process (SQLite),
+a `PaidSeeder` (gate + payee gRPC service + market) in the seeder process and a
+`PaidDownloader` (real channel, per-piece payments on the Pay stream) in the downloader
+process. Writes bench/results/swarm-paid.json.
 """
 
 from __future__ import annotations
@@ -234,6 +240,201 @@ def run_once(
     }
 
 
+PAID_RATE = 20_000  # units per piece: 64 MiB cost 5.12 BTT, above the 1 BTT minimum deposit
+
+
+def paid_seeder_main(
+    ip: str, src: str, torrent: bytes, window: int, ledger: str, key_hex: str, ctl: Connection
+) -> None:
+    import libtorrent as lt
+
+    from client_sdk.torrent.paid import PaidSeeder, PaidSeederConfig
+    from ledger.crypto import SigningKey
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = PaidSeederConfig(reserve=PAID_RATE, window=window, choke_interval=10.0)
+        seeder = PaidSeeder(
+            ip, SigningKey.from_hex(key_hex), ledger, Path(tmp) / "payee.db", config=config
+        )
+        try:
+            seeder.add(lt.torrent_info(lt.bdecode(torrent)), Path(src).parent)
+            seeder.start()
+            ctl.send((seeder.bt_endpoint, seeder.payee_target))
+            cpu0 = time.process_time()
+            ctl.recv()  # download finished
+            cpu = time.process_time() - cpu0
+            stats = seeder.stats()
+            gate = seeder.seeder.gate
+            (peer,) = stats["peers"]
+            acct = gate.account(peer["ip"], peer["info_hash"])
+            seeder.close_all()
+            ctl.send(
+                {
+                    "seeder_cpu_s": cpu,
+                    "throttle_events": gate.throttle_events,
+                    "drain_releases": gate.drain_releases,
+                    "peak_unpaid": acct.peak_unpaid if acct else 0,
+                    "peak_unpaid_complete": acct.peak_unpaid_complete if acct else 0,
+                    "pump_errors": len(seeder.seeder.pump_errors),
+                    "best_cumulative": peer["channels"][0]["best_cumulative"],
+                }
+            )
+        finally:
+            seeder.stop(close_channels=False)
+
+
+def paid_downloader_main(
+    ip: str, torrent: bytes, save: str, ledger: str, key_hex: str, timeout: float, ctl: Connection
+) -> None:
+    import libtorrent as lt
+
+    from client_sdk.torrent.paid import PaidDownloader
+    from ledger.crypto import SigningKey
+
+    bt, payee = ctl.recv()
+    ti = lt.torrent_info(lt.bdecode(torrent))
+    dl = PaidDownloader(
+        key=SigningKey.from_hex(key_hex),
+        ledger_target=ledger,
+        ip=ip,
+        out_dir=Path(save),
+        source=ti,
+        budget=PAID_RATE * ti.num_pieces() * 2,
+        seeders=[(bt, payee)],
+        rate=PAID_RATE,
+        timeout=timeout,
+    )
+    summary = dl.run()
+    # From the first connection to the last verified piece: what `seconds` means in plain runs.
+    ctl.send(
+        {
+            "seconds": summary.transfer_seconds,
+            "setup_seconds": summary.seconds - summary.transfer_seconds,
+            "paid": summary.spent,
+            "complete": summary.complete,
+        }
+    )
+
+
+def run_paid_once(
+    ctx: Any, root: Path, src: Path, torrent: bytes, ledger: Any, args: argparse.Namespace, n: int
+) -> dict[str, Any]:
+    from ledger.crypto import SigningKey
+
+    seeder_ip, dl_ip = f"127.0.78.{2 * n + 2}", f"127.0.78.{2 * n + 3}"
+    payee_key, payer_key = SigningKey.generate(), SigningKey.generate()
+    size = args.size_mib * 2**20
+    pieces = -(-size // DEFAULT_PIECE_SIZE)
+    ledger.fund(payer_key.address, PAID_RATE * pieces * 2)
+    s_ctl, s_child = ctx.Pipe()
+    d_ctl, d_child = ctx.Pipe()
+    save = root / f"pdl{n}"
+    seeder = ctx.Process(
+        target=paid_seeder_main,
+        args=(
+            seeder_ip,
+            str(src),
+            torrent,
+            args.window,
+            ledger.target,
+            payee_key.secret_bytes().hex(),
+            s_child,
+        ),
+    )
+    downloader = ctx.Process(
+        target=paid_downloader_main,
+        args=(
+            dl_ip,
+            torrent,
+            str(save),
+            ledger.target,
+            payer_key.secret_bytes().hex(),
+            args.timeout,
+            d_child,
+        ),
+    )
+    seeder.start()
+    downloader.start()
+    try:
+        if not s_ctl.poll(60):
+            raise TimeoutError("seeder did not start")
+        d_ctl.send(s_ctl.recv())
+        if not d_ctl.poll(args.timeout + 60):
+            raise TimeoutError("paid download did not finish")
+        dres = d_ctl.recv()
+        s_ctl.send("done")
+        sres = s_ctl.recv()
+    finally:
+        for p in (downloader, seeder):
+            p.join(60)
+            if p.is_alive():
+                p.kill()
+        for f in save.glob("*"):
+            if f.is_file():
+                f.unlink()
+    if not dres["complete"] or dres["paid"] != PAID_RATE * pieces:
+        raise AssertionError(f"paid run: {dres}")
+    if sres["best_cumulative"] != dres["paid"]:
+        raise AssertionError(f"payee holds {sres['best_cumulative']}, payer paid {dres['paid']}")
+    return {
+        "mode": "paid",
+        "seconds": dres["seconds"],
+        "setup_seconds": dres["setup_seconds"],
+        "mib_s": size / dres["seconds"] / 2**20,
+        "seeder_cpu_s_per_gib": sres["seeder_cpu_s"] / (size / 2**30),
+        "throttle_events": sres["throttle_events"],
+        "drain_releases": sres["drain_releases"],
+        "peak_unpaid_pieces": sres["peak_unpaid"] / DEFAULT_PIECE_SIZE,
+        "peak_unpaid_complete_pieces": sres["peak_unpaid_complete"] / DEFAULT_PIECE_SIZE,
+        "pump_errors": sres["pump_errors"],
+    }
+
+
+class BenchLedger:
+    """A ledger over SQLite in a thread of this process, with a treasury to fund payers."""
+
+    TOKEN = "bench-treasury"
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._cm: Any = None
+        self.target = ""
+
+    def __enter__(self) -> BenchLedger:
+        from ledger.embedded import serving_in_thread
+        from ledger.rpc.server import build_service
+
+        self._service = build_service(f"sqlite:///{self._root / 'ledger.db'}", migrate=True)
+        self._cm = serving_in_thread(self._service, treasury_token=self.TOKEN)
+        self.target = self._cm.__enter__().target
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._cm.__exit__(*exc)
+        self._service.store.dispose()
+
+    def fund(self, account: str, amount: int) -> None:
+        import os
+
+        import grpc
+
+        from btt.ledger.v1 import ledger_pb2 as pb
+        from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
+
+        with grpc.insecure_channel(self.target) as channel:
+            pb_grpc.TreasuryStub(channel).CreditDeposit(
+                pb.CreditDepositRequest(
+                    txid=os.urandom(32).hex(),
+                    contract_index=0,
+                    account=account,
+                    amount=amount,
+                    tron_from=account,
+                ),
+                metadata=(("authorization", f"Bearer {self.TOKEN}"),),
+                timeout=10,
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mib", type=int, default=64)
@@ -242,6 +443,7 @@ def main() -> None:
     ap.add_argument("--credit-delay-ms", type=float, default=0.0)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per download")
+    ap.add_argument("--paid", action="store_true", help="plain vs real paid channels")
     args = ap.parse_args()
     if args.size_mib <= 0 or args.runs <= 0 or args.window < 0 or args.credit_delay_ms < 0:
         ap.error("size and runs must be positive; window and delay >= 0")
@@ -254,14 +456,23 @@ def main() -> None:
         write_test_file(src, size)
         create_torrent(src, out=root / "payload.torrent")
         torrent = (root / "payload.torrent").read_bytes()
-        for n in range(args.runs):
-            for gated in (False, True):
-                results.append(run_once(ctx, root, src, torrent, gated, args, 2 * n + int(gated)))
+        if args.paid:
+            with BenchLedger(root) as ledger:
+                for n in range(args.runs):
+                    results.append(run_once(ctx, root, src, torrent, False, args, 2 * n))
+                    results.append(run_paid_once(ctx, root, src, torrent, ledger, args, n))
+        else:
+            for n in range(args.runs):
+                for gated in (False, True):
+                    results.append(
+                        run_once(ctx, root, src, torrent, gated, args, 2 * n + int(gated))
+                    )
+    other = "paid" if args.paid else "gated"
 
     def med(mode: str, key: str) -> float:
         return statistics.median(r[key] for r in results if r["mode"] == mode)
 
-    ratio = med("gated", "mib_s") / med("plain", "mib_s")
+    ratio = med(other, "mib_s") / med("plain", "mib_s")
     head = f"{'mode':6} {'MiB/s':>8} {'seeder CPU s/GiB':>17} {'throttles':>9} {'drains':>6}"
     print(head + f" {'peak unpaid (pieces)':>21}")
     for r in results:
@@ -270,24 +481,25 @@ def main() -> None:
             f" {r['throttle_events']:9d} {r['drain_releases']:6d}"
             f" {r['peak_unpaid_pieces']:21.2f}"
         )
-    for mode in ("plain", "gated"):
+    for mode in ("plain", other):
         print(
             f"median {mode}: {med(mode, 'mib_s'):.1f} MiB/s,"
             f" seeder {med(mode, 'seeder_cpu_s_per_gib'):.2f} CPU s/GiB"
         )
     print(
-        f"ratio gated/plain (medians): {ratio:.3f}  window={args.window} bytes"
+        f"ratio {other}/plain (medians): {ratio:.3f}  window={args.window} bytes"
         f"  credit delay={args.credit_delay_ms} ms"
     )
-    out = args.out or Path(__file__).resolve().parent / "results" / "swarm.json"
+    name = "swarm-paid.json" if args.paid else "swarm.json"
+    out = args.out or Path(__file__).resolve().parent / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     summary = {
         "size_bytes": size,
         "window": args.window,
         "credit_delay_ms": args.credit_delay_ms,
-        "median_mib_s": {m: med(m, "mib_s") for m in ("plain", "gated")},
+        "median_mib_s": {m: med(m, "mib_s") for m in ("plain", other)},
         "median_seeder_cpu_s_per_gib": {
-            m: med(m, "seeder_cpu_s_per_gib") for m in ("plain", "gated")
+            m: med(m, "seeder_cpu_s_per_gib") for m in ("plain", other)
         },
         "ratio": ratio,
         "runs": results,

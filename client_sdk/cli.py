@@ -4,12 +4,8 @@ Human output by default, `--json` for scripts. Every option can come from the en
 BTT_LEDGER, BTT_WALLET, BTT_PASSWORD (else a prompt), BTT_HOME (default ~/.btt), BTT_CA_CERT.
 A bad argument or a refusal prints one line, `error: ...`, and exits 1.
 
-Other modules add commands (seed, download, demo, ...) by registering on `app`:
-    from client_sdk.cli import app, state
-    @app.command()
-    def seed(ctx: typer.Context, ...) -> None: ...
-or `app.add_typer(sub_app, name="seed")`. `main()` imports the modules in `EXTENSIONS` (when
-installed) and entry points of the group "btt.cli" before running, so they need no edit here.
+The torrent commands (seed, download) and the demo live in their own modules; each has a
+`register(app)` that `register_commands` calls.
 """
 
 from __future__ import annotations
@@ -17,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib
 import json
 import os
 import re
@@ -25,7 +20,6 @@ import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -45,8 +39,6 @@ from ledger.domain import MAX_AMOUNT, UNITS_PER_BTT
 
 T = TypeVar("T")
 
-EXTENSIONS = ("client_sdk.torrent.cli", "client_sdk.demo")
-ENTRY_POINT_GROUP = "btt.cli"
 DEFAULT_LEDGER = "127.0.0.1:50051"
 
 _err = Console(stderr=True, highlight=False)
@@ -605,20 +597,17 @@ def events(
 # ---------------------------------------------------------------- entry point
 
 
-def load_extensions() -> None:
-    """Import the modules that register more commands on `app`."""
-    for name in EXTENSIONS:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # the module exists but something it needs is missing
-                raise
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        ep.load()
+def register_commands() -> None:
+    """Add the commands that live beside their features (torrent, demo)."""
+    from client_sdk.demo.command import register as register_demo
+    from client_sdk.torrent.commands import register as register_torrent
+
+    register_torrent(app)
+    register_demo(app)
 
 
 def main() -> None:
-    load_extensions()
+    register_commands()
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     app()
 

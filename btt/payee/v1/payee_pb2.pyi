@@ -172,3 +172,55 @@ class CooperativeCloseResponse(_message.Message):
     payee_close: _ledger_pb2.Signed
     channel: _ledger_pb2.Channel
     def __init__(self, payee_close: _Optional[_Union[_ledger_pb2.Signed, _Mapping]] = ..., channel: _Optional[_Union[_ledger_pb2.Channel, _Mapping]] = ...) -> None: ...
+
+class ReservePriceRequest(_message.Message):
+    __slots__ = ("info_hash",)
+    INFO_HASH_FIELD_NUMBER: _ClassVar[int]
+    info_hash: str
+    def __init__(self, info_hash: _Optional[str] = ...) -> None: ...
+
+class ReservePriceResponse(_message.Message):
+    __slots__ = ("info_hash", "reserve_price", "challenge_nonce", "challenge_piece", "challenge_chunk", "chunk_size", "paid_slots", "rate")
+    INFO_HASH_FIELD_NUMBER: _ClassVar[int]
+    RESERVE_PRICE_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_NONCE_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_PIECE_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAID_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    info_hash: str
+    reserve_price: int
+    challenge_nonce: int
+    challenge_piece: int
+    challenge_chunk: int
+    chunk_size: int
+    paid_slots: int
+    rate: int
+    def __init__(self, info_hash: _Optional[str] = ..., reserve_price: _Optional[int] = ..., challenge_nonce: _Optional[int] = ..., challenge_piece: _Optional[int] = ..., challenge_chunk: _Optional[int] = ..., chunk_size: _Optional[int] = ..., paid_slots: _Optional[int] = ..., rate: _Optional[int] = ...) -> None: ...
+
+class ProvePossessionRequest(_message.Message):
+    __slots__ = ("info_hash", "challenge_nonce", "piece", "chunk", "chunk_sha256")
+    INFO_HASH_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_NONCE_FIELD_NUMBER: _ClassVar[int]
+    PIECE_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_SHA256_FIELD_NUMBER: _ClassVar[int]
+    info_hash: str
+    challenge_nonce: int
+    piece: int
+    chunk: int
+    chunk_sha256: bytes
+    def __init__(self, info_hash: _Optional[str] = ..., challenge_nonce: _Optional[int] = ..., piece: _Optional[int] = ..., chunk: _Optional[int] = ..., chunk_sha256: _Optional[bytes] = ...) -> None: ...
+
+class ProvePossessionResponse(_message.Message):
+    __slots__ = ("accepted", "reason", "message", "announcement")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ANNOUNCEMENT_FIELD_NUMBER: _ClassVar[int]
+    accepted: bool
+    reason: str
+    message: str
+    announcement: ReservePriceResponse
+    def __init__(self, accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., announcement: _Optional[_Union[ReservePriceResponse, _Mapping]] = ...) -> None: ...

@@ -64,6 +64,16 @@ class PayeeStub:
                 request_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.CooperativeCloseRequest.SerializeToString,
                 response_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.CooperativeCloseResponse.FromString,
                 _registered_method=True)
+        self.ReservePrice = channel.unary_unary(
+                '/btt.payee.v1.Payee/ReservePrice',
+                request_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.ReservePriceRequest.SerializeToString,
+                response_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.ReservePriceResponse.FromString,
+                _registered_method=True)
+        self.ProvePossession = channel.unary_unary(
+                '/btt.payee.v1.Payee/ProvePossession',
+                request_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.ProvePossessionRequest.SerializeToString,
+                response_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.ProvePossessionResponse.FromString,
+                _registered_method=True)
 
 
 class PayeeServicer:
@@ -105,6 +115,18 @@ class PayeeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReservePrice(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProvePossession(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PayeeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +159,16 @@ def add_PayeeServicer_to_server(servicer, server):
                     servicer.CooperativeClose,
                     request_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.CooperativeCloseRequest.FromString,
                     response_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.CooperativeCloseResponse.SerializeToString,
+            ),
+            'ReservePrice': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReservePrice,
+                    request_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.ReservePriceRequest.FromString,
+                    response_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.ReservePriceResponse.SerializeToString,
+            ),
+            'ProvePossession': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProvePossession,
+                    request_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.ProvePossessionRequest.FromString,
+                    response_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.ProvePossessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +333,60 @@ class Payee:
             '/btt.payee.v1.Payee/CooperativeClose',
             btt_dot_payee_dot_v1_dot_payee__pb2.CooperativeCloseRequest.SerializeToString,
             btt_dot_payee_dot_v1_dot_payee__pb2.CooperativeCloseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReservePrice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/btt.payee.v1.Payee/ReservePrice',
+            btt_dot_payee_dot_v1_dot_payee__pb2.ReservePriceRequest.SerializeToString,
+            btt_dot_payee_dot_v1_dot_payee__pb2.ReservePriceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProvePossession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/btt.payee.v1.Payee/ProvePossession',
+            btt_dot_payee_dot_v1_dot_payee__pb2.ProvePossessionRequest.SerializeToString,
+            btt_dot_payee_dot_v1_dot_payee__pb2.ProvePossessionResponse.FromString,
             options,
             channel_credentials,
             insecure,
