@@ -160,6 +160,13 @@ class PayeeClient:
         request = ppb.CooperativeCloseRequest(payer_close=payer_close)
         return await self._unary(self._stub.CooperativeClose(request, timeout=self.timeout))
 
+    async def report_failed_piece(
+        self, payer: str, info_hash: str, piece: int, nbytes: int
+    ) -> ppb.FailedPieceAck:
+        """Tell the payee its blocks were in a piece that failed the hash check."""
+        report = ppb.FailedPieceReport(payer=payer, info_hash=info_hash, piece=piece, bytes=nbytes)
+        return await self._unary(self._stub.ReportFailedPiece(report, timeout=self.timeout))
+
     def stream(self) -> PaymentStream:
         """The live payment stream, reopened when the last one broke."""
         if self._stream is None or self._stream.broken is not None:

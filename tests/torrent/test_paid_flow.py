@@ -125,6 +125,11 @@ async def test_failed_pieces_are_never_paid_and_bad_seeder_is_banned(
         )
         assert sorted(p for p, _ in dl.verified_shares) == list(range(content.num_pieces))
         assert summary.spent == expected <= RATE * content.num_pieces
+        # The paid seeder's blocks in failed pieces were forgiven, within the cap.
+        (mine,) = seeder.stats()["peers"]
+        failed_from_paid = dl._tally[seeder.ip].failed if seeder.ip in dl._tally else 0
+        cap = seeder.config.max_forgiven_pieces * content.ti.piece_length()
+        assert mine["forgiven_bytes"] <= min(failed_from_paid, cap)
         (ch,) = summary.channels
         assert ch["status"] == "settled"  # cooperative close on finish
         on_ledger = await settled(ledger, ch["channel_id"])

@@ -224,3 +224,23 @@ class ProvePossessionResponse(_message.Message):
     message: str
     announcement: ReservePriceResponse
     def __init__(self, accepted: _Optional[bool] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., announcement: _Optional[_Union[ReservePriceResponse, _Mapping]] = ...) -> None: ...
+
+class FailedPieceReport(_message.Message):
+    __slots__ = ("payer", "info_hash", "piece", "bytes")
+    PAYER_FIELD_NUMBER: _ClassVar[int]
+    INFO_HASH_FIELD_NUMBER: _ClassVar[int]
+    PIECE_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    payer: str
+    info_hash: str
+    piece: int
+    bytes: int
+    def __init__(self, payer: _Optional[str] = ..., info_hash: _Optional[str] = ..., piece: _Optional[int] = ..., bytes: _Optional[int] = ...) -> None: ...
+
+class FailedPieceAck(_message.Message):
+    __slots__ = ("forgiven", "forgiven_total")
+    FORGIVEN_FIELD_NUMBER: _ClassVar[int]
+    FORGIVEN_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    forgiven: int
+    forgiven_total: int
+    def __init__(self, forgiven: _Optional[int] = ..., forgiven_total: _Optional[int] = ...) -> None: ...

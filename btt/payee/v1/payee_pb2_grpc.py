@@ -74,6 +74,11 @@ class PayeeStub:
                 request_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.ProvePossessionRequest.SerializeToString,
                 response_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.ProvePossessionResponse.FromString,
                 _registered_method=True)
+        self.ReportFailedPiece = channel.unary_unary(
+                '/btt.payee.v1.Payee/ReportFailedPiece',
+                request_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.FailedPieceReport.SerializeToString,
+                response_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.FailedPieceAck.FromString,
+                _registered_method=True)
 
 
 class PayeeServicer:
@@ -127,6 +132,12 @@ class PayeeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportFailedPiece(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PayeeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -169,6 +180,11 @@ def add_PayeeServicer_to_server(servicer, server):
                     servicer.ProvePossession,
                     request_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.ProvePossessionRequest.FromString,
                     response_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.ProvePossessionResponse.SerializeToString,
+            ),
+            'ReportFailedPiece': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportFailedPiece,
+                    request_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.FailedPieceReport.FromString,
+                    response_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.FailedPieceAck.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -387,6 +403,33 @@ class Payee:
             '/btt.payee.v1.Payee/ProvePossession',
             btt_dot_payee_dot_v1_dot_payee__pb2.ProvePossessionRequest.SerializeToString,
             btt_dot_payee_dot_v1_dot_payee__pb2.ProvePossessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportFailedPiece(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/btt.payee.v1.Payee/ReportFailedPiece',
+            btt_dot_payee_dot_v1_dot_payee__pb2.FailedPieceReport.SerializeToString,
+            btt_dot_payee_dot_v1_dot_payee__pb2.FailedPieceAck.FromString,
             options,
             channel_credentials,
             insecure,

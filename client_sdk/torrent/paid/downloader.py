@@ -402,9 +402,29 @@ class PaidDownloader:
         # ban them at once, before more mixed pieces strand the paid seeder's credit.
         ips = {p.ip for p in shares}
         paid = {ip for ip in ips if ip in self._paid and self._paid[ip].channel is not None}
+        if self._loop is not None:
+            for peer, n in shares.items():
+                if peer.ip in paid and n > 0:
+                    self._loop.call_soon_threadsafe(self._report_failed, peer.ip, ih, piece, n)
         if paid and len(ips) > 1 and self._dl is not None:
             for ip in ips - paid:
                 self._dl.ban(ip, self.ban_seconds)
+
+    def _report_failed(self, ip: str, ih: str, piece: int, nbytes: int) -> None:
+        """Event loop: ask the paid seeder to forgive its blocks in a failed piece."""
+        p = self._paid.get(ip)
+        if p is None:
+            return
+
+        async def report() -> None:
+            try:
+                await p.client.report_failed_piece(self.key.address, ih, piece, nbytes)
+            except Exception as exc:  # a payee that cannot hear it throttles us; nothing to undo
+                log.info("failed-piece report to %s not delivered: %s", ip, exc)
+
+        task = asyncio.get_running_loop().create_task(report())
+        p.receipts.add(task)
+        task.add_done_callback(p.receipts.discard)
 
     def _earned(self, piece: int, size: int, by_ip: dict[str, int]) -> None:
         for ip, n in by_ip.items():

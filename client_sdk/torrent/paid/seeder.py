@@ -88,6 +88,8 @@ class PaidSeederConfig:
     min_bid_interval: float = 10.0
     ban_seconds: float = 300.0
     max_payment_failures: int = 5
+    max_forgiven_pieces: int = 4
+    """Failed pieces per payer whose blocks are forgiven rather than left unpaid forever."""
     payment_timeout: float = 10.0
     tick: float = 0.1
     upload_limit: int = 0
@@ -113,6 +115,7 @@ class _Peer:
     paid: PaidBytes
     mode: Mode = Mode.CHOKED
     gift: int = 0
+    forgiven: int = 0  # bytes of pieces the payer reported failed (capped)
     sent: int = 0  # bytes queued to it, as the delivered hook reported
     round_sent: int = 0  # sent at the last choke round
     pieces: dict[int, int] = field(default_factory=dict)  # piece -> bytes queued, until whole
@@ -123,7 +126,7 @@ class _Peer:
 
     @property
     def credited(self) -> int:
-        return self.paid.value + self.gift
+        return self.paid.value + self.gift + self.forgiven
 
 
 class _ReceiptBook(PayeeBook):
@@ -270,6 +273,7 @@ class PaidSeeder:
         handlers = MarketHandlers(self._market, self._clock, self._apply_round)
         server.servicer.register("ReservePrice", handlers.reserve_price)
         server.servicer.register("ProvePossession", handlers.prove_possession)
+        server.servicer.register("ReportFailedPiece", self._report_failed_piece)
         self._server = server
         await server.start(f"{self.ip}:{self._payee_port}")
         # Channels from an earlier run: their peers are payers again.
@@ -363,6 +367,7 @@ class PaidSeeder:
                         "sent_bytes": p.sent,
                         "paid_bytes": p.paid.value,
                         "gift_bytes": p.gift,
+                        "forgiven_bytes": p.forgiven,
                         "whole_pieces": p.whole_pieces,
                         "failures": p.failures,
                         "banned": self.seeder.access.is_banned(p.ip),
@@ -518,6 +523,31 @@ class PaidSeeder:
             credited = peer.credited
         if credited > 0:
             self.seeder.credit(peer.ip, peer.info_hash, credited)
+
+    async def _report_failed_piece(
+        self, request: ppb.FailedPieceReport, context: Any
+    ) -> ppb.FailedPieceAck:
+        """Forgive our blocks in a piece the payer saw fail, up to the per-payer cap.
+
+        Those blocks will never be paid (nobody is paid for a failed piece), and left as unpaid
+        they would eat the payer's credit window for good. The cap bounds what a lying payer
+        can get this way to `max_forgiven_pieces` pieces of bandwidth.
+        """
+        t = self._torrents.get(request.info_hash)
+        with self._lock:
+            peer = self._peers.get((request.payer, request.info_hash))
+        if t is None or peer is None or request.bytes <= 0:
+            return ppb.FailedPieceAck()
+        piece_len = t.geometry.piece_length
+        with self._lock:
+            cap = self.config.max_forgiven_pieces * piece_len
+            granted = max(0, min(request.bytes, piece_len, cap - peer.forgiven))
+            peer.forgiven += granted
+            total = peer.forgiven
+        if granted:
+            log.info("forgave %d bytes of failed piece %d to %s", granted, request.piece, peer.ip)
+            self._push_credit(peer)
+        return ppb.FailedPieceAck(forgiven=granted, forgiven_total=total)
 
     def _top_up_gift(self, peer: _Peer) -> None:
         t = self._torrents[peer.info_hash]
