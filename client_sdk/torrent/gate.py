@@ -69,7 +69,7 @@ def gated_session_settings(inflight: int = DEFAULT_PIECE_SIZE) -> dict[str, Any]
         "send_buffer_watermark_factor": 50,
         # Rate-limit quota (and so a throttle's release) is handed out on the session tick;
         # the default 500 ms turns every release into a half-second stall.
-        "tick_interval": 10,
+        "tick_interval": 2,
     }
 
 
