@@ -49,12 +49,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def ledger_process(db_url: str) -> Iterator[str]:
+def ledger_process(db_url: str, processes: int = 1) -> Iterator[str]:
     port = free_port()
     cmd = [
         sys.executable, "-m", "ledger.cli", "serve", "--db", db_url, "--listen",
         f"127.0.0.1:{port}", "--treasury-token", TOKEN, "--ledger-id", LEDGER_ID, "--migrate",
-        "--log-level", "WARNING",
+        "--log-level", "WARNING", "--processes", str(processes),
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     target = f"127.0.0.1:{port}"
@@ -216,6 +216,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ops", type=int, default=2000, help="operations per phase at 16 clients")
     parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--processes", type=int, default=1, help="ledger server processes")
+    parser.add_argument(
+        "--no-fsync", action="store_true", help="PostgreSQL without fsync (find the bottleneck)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ledger.json")
     args = parser.parse_args()
     report: dict[str, object] = {
@@ -229,11 +233,17 @@ def main() -> int:
                 tmp = stack.enter_context(tempfile.TemporaryDirectory())
                 url = f"sqlite:///{tmp}/bench.db"
             else:
-                url = fresh_database(stack.enter_context(local_cluster(durable=True)))
-            target = stack.enter_context(ledger_process(url))
+                url = fresh_database(stack.enter_context(local_cluster(durable=not args.no_fsync)))
+            target = stack.enter_context(ledger_process(url, args.processes))
             for clients, ops in ((1, max(200, args.ops // 8)), (16, args.ops)):
                 for op, r in bench_store(target, clients, ops).items():
-                    row = {"store": store, "clients": clients, "op": op, **r}
+                    row = {
+                        "store": store,
+                        "processes": args.processes,
+                        "clients": clients,
+                        "op": op,
+                        **r,
+                    }
                     rows.append(row)
                     report["runs"].append(row)  # type: ignore[attr-defined]
                     print(

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -81,8 +83,26 @@ def serve(
     db_workers: Annotated[
         int, typer.Option(envvar="BTT_LEDGER_DB_WORKERS", help="concurrent DB transactions")
     ] = 8,
+    processes: Annotated[
+        int,
+        typer.Option(
+            envvar="BTT_LEDGER_PROCESSES",
+            help="server processes sharing the port (the ledger is stateless over its database)",
+        ),
+    ] = 1,
 ) -> None:
     """Run the ledger gRPC service until SIGINT/SIGTERM."""
+    child = os.environ.get(_CHILD_ENV)
+    if processes < 1:
+        _fail("--processes must be at least 1")
+    if processes > 1 and child is None:
+        if listen.endswith(":0"):
+            _fail("--processes needs a fixed port")
+        # Migrate and pin the ledger id once, before the workers race for it.
+        _service(db, ledger_id=ledger_id, migrate=migrate or None).store.dispose()
+        raise typer.Exit(_supervise(processes))
+    if child not in (None, "0"):
+        metrics = None  # one Prometheus endpoint, served by the first process
     logs.configure(log_level)
     if (tls_cert is None) != (tls_key is None):
         _fail("--tls-cert and --tls-key go together")
@@ -117,6 +137,7 @@ def serve(
                 tls=tls,
                 metrics=m,
                 workers=db_workers,
+                reuse_port=child is not None,
             )
         except (ConfigError, RuntimeError) as exc:
             _fail(f"cannot listen on {listen}: {exc}")
@@ -134,6 +155,27 @@ def serve(
         await running.stop()
 
     asyncio.run(run())
+
+
+_CHILD_ENV = "BTT_LEDGER_PROCESS_INDEX"
+
+
+def _supervise(processes: int) -> int:
+    """Run `processes` copies of this serve command on one port; stop them all together."""
+    argv = [sys.executable, "-m", "ledger.cli", *sys.argv[1:]]
+    children = [
+        subprocess.Popen(argv, env={**os.environ, _CHILD_ENV: str(i)}) for i in range(processes)
+    ]
+
+    def forward(signum: int, _frame: object) -> None:
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, forward)
+    codes = [c.wait() for c in children]
+    return max(codes)
 
 
 @app.command()

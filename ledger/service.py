@@ -48,6 +48,8 @@ MAX_ATTEMPTS = 8
 
 
 def _retryable(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:  # a pooled connection died (server restart): use a new one
+        return True
     sqlstate = getattr(exc.orig, "sqlstate", None)
     if sqlstate in _RETRYABLE_SQLSTATES:
         return True

@@ -121,6 +121,7 @@ async def start_server(
     metrics: Metrics | None = None,
     sweep_interval: float | None = 1.0,
     workers: int = 8,
+    reuse_port: bool = False,
 ) -> RunningLedger:
     metrics = metrics or Metrics()
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ledger-db")
@@ -129,7 +130,9 @@ async def start_server(
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
-            ("grpc.so_reuseport", 0),
+            # Off unless several ledger processes share the port on purpose: otherwise a second
+            # server on the same port would silently steal half the connections.
+            ("grpc.so_reuseport", int(reuse_port)),
         ],
     )
     pb_grpc.add_LedgerServicer_to_server(LedgerServicer(service, executor), server)

@@ -28,7 +28,7 @@ def make_engine(url: str, *, pool_size: int = 16) -> Engine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_recycle=1800,
         isolation_level="READ COMMITTED",
     )
 
