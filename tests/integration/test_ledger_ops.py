@@ -177,3 +177,41 @@ def test_embedded_server_for_apps(tmp_path: Path) -> None:
     with serving_in_thread(service) as running, grpc.insecure_channel(running.target) as ch:
         assert pb_grpc.LedgerStub(ch).GetInfo(pb.GetInfoRequest()).ledger_id
     service.store.dispose()
+
+
+def test_several_processes_share_one_port_and_one_database(tmp_path: Path) -> None:
+    port = free_port()
+    db = f"sqlite:///{tmp_path / 'multi.db'}"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ledger.cli",
+            "serve",
+            "--db",
+            db,
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--processes",
+            "2",
+            "--ledger-id",
+            "multi",
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ids = set()
+        for _ in range(8):  # fresh connections land on either process
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+                grpc.channel_ready_future(ch).result(timeout=20)
+                ids.add(pb_grpc.LedgerStub(ch).GetInfo(pb.GetInfoRequest()).ledger_id)
+        assert ids == {"multi"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
