@@ -52,9 +52,23 @@ def free_port() -> int:
 def ledger_process(db_url: str, processes: int = 1) -> Iterator[str]:
     port = free_port()
     cmd = [
-        sys.executable, "-m", "ledger.cli", "serve", "--db", db_url, "--listen",
-        f"127.0.0.1:{port}", "--treasury-token", TOKEN, "--ledger-id", LEDGER_ID, "--migrate",
-        "--log-level", "WARNING", "--processes", str(processes),
+        sys.executable,
+        "-m",
+        "ledger.cli",
+        "serve",
+        "--db",
+        db_url,
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--treasury-token",
+        TOKEN,
+        "--ledger-id",
+        LEDGER_ID,
+        "--migrate",
+        "--log-level",
+        "WARNING",
+        "--processes",
+        str(processes),
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     target = f"127.0.0.1:{port}"
@@ -110,7 +124,10 @@ def fund(target: str, accounts: list[str], amount: int) -> None:
         for a in accounts:
             stub.CreditDeposit(
                 pb.CreditDepositRequest(
-                    txid=os.urandom(32).hex(), contract_index=0, account=a, amount=amount,
+                    txid=os.urandom(32).hex(),
+                    contract_index=0,
+                    account=a,
+                    amount=amount,
                     tron_from=a,
                 ),
                 metadata=(("authorization", f"Bearer {TOKEN}"),),
@@ -139,10 +156,13 @@ def bench_store(target: str, clients: int, ops: int) -> dict[str, dict[str, floa
                 "Transfer",
                 pb.TransferRequest(
                     transfer=sign(
-                        payers[c], LEDGER_ID,
+                        payers[c],
+                        LEDGER_ID,
                         pb.TransferPayload(
-                            from_account=payers[c].address, to_account=payees[c].address,
-                            amount=1, nonce=n + 1,
+                            from_account=payers[c].address,
+                            to_account=payees[c].address,
+                            amount=1,
+                            nonce=n + 1,
                         ),
                     )
                 ),
@@ -154,7 +174,10 @@ def bench_store(target: str, clients: int, ops: int) -> dict[str, dict[str, floa
     results["transfer"] = asyncio.run(run_phase(target, transfers))
 
     ids = [
-        [derive_channel_id(LEDGER_ID, payers[c].address, payees[c].address, s) for s in range(per_client)]
+        [
+            derive_channel_id(LEDGER_ID, payers[c].address, payees[c].address, s)
+            for s in range(per_client)
+        ]
         for c in range(clients)
     ]
     opens = [
@@ -163,14 +186,20 @@ def bench_store(target: str, clients: int, ops: int) -> dict[str, dict[str, floa
                 "OpenChannel",
                 pb.OpenChannelRequest(
                     commitment=sign(
-                        payers[c], LEDGER_ID,
+                        payers[c],
+                        LEDGER_ID,
                         pb.OpenChannelPayload(
-                            payer=payers[c].address, payee=payees[c].address, deposit=1000,
-                            expiry=expiry, salt=s, channel_id=ids[c][s],
+                            payer=payers[c].address,
+                            payee=payees[c].address,
+                            deposit=1000,
+                            expiry=expiry,
+                            salt=s,
+                            channel_id=ids[c][s],
                         ),
                     ),
                     refund=sign(
-                        payees[c], LEDGER_ID,
+                        payees[c],
+                        LEDGER_ID,
                         pb.RefundPayload(channel_id=ids[c][s], expiry=expiry, version=0),
                     ),
                 ),
@@ -183,7 +212,8 @@ def bench_store(target: str, clients: int, ops: int) -> dict[str, dict[str, floa
 
     def state(c: int, s: int) -> pb.Signed:
         return sign(
-            payers[c], LEDGER_ID,
+            payers[c],
+            LEDGER_ID,
             pb.ChannelStatePayload(channel_id=ids[c][s], nonce=1, cumulative=400),
         )
 
@@ -199,7 +229,8 @@ def bench_store(target: str, clients: int, ops: int) -> dict[str, dict[str, floa
                 "CloseChannel",
                 pb.CloseChannelRequest(
                     close=sign(
-                        payees[c], LEDGER_ID,
+                        payees[c],
+                        LEDGER_ID,
                         pb.CloseChannelPayload(channel_id=ids[c][s], nonce=1, cumulative=400),
                     )
                 ),

@@ -13,6 +13,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from bridge.config import BridgeConfig
 from bridge.devnode.server import DevNode, running_devnode
 from bridge.devtools import deposit, devnode_fund, devnode_issue_token
@@ -128,10 +130,10 @@ def demo_stack(
         config = BridgeConfig(
             node_url=node.url,
             ledger=running.target,
-            treasury_token=token,
+            treasury_token=SecretStr(token),
             db=f"sqlite:///{workdir / 'bridge.db'}",
             token_id=token_id,
-            hot_key=hot_key.secret_bytes().hex(),
+            hot_key=SecretStr(hot_key.secret_bytes().hex()),
             poll_interval=0.1,
         )
         bridge = stack.enter_context(BridgeRunner(config))

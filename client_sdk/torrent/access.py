@@ -191,8 +191,8 @@ class PeerClasses:
 
 def _is_local(ip: str) -> bool:
     addr = ipaddress.ip_address(ip)
-    return addr.version == 4 and any(
-        ipaddress.ip_address(lo) <= addr <= ipaddress.ip_address(hi) for lo, hi in _LOCAL_V4
+    return isinstance(addr, ipaddress.IPv4Address) and any(
+        ipaddress.IPv4Address(lo) <= addr <= ipaddress.IPv4Address(hi) for lo, hi in _LOCAL_V4
     )
 
 

@@ -75,7 +75,7 @@ def make_session(
     extra: Mapping[str, Any] | None = None,
 ) -> lt.session:
     """A session bound to `ip:port` (port 0 picks a free one; read it with `listen_port()`)."""
-    ses = lt.session(
+    ses = lt.session(  # type: ignore[call-overload]  # the bindings accept a plain dict
         session_settings(
             ip, port, upload_limit=upload_limit, download_limit=download_limit, extra=extra
         )
@@ -162,4 +162,4 @@ def create_torrent(
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(encoded)
-    return lt.torrent_info(lt.bdecode(encoded))
+    return lt.torrent_info(lt.bdecode(encoded))  # type: ignore[arg-type]  # a bdecoded dict

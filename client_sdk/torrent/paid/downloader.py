@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
 import threading
 import time
@@ -456,7 +457,7 @@ class PaidDownloader:
                 p.sent = target
                 task = asyncio.ensure_future(channel.pay_to(target))
                 p.receipts.add(task)
-                task.add_done_callback(lambda t, p=p: self._receipt_done(p, t))
+                task.add_done_callback(functools.partial(self._receipt_done, p))
 
     def _receipt_done(self, p: _Paid, task: asyncio.Task[Any]) -> None:
         p.receipts.discard(task)
