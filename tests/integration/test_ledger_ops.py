@@ -1,8 +1,7 @@
-"""Operating the ledger: the CLI as a process, TLS, metrics, deadlines."""
+"""Operating the ledger: the CLI as a process, metrics, deadlines (TLS: tests/sdk)."""
 
 from __future__ import annotations
 
-import datetime
 import os
 import signal
 import socket
@@ -12,18 +11,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
-from ledger.clock import ManualClock
 from ledger.crypto import SigningKey
 from ledger.embedded import serving_in_thread
-from ledger.rpc.server import TlsFiles, build_service, start_server
+from ledger.rpc.server import build_service
 from tests.ledger_harness import LedgerHarness
 
 pytestmark = pytest.mark.timeout(60)
@@ -103,51 +97,6 @@ def test_cli_bad_input_is_one_clear_line(tmp_path: Path) -> None:
         assert result.returncode != 0, args
         assert needle in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
-
-
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-async def test_tls(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
-    service = build_service(f"sqlite:///{tmp_path / 'l.db'}", clock=ManualClock(), migrate=True)
-    running = await start_server(service, "127.0.0.1:0", tls=TlsFiles(cert, key))
-    try:
-        creds = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
-        options = (("grpc.ssl_target_name_override", "localhost"),)
-        async with grpc.aio.secure_channel(running.target, creds, options) as ch:
-            info = await pb_grpc.LedgerStub(ch).GetInfo(pb.GetInfoRequest(), timeout=10)
-            assert info.ledger_id == service.ledger_id
-        async with grpc.aio.insecure_channel(running.target) as plain:
-            with pytest.raises(grpc.aio.AioRpcError):
-                await pb_grpc.LedgerStub(plain).GetInfo(pb.GetInfoRequest(), timeout=2)
-    finally:
-        await running.stop(0.2)
-        service.store.dispose()
 
 
 def test_deadline_overrun_changes_nothing_and_server_keeps_serving(
