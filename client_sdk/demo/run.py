@@ -30,6 +30,10 @@ from ledger.crypto import SigningKey
 from ledger.domain import UNITS_PER_BTT
 
 PAID_SEEDER_IP, FREE_SEEDER_IP = "127.0.0.2", "127.0.0.3"
+# Uplinks (bytes/s), so that the swarm takes a few seconds to watch and both seeders matter.
+PAID_SEEDER_RATE = 8 * 1024 * 1024
+FREE_SEEDER_RATE = 2 * 1024 * 1024
+RESERVE = 10_000  # units per piece: the paid seeder's floor (a lone bidder pays this)
 
 
 @dataclass(frozen=True)
@@ -124,9 +128,19 @@ def run_demo(
             seeder_key,
             stack.ledger_target,
             base / "seeder-payee.db",
-            config=PaidSeederConfig(paid_slots=1, choke_interval=1.0, min_bid_interval=1.0),
+            config=PaidSeederConfig(
+                paid_slots=1,
+                reserve=RESERVE,
+                choke_interval=1.0,
+                min_bid_interval=1.0,
+                upload_limit=PAID_SEEDER_RATE,
+            ),
         )
+        # The free seeder plays a legacy peer on a slow uplink, so paying buys real priority.
         free = Seeder(FREE_SEEDER_IP)
+        for b in BUYERS:  # a class of its own per downloader, limited before it connects
+            free.classes.assign(b.ip)
+            free.classes.set_upload_limit(b.ip, FREE_SEEDER_RATE)
         try:
             paid.add(ti, content.parent)
             payee_target = paid.start()

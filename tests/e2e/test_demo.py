@@ -31,7 +31,7 @@ def test_btt_demo_runs_end_to_end(tmp_path: Path) -> None:
         text=True,
         timeout=220,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     result = json.loads(proc.stdout)
     assert result["ok"] and result["reconcile_ok"] and result["audit_balanced"]

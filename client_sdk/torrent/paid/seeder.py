@@ -429,6 +429,9 @@ class PaidSeeder:
                 self._apply_round(t.info_hash, outcome)
             elif isinstance(outcome, BidRejected):
                 log.info("bid from %s refused: %s", request.payer, outcome.detail)
+            if market.auctioneer.pending:
+                # Answer this bid with a round that includes it, not with the last one's result.
+                self._apply_round(t.info_hash, market.auctioneer.run_round(now))
         last = market.auctioneer.last
         rate = next((w.rate for w in last.outcome.winners if w.peer == key), None) if last else None
         return rate if rate and peer.mode is Mode.PAID else None
