@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 Endpoint = tuple[str, int]
 
 
+COMPLETION_POLL = 0.01  # seconds
+
+
 class CloseMode(enum.StrEnum):
     COOPERATIVE = "cooperative"
     LEAVE_TO_PAYEE = "leave"
@@ -259,12 +262,15 @@ class PaidDownloader:
             self._t_connect = time.perf_counter()
             deadline = time.monotonic() + self.timeout
             next_rebid = time.monotonic() + self.rebid_interval
+            next_progress = 0.0
             while True:
-                await asyncio.sleep(interval)
+                # Poll finely so completion is seen when it happens; report at `interval`.
+                await asyncio.sleep(COMPLETION_POLL)
                 if self._geometry is None:
                     ti = dl.handle(ih).torrent_file()
                     self._geometry = Geometry.of(ti) if ti is not None else None
-                if progress is not None:
+                if progress is not None and time.monotonic() >= next_progress:
+                    next_progress = time.monotonic() + interval
                     progress(self.snapshot())
                 if dl.progress(ih).complete:
                     await asyncio.to_thread(dl.wait_complete, ih, 10.0)
