@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +85,8 @@ class PayeeBook:
     ) -> None:
         self.key = key
         self.address = key.address
+        # Told about every batch of receipts once it is committed (the seeder credits its gate).
+        self.on_receipts: Callable[[list[ppb.PaymentReceipt]], None] | None = None
         self.ledger = ledger
         self.store = store
         self.ledger_id = ledger_id
@@ -250,7 +252,10 @@ class PayeeBook:
         self._incoming.append((states, fut))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_loop(), name="payee-commits")
-        return await fut
+        receipts = await fut
+        if self.on_receipts is not None:
+            self.on_receipts(receipts)
+        return receipts
 
     async def _commit_loop(self) -> None:
         loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.payee.v1 import payee_pb2 as ppb
@@ -21,12 +22,14 @@ from client_sdk.channel.errors import (
 from client_sdk.channel.states import SignedState, sign_state
 from client_sdk.channel.store import PayerRecord, PayerStore
 from client_sdk.ledger_client import AsyncLedgerClient
-from client_sdk.p2p.client import PayeeClient
 from ledger.crypto import SigningKey, signed_by
 from ledger.domain import Rejected
 from ledger.messages import sign
 from ledger.protocol import check_amount
 from ledger.signing import derive_channel_id, signing_digest
+
+if TYPE_CHECKING:  # p2p.client imports channel errors: a runtime import would cycle
+    from client_sdk.p2p.client import PayeeClient
 
 
 def verify_refund(

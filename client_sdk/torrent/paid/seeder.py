@@ -129,18 +129,6 @@ class _Peer:
         return self.paid.value + self.gift + self.forgiven
 
 
-class _ReceiptBook(PayeeBook):
-    """A PayeeBook that reports every batch of receipts after it is committed."""
-
-    on_receipts: Callable[[list[ppb.PaymentReceipt]], None] | None = None
-
-    async def submit(self, states: list[Any]) -> list[ppb.PaymentReceipt]:
-        receipts = await super().submit(states)
-        if self.on_receipts is not None:
-            self.on_receipts(receipts)
-        return receipts
-
-
 @dataclass
 class _Torrent:
     info_hash: str
@@ -259,7 +247,7 @@ class PaidSeeder:
         piece = max((t.geometry.piece_length for t in self._torrents.values()), default=0)
         credit = -(-(cfg.window + cfg.inflight) // max(piece, 1)) + 2
         terms = replace(cfg.terms, piece_size=piece, credit_pieces=credit)
-        book = await _ReceiptBook.create(
+        book = await PayeeBook.create(
             self.key,
             self._ledger,
             PayeeStore(self._store_path),
@@ -267,7 +255,6 @@ class PaidSeeder:
             policy=cfg.checkpoint,
             clock=self._ledger_clock,
         )
-        assert isinstance(book, _ReceiptBook)
         book.on_receipts = self._on_receipts
         server = PayeeServer(book, pricer=self._price)
         handlers = MarketHandlers(self._market, self._clock, self._apply_round)
