@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import client_sdk.channel  # noqa: F401  (client_sdk.p2p imported first hits an import cycle)
 from client_sdk.p2p import PayeeClient
 from client_sdk.torrent.market import LinearGrowth, Proof, answer_challenge
 from client_sdk.torrent.paid import PaidDownloader, PaidSeeder, PaidSeederConfig
