@@ -21,8 +21,9 @@ class SystemClock:
 class ManualClock:
     """A clock that only moves when told to."""
 
-    def __init__(self, start: int = 1_800_000_000) -> None:
-        self._now = start
+    def __init__(self, start: int | None = None) -> None:
+        # Default: now, so that other processes' real clocks agree with it until it is moved.
+        self._now = int(time.time()) if start is None else start
         self._lock = threading.Lock()
 
     def now(self) -> Timestamp:

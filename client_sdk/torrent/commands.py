@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import signal
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -144,6 +145,8 @@ def _seed(
             ),
         )
         stop = threading.Event()
+        # SIGTERM stops like Ctrl-C: channels still close with their best states.
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait(seconds if seconds > 0 else None)
         stats = seeder.stats()
