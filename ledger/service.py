@@ -168,9 +168,13 @@ class LedgerService:
             tx.record_state(
                 after.channel_id, after.best_nonce, after.best_cumulative, after.best_signature, now
             )
-        amount = after.deposit if event != "channel_updated" else after.best_cumulative
+        # The figure a subscriber cares about: what the payee got, its best state, or the deposit.
         if after.status is ChannelStatus.SETTLED:
             amount = after.paid_to_payee
+        elif event == "channel_updated":
+            amount = after.best_cumulative
+        else:
+            amount = after.deposit
         tx.add_event(
             event,
             at=now,

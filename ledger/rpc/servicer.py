@@ -21,7 +21,7 @@ from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from ledger.domain import MAX_AMOUNT, Rejected, Rejection
 from ledger.messages import open_signed
-from ledger.protocol import Refund, StateProof
+from ledger.protocol import Refund, StateProof, check_address
 from ledger.rpc import convert
 from ledger.rpc.errors import status_error
 from ledger.rpc.interceptors import rejection_reason
@@ -231,8 +231,6 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
         """Events after `after_event_id` (or from now with `only_new`), then live ones, in order."""
         try:
             if request.account:
-                from ledger.protocol import check_address
-
                 check_address(request.account, "account")
         except Rejected as rejected:
             await abort_rejected(context, rejected)
