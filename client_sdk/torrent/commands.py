@@ -19,6 +19,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from client_sdk.cli import CliError, format_btt, handled, parse_amount, state
+from client_sdk.torrent.market.autobid import SpendingRate
 from client_sdk.torrent.paid import (
     CloseMode,
     DownloadSummary,
@@ -178,10 +179,31 @@ def download(
         CloseMode, typer.Option("--close", help="cooperative: settle now; leave: payee closes.")
     ] = CloseMode.COOPERATIVE,
     timeout: Annotated[float, typer.Option("--timeout", help="Give up after seconds.")] = 600.0,
+    spending_rate: Annotated[
+        int, typer.Option("--spending-rate", help="Autobid: percent of the budget to spend.")
+    ] = 100,
+    no_bid: Annotated[
+        bool, typer.Option("--no-bid", help="Bidding off: plain BitTorrent, pay nobody.")
+    ] = False,
 ) -> None:
     """Download, paying each paid peer per verified piece; free peers are used too."""
+    if spending_rate < 0:
+        raise typer.BadParameter("must be >= 0", param_hint="--spending-rate")
+    if no_bid:  # paid peers become plain peers; a seeder that serves only payers gives nothing
+        peer = [*(peer or []), *(p.split("=", 1)[0] for p in paid_peer or [])]
+        paid_peer, budget = [], "0"
     handled(_download)(
-        ctx, torrent, budget, listen, peer or [], paid_peer or [], rate, out, close, timeout
+        ctx,
+        torrent,
+        budget,
+        listen,
+        peer or [],
+        paid_peer or [],
+        rate,
+        out,
+        close,
+        timeout,
+        SpendingRate.percent(spending_rate),
     )
 
 
@@ -196,6 +218,7 @@ def _download(
     out: Path,
     close: CloseMode,
     timeout: float,
+    spending_rate: SpendingRate,
 ) -> None:
     s = state(ctx)
     ip, port = parse_listen(listen)
@@ -220,6 +243,7 @@ def _download(
         seeders=[parse_paid_peer(p) for p in paid_peers],
         peers=peers,
         rate=parse_amount(rate) if rate is not None else None,
+        spending_rate=spending_rate,
         store_path=s.home / "channels.db",
         close_mode=close,
         timeout=timeout,

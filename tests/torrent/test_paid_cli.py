@@ -121,6 +121,35 @@ def test_seed_and_download_commands(ledger: LedgerHarness, tmp_path: Path) -> No
         assert summary["complete"] and summary["spent"] > 0
         assert summary["spent"] <= 500 * summary["pieces"]
         assert sha256_file(tmp_path / "out" / "film.bin") == digest
+        # Bidding off: the same paid peer becomes a plain peer, nobody is paid, and this
+        # seeder (it serves only payers) gives nothing, so the download runs out of time.
+        spent_before = ledger.service.get_account(payer).balance
+        off = subprocess.run(
+            btt(
+                payer_home,
+                ledger,
+                "download",
+                str(torrent),
+                "--budget",
+                "1",
+                "--no-bid",
+                "--listen",
+                "127.0.0.43:0",
+                "--paid-peer",
+                info["paid_peer"],
+                "--out",
+                str(tmp_path / "out-nobid"),
+                "--timeout",
+                "3",
+            ),
+            env=env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+        assert off.returncode != 0 and "download incomplete" in off.stderr, off.stderr
+        assert ledger.service.get_account(payer).balance == spent_before
     finally:
         seed.send_signal(signal.SIGTERM)
         out, err = seed.communicate(timeout=60)
@@ -138,6 +167,7 @@ def test_download_bad_arguments_are_one_line(ledger: LedgerHarness, tmp_path: Pa
         ["download", str(tmp_path / "missing.torrent"), "--budget", "1"],
         ["download", "magnet:?xt=urn:btih:zz", "--budget", "-1"],
         ["seed", str(tmp_path / "nothing-here")],
+        ["download", "magnet:?xt=urn:btih:zz", "--budget", "1", "--spending-rate", "-5"],
     ):
         out = subprocess.run(
             btt(tmp_path / "h", ledger, *args),
