@@ -181,11 +181,6 @@ _SELECT_ACCOUNTS = (
     .order_by(t.accounts.c.account_id)
 )
 _SELECT_ACCOUNTS_LOCKED = _SELECT_ACCOUNTS.with_for_update()
-_SET_NONCE = (
-    update(t.accounts)
-    .where(t.accounts.c.account_id == bindparam("aid"))
-    .values(nonce=bindparam("nonce"))
-)
 _ADD_BALANCE = (
     update(t.accounts)
     .where(t.accounts.c.account_id == bindparam("aid"))
@@ -251,12 +246,6 @@ class Tx:
             r.account_id: Account(r.account_id, Amount(r.balance), Nonce(r.nonce))
             for r in self.conn.execute(q, {"ids": wanted})
         }
-
-    def account(self, account_id: str) -> Account | None:
-        return self.accounts([account_id]).get(account_id)
-
-    def set_nonce(self, account_id: str, nonce: int) -> None:
-        self.conn.execute(_SET_NONCE, {"aid": account_id, "nonce": nonce})
 
     # ------------------------------------------------------------ money
     def post(
