@@ -19,6 +19,7 @@ process. Writes bench/results/swarm-paid.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import json
 import multiprocessing as mp
@@ -27,8 +28,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from client_sdk.torrent.session import DEFAULT_PIECE_SIZE, create_torrent, write_test_file
 
 Credit = Callable[[str, str, int], None]  # (payer ip, info hash, cumulative paid bytes)
+
+
+@contextlib.contextmanager
+def running_pair(
+    seeder: BaseProcess, downloader: BaseProcess, save: Path, *, join_timeout: float
+) -> Iterator[None]:
+    """Start a seeder and a downloader process; always reap them and drop the downloaded files."""
+    seeder.start()
+    downloader.start()
+    try:
+        yield
+    finally:
+        for p in (downloader, seeder):
+            p.join(join_timeout)
+            if p.is_alive():
+                p.kill()
+        for f in save.glob("*"):
+            if f.is_file():
+                f.unlink()
 
 
 def seeder_main(
@@ -203,9 +224,7 @@ def run_once(
             credit_tx,
         ),
     )
-    seeder.start()
-    downloader.start()
-    try:
+    with running_pair(seeder, downloader, save, join_timeout=30):
         s_ctl.send(dl_ip)
         if not s_ctl.poll(60):
             raise TimeoutError("seeder did not start")
@@ -217,13 +236,6 @@ def run_once(
         dres = d_ctl.recv()
         s_ctl.send("done")
         sres = s_ctl.recv()
-    finally:
-        for p in (downloader, seeder):
-            p.join(30)
-            if p.is_alive():
-                p.kill()
-        for f in save.glob("*"):
-            f.unlink()
     size = args.size_mib * 2**20
     if gated and dres["paid"] != size:
         raise AssertionError(f"paid {dres['paid']} != size {size}")
@@ -353,9 +365,7 @@ def run_paid_once(
             d_child,
         ),
     )
-    seeder.start()
-    downloader.start()
-    try:
+    with running_pair(seeder, downloader, save, join_timeout=60):
         if not s_ctl.poll(60):
             raise TimeoutError("seeder did not start")
         d_ctl.send(s_ctl.recv())
@@ -364,14 +374,6 @@ def run_paid_once(
         dres = d_ctl.recv()
         s_ctl.send("done")
         sres = s_ctl.recv()
-    finally:
-        for p in (downloader, seeder):
-            p.join(60)
-            if p.is_alive():
-                p.kill()
-        for f in save.glob("*"):
-            if f.is_file():
-                f.unlink()
     if not dres["complete"] or dres["paid"] != PAID_RATE * pieces:
         raise AssertionError(f"paid run: {dres}")
     if sres["best_cumulative"] != dres["paid"]:
