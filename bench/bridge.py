@@ -28,7 +28,7 @@ from bridge.devnode import running_devnode  # noqa: E402
 from bridge.devtools import deposit  # noqa: E402
 from bridge.runner import BridgeRunner  # noqa: E402
 from bridge.treasury import LedgerUserClient  # noqa: E402
-from ledger.crypto import SigningKey  # noqa: E402
+from core.crypto import SigningKey  # noqa: E402
 from tests.ledger_harness import TREASURY_TOKEN, running_ledger  # noqa: E402
 
 SOLID_DEPTH = 2

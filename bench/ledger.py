@@ -31,9 +31,9 @@ import grpc  # noqa: E402
 
 from btt.ledger.v1 import ledger_pb2 as pb  # noqa: E402
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc  # noqa: E402
-from ledger.crypto import SigningKey  # noqa: E402
-from ledger.messages import sign  # noqa: E402
-from ledger.signing import derive_channel_id  # noqa: E402
+from core.crypto import SigningKey  # noqa: E402
+from core.envelopes import sign  # noqa: E402
+from core.signing import derive_channel_id  # noqa: E402
 from tests.pg import fresh_database, local_cluster  # noqa: E402
 
 TOKEN = "bench-token"

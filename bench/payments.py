@@ -42,7 +42,7 @@ from client_sdk.channel import (  # noqa: E402
 )
 from client_sdk.ledger_client import AsyncLedgerClient  # noqa: E402
 from client_sdk.p2p import PayeeClient, PayeeServer  # noqa: E402
-from ledger.crypto import SigningKey  # noqa: E402
+from core.crypto import SigningKey  # noqa: E402
 from tests.ledger_harness import running_ledger  # noqa: E402
 
 Update = tuple[bytes, int, int, bytes]

@@ -261,7 +261,7 @@ def paid_seeder_main(
     import libtorrent as lt
 
     from client_sdk.torrent.paid import PaidSeeder, PaidSeederConfig
-    from ledger.crypto import SigningKey
+    from core.crypto import SigningKey
 
     with tempfile.TemporaryDirectory() as tmp:
         config = PaidSeederConfig(reserve=PAID_RATE, window=window, choke_interval=10.0)
@@ -301,7 +301,7 @@ def paid_downloader_main(
     import libtorrent as lt
 
     from client_sdk.torrent.paid import PaidDownloader
-    from ledger.crypto import SigningKey
+    from core.crypto import SigningKey
 
     bt, payee = ctl.recv()
     ti = lt.torrent_info(lt.bdecode(torrent))
@@ -331,7 +331,7 @@ def paid_downloader_main(
 def run_paid_once(
     ctx: Any, root: Path, src: Path, torrent: bytes, ledger: Any, args: argparse.Namespace, n: int
 ) -> dict[str, Any]:
-    from ledger.crypto import SigningKey
+    from core.crypto import SigningKey
 
     seeder_ip, dl_ip = f"127.0.78.{2 * n + 2}", f"127.0.78.{2 * n + 3}"
     payee_key, payer_key = SigningKey.generate(), SigningKey.generate()

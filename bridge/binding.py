@@ -14,7 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from ledger.crypto import SigningKey, is_address, signed_by
+from core.crypto import SigningKey, is_address, signed_by
 
 DOMAIN = b"BTT-BRIDGE/v1"
 

@@ -28,7 +28,7 @@ from bridge.runner import BridgeRunner, PassResult, make_gateway
 from bridge.store import BridgeStore
 from bridge.treasury import LedgerError, LedgerUserClient
 from bridge.tron import NodeUnavailable, TronError
-from ledger.crypto import SigningKey, is_address
+from core.crypto import SigningKey, is_address
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False

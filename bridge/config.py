@@ -15,7 +15,7 @@ from pydantic_settings import (
 )
 
 from bridge.tron.gateway import NILE_ENDPOINT
-from ledger.crypto import SigningKey, is_address
+from core.crypto import SigningKey, is_address
 
 DEFAULT_DB = f"sqlite:///{Path.home() / '.btt' / 'bridge.db'}"
 HOT_KEY_ENV = "BTT_BRIDGE_HOT_KEY"

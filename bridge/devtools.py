@@ -8,7 +8,7 @@ import requests
 
 from bridge.tron import NodeUnavailable, TronError, TronGateway
 from bridge.watcher import MEMO_PREFIX
-from ledger.crypto import SigningKey
+from core.crypto import SigningKey
 
 
 def _admin(node_url: str, path: str, payload: dict[str, Any]) -> dict[str, Any]:

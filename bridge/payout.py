@@ -34,7 +34,7 @@ from bridge.tron import (
     TxStatus,
 )
 from btt.ledger.v1 import ledger_pb2 as pb
-from ledger.crypto import SigningKey, is_address
+from core.crypto import SigningKey, is_address
 
 log = logging.getLogger("bridge.payout")
 

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from ledger.storage.engine import is_sqlite, make_engine
+from core.database import is_sqlite, make_engine
 
 metadata = MetaData()
 

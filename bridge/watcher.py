@@ -23,7 +23,7 @@ from bridge.crash import crash_point
 from bridge.store import BridgeStore
 from bridge.treasury import LedgerError, TreasuryClient
 from bridge.tron import TokenTransfer, TronGateway
-from ledger.crypto import is_address
+from core.crypto import is_address
 
 log = logging.getLogger("bridge.watcher")
 MEMO_PREFIX = b"btt:"

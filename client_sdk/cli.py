@@ -4,8 +4,8 @@ Human output by default, `--json` for scripts. Every option can come from the en
 BTT_LEDGER, BTT_WALLET, BTT_PASSWORD (else a prompt), BTT_HOME (default ~/.btt), BTT_CA_CERT.
 A bad argument or a refusal prints one line, `error: ...`, and exits 1.
 
-The torrent commands (seed, download) and the demo live in their own modules; each has a
-`register(app)` that `register_commands` calls.
+The torrent commands (seed, download) live in their own module, with a `register(app)` that
+`register_commands` calls. The installed `btt` (devnet.cli) adds the local-stack commands.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from client_sdk.channel import ChannelError, PayerChannel, PayerStore
 from client_sdk.ledger_client import AsyncLedgerClient, LedgerClient, LedgerError
 from client_sdk.p2p import PayeeClient
 from client_sdk.wallet import Wallet, WalletError
-from ledger.crypto import is_address
-from ledger.domain import MAX_AMOUNT, UNITS_PER_BTT
+from core.crypto import is_address
+from core.types import MAX_AMOUNT, UNITS_PER_BTT
 
 T = TypeVar("T")
 
@@ -598,12 +598,10 @@ def events(
 
 
 def register_commands() -> None:
-    """Add the commands that live beside their features (torrent, demo)."""
-    from client_sdk.demo.command import register as register_demo
+    """Add the commands that live beside their features (torrent)."""
     from client_sdk.torrent.commands import register as register_torrent
 
     register_torrent(app)
-    register_demo(app)
 
 
 def main() -> None:

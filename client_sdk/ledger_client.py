@@ -23,10 +23,10 @@ import grpc
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
-from ledger.crypto import SigningKey
-from ledger.messages import sign
-from ledger.rpc.errors import reason_of
-from ledger.signing import derive_channel_id
+from core.crypto import SigningKey
+from core.envelopes import sign
+from core.rejections import reason_of
+from core.signing import derive_channel_id
 
 T = TypeVar("T")
 

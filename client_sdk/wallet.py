@@ -22,7 +22,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from ledger.crypto import Address, SigningKey, is_address
+from core.crypto import SigningKey, is_address
+from core.types import Address
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,12 @@ import typer
 from prometheus_client import start_http_server
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.database import make_engine
+from core.rejections import Rejected
+from core.status import ChannelStatus
 from ledger import logs
-from ledger.domain import ChannelStatus, Rejected
 from ledger.rpc.server import ConfigError, TlsFiles, build_service, start_server
 from ledger.service import LedgerService
-from ledger.storage.engine import make_engine
 from ledger.storage.migrate import upgrade
 
 DEFAULT_DB = f"sqlite:///{Path.home() / '.btt' / 'ledger.db'}"

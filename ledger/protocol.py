@@ -17,23 +17,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-from ledger.crypto import InvalidAddress, InvalidSignature, raw_address, recover_raw_address
-from ledger.domain import (
-    INT64_MAX,
-    MAX_AMOUNT,
-    Account,
-    Amount,
-    Channel,
-    ChannelId,
-    ChannelStatus,
-    Nonce,
-    Rejected,
-    Rejection,
-    SettleReason,
-    SignedBy,
-    Timestamp,
-)
-from ledger.signing import derive_channel_id
+from core.crypto import InvalidAddress, InvalidSignature, raw_address, recover_raw_address
+from core.rejections import Rejected, Rejection
+from core.signing import SignedBy, derive_channel_id
+from core.status import ChannelStatus, SettleReason
+from core.types import INT64_MAX, MAX_AMOUNT, Amount, ChannelId, Nonce, Timestamp, check_amount
+from ledger.domain import Account, Channel
 
 MAX_CHANNEL_LIFETIME = 366 * 24 * 3600
 
@@ -105,16 +94,6 @@ class ChannelTransition:
 
 
 # ---------------------------------------------------------------- checks
-
-
-def check_amount(value: int, field: str, *, allow_zero: bool = False) -> Amount:
-    if value < 0 or (value == 0 and not allow_zero):
-        raise Rejected(
-            Rejection.INVALID_AMOUNT, f"{field} must be {'>= 0' if allow_zero else '> 0'}"
-        )
-    if value > MAX_AMOUNT:
-        raise Rejected(Rejection.AMOUNT_OVERFLOW, f"{field} exceeds the maximum of {MAX_AMOUNT}")
-    return Amount(value)
 
 
 def check_address(value: str, field: str) -> str:

@@ -15,19 +15,13 @@ from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from core.clock import Clock
+from core.rejections import Rejected, Rejection
+from core.signing import SignedBy
+from core.status import ChannelStatus
+from core.types import Amount, Nonce, Timestamp
 from ledger import protocol
-from ledger.clock import Clock
-from ledger.domain import (
-    Account,
-    Amount,
-    Channel,
-    ChannelStatus,
-    Nonce,
-    Rejected,
-    Rejection,
-    SignedBy,
-    Timestamp,
-)
+from ledger.domain import Account, Channel
 from ledger.protocol import (
     CHAIN_DEPOSITS,
     CHAIN_WITHDRAWALS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from ledger.storage.engine import make_engine, normalize_url
+from core.database import make_engine, normalize_url
 from ledger.storage.schema import metadata
 
 config = context.config

@@ -10,7 +10,7 @@ import grpc
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
-from ledger.clock import ManualClock
+from core.clock import ManualClock
 from ledger.embedded import serving_in_thread
 from ledger.rpc.server import RunningLedger, build_service
 from ledger.service import LedgerService

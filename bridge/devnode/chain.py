@@ -21,7 +21,7 @@ from tronpy.proto import tron_pb2
 from bridge.devnode.state import SCHEMA, TRX, AccountRow, StateView
 from bridge.devnode.txcodec import CodecError, txid_of, unpack_contract
 from bridge.tron import protos
-from ledger.crypto import InvalidSignature, SigningKey, raw_address, recover_raw_address
+from core.crypto import InvalidSignature, SigningKey, raw_address, recover_raw_address
 
 MAX_EXPIRATION_MS = 24 * 3600 * 1000
 TAPOS_WINDOW = 65_536

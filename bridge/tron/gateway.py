@@ -30,7 +30,8 @@ from bridge.tron.types import (
     TxStatus,
     UnsignedTx,
 )
-from ledger.crypto import Address, SigningKey, raw_address, recover_raw_address
+from core.crypto import SigningKey, raw_address, recover_raw_address
+from core.types import Address
 
 NILE_ENDPOINT = "https://nile.trongrid.io"
 MAINNET_ENDPOINT = "https://api.trongrid.io"

@@ -11,7 +11,7 @@ from typing import NewType
 from google.protobuf.message import DecodeError
 from tronpy.proto import tron_pb2
 
-from ledger.crypto import Address
+from core.types import Address
 
 TokenId = NewType("TokenId", str)  # TRC-10 token id, decimal string such as "1002000"
 Sun = NewType("Sun", int)  # TRX base units

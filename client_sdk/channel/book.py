@@ -24,11 +24,11 @@ from client_sdk.channel.payee import CheckpointPolicy, PayeeChannel, Verdict
 from client_sdk.channel.states import SignedState
 from client_sdk.channel.store import PayeeRecord, PayeeStore
 from client_sdk.ledger_client import AsyncLedgerClient, LedgerError
-from ledger.clock import Clock, SystemClock
-from ledger.crypto import SigningKey, is_address, signed_by
-from ledger.domain import MAX_AMOUNT
-from ledger.messages import sign
-from ledger.signing import derive_channel_id, signing_digest
+from core.clock import Clock, SystemClock
+from core.crypto import SigningKey, is_address, signed_by
+from core.envelopes import sign
+from core.signing import derive_channel_id, signing_digest
+from core.types import MAX_AMOUNT
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from btt.payee.v1 import payee_pb2 as ppb
 from client_sdk.channel.errors import PayeeReason
 from client_sdk.channel.states import SignedState, StateVerifier
 from client_sdk.channel.store import PayeeRecord
-from ledger.domain import INT64_MAX, MAX_AMOUNT, Rejection
+from core.rejections import Rejection
+from core.types import INT64_MAX, MAX_AMOUNT
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,11 +22,11 @@ from client_sdk.channel.errors import (
 from client_sdk.channel.states import SignedState, sign_state
 from client_sdk.channel.store import PayerRecord, PayerStore
 from client_sdk.ledger_client import AsyncLedgerClient
-from ledger.crypto import SigningKey, signed_by
-from ledger.domain import Rejected
-from ledger.messages import sign
-from ledger.protocol import check_amount
-from ledger.signing import derive_channel_id, signing_digest
+from core.crypto import SigningKey, signed_by
+from core.envelopes import sign
+from core.rejections import Rejected
+from core.signing import derive_channel_id, signing_digest
+from core.types import check_amount
 
 if TYPE_CHECKING:  # p2p.client imports channel errors: a runtime import would cycle
     from client_sdk.p2p.client import PayeeClient

@@ -13,14 +13,9 @@ from dataclasses import dataclass
 from coincurve import PublicKey
 
 from btt.ledger.v1 import ledger_pb2 as pb
-from ledger.crypto import (
-    SIGNATURE_LENGTH,
-    SigningKey,
-    raw_address,
-    raw_address_of_public_key,
-)
-from ledger.domain import Rejection
-from ledger.signing import DOMAIN_TAG
+from core.crypto import SIGNATURE_LENGTH, SigningKey, raw_address, raw_address_of_public_key
+from core.rejections import Rejection
+from core.signing import DOMAIN_TAG
 
 _STATE_TYPE = pb.ChannelStatePayload.DESCRIPTOR.name
 _N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141

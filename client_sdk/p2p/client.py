@@ -14,7 +14,7 @@ from btt.payee.v1 import payee_pb2 as ppb
 from btt.payee.v1 import payee_pb2_grpc as ppb_grpc
 from client_sdk.channel.errors import PayeeUnavailable, TermsRefused
 from client_sdk.channel.states import SignedState
-from ledger.rpc.errors import reason_of
+from core.rejections import reason_of
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0

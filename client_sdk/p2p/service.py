@@ -25,8 +25,8 @@ from client_sdk.channel.book import PayeeBook
 from client_sdk.channel.errors import PeerMisbehaved, TermsRefused
 from client_sdk.channel.states import SignedState
 from client_sdk.ledger_client import LedgerRejected, LedgerUnavailable
-from ledger.crypto import is_address
-from ledger.rpc.errors import REASON_METADATA_KEY
+from core.crypto import is_address
+from core.rejections import REASON_METADATA_KEY
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from btt.ledger.v1 import ledger_pb2 as pb
-from ledger.domain import Account, Channel, ChannelStatus, SettleReason
+from core.status import ChannelStatus, SettleReason
+from ledger.domain import Account, Channel
 from ledger.storage.store import Event, Withdrawal
 
 CHANNEL_STATUS_TO_PB = {

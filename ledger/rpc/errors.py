@@ -8,10 +8,8 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from ledger.domain import Rejected, Rejection
+from core.rejections import ERROR_DOMAIN, REASON_METADATA_KEY, Rejected, Rejection
 
-ERROR_DOMAIN = "btt-ledger"
-REASON_METADATA_KEY = "btt-reason"
 GRPC_DETAILS_METADATA_KEY = "grpc-status-details-bin"
 
 _R = Rejection
@@ -85,12 +83,3 @@ def status_error(rejected: Rejected) -> StatusError:
             (REASON_METADATA_KEY, rejected.reason.value),
         ),
     )
-
-
-def reason_of(error: grpc.RpcError) -> str | None:
-    """The stable reason of a ledger rejection, or None for other errors."""
-    metadata = error.trailing_metadata() or ()  # type: ignore[attr-defined]
-    for key, value in metadata:
-        if key == REASON_METADATA_KEY:
-            return str(value)
-    return None

@@ -16,11 +16,11 @@ from grpc_reflection.v1alpha import reflection
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
-from ledger.clock import Clock, SystemClock
+from core.clock import Clock, SystemClock
+from core.database import is_sqlite, make_engine
 from ledger.rpc.interceptors import Metrics, ObservabilityInterceptor
 from ledger.rpc.servicer import LedgerServicer, TreasuryServicer
 from ledger.service import LedgerService
-from ledger.storage.engine import is_sqlite, make_engine
 from ledger.storage.migrate import upgrade
 from ledger.storage.store import Store
 

@@ -19,8 +19,9 @@ import grpc
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
-from ledger.domain import MAX_AMOUNT, Rejected, Rejection
-from ledger.messages import open_signed
+from core.envelopes import open_signed
+from core.rejections import Rejected, Rejection
+from core.types import MAX_AMOUNT
 from ledger.protocol import Refund, StateProof, check_address
 from ledger.rpc import convert
 from ledger.rpc.errors import status_error

@@ -15,16 +15,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ledger.domain import (
-    Account,
-    Amount,
-    Channel,
-    ChannelId,
-    ChannelStatus,
-    Nonce,
-    SettleReason,
-    Timestamp,
-)
+from core.status import ChannelStatus, SettleReason
+from core.types import Amount, ChannelId, Nonce, Timestamp
+from ledger.domain import Account, Channel
 from ledger.protocol import Movement, due_at
 from ledger.storage import schema as t
 

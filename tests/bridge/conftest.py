@@ -7,7 +7,7 @@ import pytest
 
 from bridge.devnode import DevNode, running_devnode
 from bridge.tron import TronGateway
-from ledger.crypto import SigningKey
+from core.crypto import SigningKey
 
 SOLID_DEPTH = 2
 ALICE = SigningKey.from_bytes(bytes([0x11]) * 32)

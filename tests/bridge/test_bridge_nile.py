@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bridge.tron import TronGateway
-from ledger.crypto import SigningKey
+from core.crypto import SigningKey
 
 pytestmark = [pytest.mark.nile, pytest.mark.timeout(120)]
 

@@ -15,7 +15,7 @@ from bridge.devnode.txcodec import (
     transaction_from_json,
     txid_of,
 )
-from ledger.crypto import SigningKey, raw_address, recover_raw_address, signed_by
+from core.crypto import SigningKey, raw_address, recover_raw_address, signed_by
 
 VECTOR = json.loads((Path(__file__).parent / "vectors" / "tron-transferasset.json").read_text())
 

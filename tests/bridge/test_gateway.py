@@ -19,7 +19,7 @@ from bridge.tron import (
     TxStatus,
     UnsignedTx,
 )
-from ledger.crypto import raw_address
+from core.crypto import raw_address
 from tests.bridge.conftest import ALICE, BOB, CAROL, SOLID_DEPTH, settle
 
 pytestmark = pytest.mark.timeout(60)

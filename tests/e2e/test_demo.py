@@ -18,7 +18,7 @@ def test_btt_demo_runs_end_to_end(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "from client_sdk.cli import main; main()",
+            "from devnet.cli import main; main()",
             "demo",
             "--json",
             "--size-mib",

@@ -13,11 +13,11 @@ from grpc_status import rpc_status
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
-from ledger.crypto import SigningKey
-from ledger.domain import MAX_AMOUNT
-from ledger.messages import cosign, sign
-from ledger.rpc.errors import reason_of
-from ledger.signing import derive_channel_id
+from core.crypto import SigningKey
+from core.envelopes import cosign, sign
+from core.rejections import reason_of
+from core.signing import derive_channel_id
+from core.types import MAX_AMOUNT
 from tests.ledger_harness import LedgerHarness
 
 pytestmark = pytest.mark.timeout(120)

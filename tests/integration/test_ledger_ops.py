@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
-from ledger.crypto import SigningKey
+from core.crypto import SigningKey
 from ledger.embedded import serving_in_thread
 from ledger.rpc.server import build_service
 from tests.ledger_harness import LedgerHarness
@@ -102,7 +102,7 @@ def test_cli_bad_input_is_one_clear_line(tmp_path: Path) -> None:
 def test_deadline_overrun_changes_nothing_and_server_keeps_serving(
     ledger: LedgerHarness,
 ) -> None:
-    from ledger.messages import sign
+    from core.envelopes import sign
 
     key = SigningKey.generate()
     ledger.fund(key.address, 100)

@@ -4,8 +4,8 @@ import grpc
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
-from ledger.crypto import SigningKey
-from ledger.messages import sign
+from core.crypto import SigningKey
+from core.envelopes import sign
 from tests.ledger_harness import LedgerHarness
 
 

@@ -11,15 +11,18 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from btt.ledger.v1 import ledger_pb2 as pb
-from ledger.clock import ManualClock
-from ledger.crypto import SigningKey
-from ledger.domain import Amount, Channel, ChannelId, ChannelStatus, Rejected, Rejection, Timestamp
-from ledger.messages import open_signed, sign
+from core.clock import ManualClock
+from core.crypto import SigningKey
+from core.database import make_engine
+from core.envelopes import open_signed, sign
+from core.rejections import Rejected, Rejection
+from core.signing import derive_channel_id
+from core.status import ChannelStatus
+from core.types import Amount, ChannelId, Timestamp
+from ledger.domain import Channel
 from ledger.protocol import Bucket, Movement, Refund
 from ledger.rpc.server import ConfigError, build_service
 from ledger.service import LedgerService
-from ledger.signing import derive_channel_id
-from ledger.storage.engine import make_engine
 from ledger.storage.migrate import upgrade
 from ledger.storage.schema import metadata
 from ledger.storage.store import Store

@@ -21,7 +21,7 @@ from client_sdk.channel import (
 )
 from client_sdk.ledger_client import AsyncLedgerClient
 from client_sdk.p2p import PayeeClient, PayeeServer
-from ledger.crypto import SigningKey
+from core.crypto import SigningKey
 from tests.ledger_harness import LedgerHarness
 
 INFO_HASH = "ab" * 20

@@ -10,9 +10,9 @@ from btt.ledger.v1 import ledger_pb2 as pb
 from client_sdk.channel import CheckpointPolicy, PeerMisbehaved, StateVerifier, sign_state
 from client_sdk.channel.payer import verify_refund
 from client_sdk.p2p import PayeeServicer
-from ledger.crypto import SigningKey
-from ledger.domain import Rejection
-from ledger.messages import sign
+from core.crypto import SigningKey
+from core.envelopes import sign
+from core.rejections import Rejection
 
 LEDGER = "test-ledger"
 _N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from client_sdk.cli import app, format_btt, parse_amount
 from client_sdk.wallet import Wallet
-from ledger.crypto import SigningKey
+from core.crypto import SigningKey
 from tests.ledger_harness import LedgerHarness
 from tests.sdk.conftest import INFO_HASH, threaded_payee
 

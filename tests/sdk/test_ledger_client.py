@@ -22,8 +22,8 @@ from client_sdk.ledger_client import (
     LedgerUnavailable,
     NoSigningKey,
 )
-from ledger.clock import ManualClock
-from ledger.crypto import SigningKey
+from core.clock import ManualClock
+from core.crypto import SigningKey
 from ledger.rpc.server import TlsFiles, build_service, start_server
 from tests.ledger_harness import LedgerHarness
 

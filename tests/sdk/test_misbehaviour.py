@@ -12,7 +12,7 @@ from btt.payee.v1 import payee_pb2 as ppb
 from btt.payee.v1 import payee_pb2_grpc as ppb_grpc
 from client_sdk.channel import PayeeReason, PayerChannel, PaymentRejected, sign_state
 from client_sdk.ledger_client import LedgerRejected
-from ledger.crypto import SigningKey
+from core.crypto import SigningKey
 from tests.ledger_harness import LedgerHarness
 from tests.sdk.conftest import RATE, PayeeNode, Payer
 

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from client_sdk.channel import PayeeChannel, PayeeReason, SignedState, sign_state
 from client_sdk.channel.store import PayeeRecord
-from ledger.crypto import SigningKey, signed_by
-from ledger.signing import signing_digest
+from core.crypto import SigningKey, signed_by
+from core.signing import signing_digest
 
 LEDGER = "prop-ledger"
 PAYER, MALLORY = SigningKey.generate(), SigningKey.generate()

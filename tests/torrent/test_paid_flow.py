@@ -14,7 +14,7 @@ from client_sdk.torrent.paid import CloseMode, PaidDownloader, PaidSeeder, PaidS
 from client_sdk.torrent.paid.shares import piece_payments
 from client_sdk.torrent.session import sha256_file
 from client_sdk.torrent.testkit import start_bad_seeder
-from ledger.crypto import SigningKey
+from core.crypto import SigningKey
 from tests.ledger_harness import LedgerHarness
 from tests.torrent.conftest import Content
 

@@ -15,7 +15,7 @@ from client_sdk.torrent.market import LinearGrowth, Proof, answer_challenge
 from client_sdk.torrent.paid import PaidDownloader, PaidSeeder, PaidSeederConfig
 from client_sdk.torrent.paid.market_rpc import challenge_of, fetch_reserve, prove_possession
 from client_sdk.torrent.session import sha256_file
-from ledger.crypto import SigningKey
+from core.crypto import SigningKey
 from tests.ledger_harness import LedgerHarness
 from tests.torrent.conftest import Content
 from tests.torrent.test_paid_flow import funded_key, paid_seeder

@@ -9,7 +9,7 @@ import pytest
 from Crypto.Hash import keccak
 from ecdsa.util import sigdecode_string, sigencode_strings
 
-from ledger.crypto import (
+from core.crypto import (
     SIGNATURE_LENGTH,
     InvalidAddress,
     InvalidSignature,

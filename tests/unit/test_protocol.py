@@ -1,7 +1,7 @@
 """The pure channel and account protocol: every transition and every rejection, with real keys.
 
 Proofs are built the way the server builds them: a payload message is signed with
-`ledger.messages.sign` and opened with `ledger.messages.open_signed`, which yields the
+`core.envelopes.sign` and opened with `core.envelopes.open_signed`, which yields the
 domain-separated digest the protocol verifies against.
 """
 
@@ -15,23 +15,14 @@ import pytest
 from google.protobuf.message import Message
 
 from btt.ledger.v1 import ledger_pb2 as pb
+from core.crypto import SigningKey
+from core.envelopes import open_signed, sign
+from core.rejections import Rejected, Rejection
+from core.signing import SignedBy, derive_channel_id
+from core.status import ChannelStatus, SettleReason
+from core.types import INT64_MAX, MAX_AMOUNT, Amount, Nonce, Timestamp
 from ledger import protocol
-from ledger.crypto import SigningKey
-from ledger.domain import (
-    INT64_MAX,
-    MAX_AMOUNT,
-    Account,
-    Amount,
-    Channel,
-    ChannelStatus,
-    Nonce,
-    Rejected,
-    Rejection,
-    SettleReason,
-    SignedBy,
-    Timestamp,
-)
-from ledger.messages import open_signed, sign
+from ledger.domain import Account, Channel
 from ledger.protocol import (
     MAX_CHANNEL_LIFETIME,
     TRANSITIONS,
@@ -42,7 +33,6 @@ from ledger.protocol import (
     Refund,
     StateProof,
 )
-from ledger.signing import derive_channel_id
 
 LEDGER = "unit-ledger"
 PAYER_KEY = SigningKey.from_bytes(b"\x11" * 32)
@@ -828,7 +818,7 @@ def test_cooperative_close_after_expiry_is_allowed() -> None:
 
 
 def test_cooperative_close_cosigned_envelope() -> None:
-    from ledger.messages import cosign
+    from core.envelopes import cosign
 
     payer_env = sign(PAYER_KEY, LEDGER, pb.CooperativeClosePayload(channel_id=CID, cumulative=9))
     payee_env = cosign(PAYEE_KEY, LEDGER, payer_env, pb.CooperativeClosePayload)

@@ -18,23 +18,15 @@ from hypothesis.stateful import (
 )
 
 from btt.ledger.v1 import ledger_pb2 as pb
+from core.crypto import SigningKey
+from core.envelopes import open_signed, sign
+from core.rejections import Rejected, Rejection
+from core.signing import SignedBy, derive_channel_id
+from core.status import ChannelStatus, SettleReason
+from core.types import Amount, Nonce, Timestamp
 from ledger import protocol
-from ledger.crypto import SigningKey
-from ledger.domain import (
-    Account,
-    Amount,
-    Channel,
-    ChannelStatus,
-    Nonce,
-    Rejected,
-    Rejection,
-    SettleReason,
-    SignedBy,
-    Timestamp,
-)
-from ledger.messages import open_signed, sign
+from ledger.domain import Account, Channel
 from ledger.protocol import Bucket, ChannelTransition, Movement, Refund, StateProof
-from ledger.signing import derive_channel_id
 
 LEDGER = "prop-ledger"
 KEYS = [SigningKey.from_bytes(bytes([b]) * 32) for b in (0x11, 0x22, 0x33)]

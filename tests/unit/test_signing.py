@@ -11,12 +11,13 @@ from Crypto.Hash import keccak
 from google.protobuf.descriptor import FieldDescriptor
 
 from btt.ledger.v1 import ledger_pb2 as pb
-from ledger.crypto import SigningKey, raw_address, recover_raw_address, signed_by
-from ledger.domain import ChannelStatus, Rejection
-from ledger.messages import cosign, message_type, open_signed, serialize, sign
+from core.crypto import SigningKey, raw_address, recover_raw_address, signed_by
+from core.envelopes import cosign, message_type, open_signed, serialize, sign
+from core.rejections import Rejection
+from core.signing import DOMAIN_TAG, derive_channel_id, signing_digest
+from core.status import ChannelStatus
 from ledger.protocol import TRANSITIONS, Op
 from ledger.rpc.errors import STATUS_OF
-from ledger.signing import DOMAIN_TAG, derive_channel_id, signing_digest
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 PAYER = SigningKey.from_bytes(b"\x11" * 32)

@@ -18,7 +18,7 @@ from client_sdk.wallet import (
     WalletNotFound,
     WrongPassword,
 )
-from ledger.crypto import SigningKey
+from core.crypto import SigningKey
 
 FAST_N = 2**4
 SECRET_HEX = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"

@@ -45,7 +45,7 @@ from client_sdk.torrent.paid.market_rpc import fetch_reserve
 from client_sdk.torrent.paid.shares import piece_payments
 from client_sdk.torrent.peers import PeerKey
 from client_sdk.torrent.session import Geometry
-from ledger.crypto import SigningKey
+from core.crypto import SigningKey
 
 log = logging.getLogger(__name__)
 

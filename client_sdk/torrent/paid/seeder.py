@@ -64,8 +64,8 @@ from client_sdk.torrent.paid.shares import PaidBytes
 from client_sdk.torrent.peers import PeerKey as LtPeer
 from client_sdk.torrent.seeder import Seeder
 from client_sdk.torrent.session import DEFAULT_PIECE_SIZE, Geometry
-from ledger.clock import Clock, SystemClock
-from ledger.crypto import SigningKey
+from core.clock import Clock, SystemClock
+from core.crypto import SigningKey
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from typing import Generic, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from btt.ledger.v1 import ledger_pb2 as pb
-from ledger.crypto import SigningKey
-from ledger.domain import Rejected, Rejection, SignedBy
-from ledger.signing import signing_digest
+from core.crypto import SigningKey
+from core.rejections import Rejected, Rejection
+from core.signing import SignedBy, signing_digest
 
 M = TypeVar("M", bound=Message)
 

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Protocol
 
-from ledger.domain import Timestamp
+from core.types import Timestamp
 
 
 class Clock(Protocol):

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from client_sdk.demo.stack import DemoError
+from devnet.stack import DemoError
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
     ) -> None:
         """Run everything end to end on this machine: ledger, TRON devnode, bridge, paid swarm."""
-        from client_sdk.demo.run import run_demo
+        from devnet.run import run_demo
 
         console = Console(stderr=True) if as_json else Console()
         try:

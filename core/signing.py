@@ -10,9 +10,18 @@ docs/protocol.md is the byte-level reference.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 DOMAIN_TAG = b"BTT-CHANNELS/v1"
 _SEP = b"\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class SignedBy:
+    """A signature and the domain-separated digest it must cover."""
+
+    digest: bytes
+    signature: bytes
 
 
 def signing_digest(ledger_id: str, message_type: str, payload: bytes) -> bytes:

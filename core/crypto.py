@@ -10,14 +10,12 @@ import hashlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NewType
 
 from coincurve import PrivateKey as _CCPrivateKey
 from coincurve import PublicKey as _CCPublicKey
 from tronpy.keys import keccak256, to_base58check_address, to_hex_address
 
-Address = NewType("Address", str)
-"""TRON base58check address, e.g. 'TCLBgkbfVkJroVBJVqBEsxtPNQEQMTQCLQ'."""
+from core.types import Address
 
 SIGNATURE_LENGTH = 65
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141

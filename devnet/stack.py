@@ -21,7 +21,7 @@ from bridge.devtools import deposit, devnode_fund, devnode_issue_token
 from bridge.reconcile import Reconciliation
 from bridge.runner import BridgeRunner
 from bridge.treasury import LedgerUserClient
-from ledger.crypto import SigningKey
+from core.crypto import SigningKey
 from ledger.embedded import serving_in_thread
 from ledger.rpc.server import RunningLedger, build_service
 from ledger.service import AuditReport, LedgerService

@@ -21,13 +21,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from client_sdk.demo.stack import DemoError, DemoStack, demo_stack
 from client_sdk.torrent.paid.downloader import DownloadSummary, PaidDownloader, ProgressSnapshot
 from client_sdk.torrent.paid.seeder import PaidSeeder, PaidSeederConfig
 from client_sdk.torrent.seeder import Seeder
 from client_sdk.torrent.session import create_torrent, sha256_file, write_test_file
-from ledger.crypto import SigningKey
-from ledger.domain import UNITS_PER_BTT
+from core.crypto import SigningKey
+from core.types import UNITS_PER_BTT
+from devnet.stack import DemoError, DemoStack, demo_stack
 
 PAID_SEEDER_IP, FREE_SEEDER_IP = "127.0.0.2", "127.0.0.3"
 # Uplinks (bytes/s), so that the swarm takes a few seconds to watch and both seeders matter.
