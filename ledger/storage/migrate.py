@@ -1,19 +1,22 @@
-"""Bring a database to the latest schema with the Alembic migrations in migrations/."""
+"""Bring a database to the latest schema with the Alembic migrations shipped in this package.
+
+The migrations live in ledger/storage/migrations/ (package data), so an installed wheel finds them
+through the package, not through a source checkout.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+ALEMBIC_INI = files("ledger.storage") / "alembic.ini"
 
 
 def alembic_config(url: str) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg = Config(str(ALEMBIC_INI))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 

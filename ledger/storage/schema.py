@@ -1,4 +1,5 @@
-"""The ledger's tables (SQLAlchemy Core). Alembic migrations in migrations/ are generated from this.
+"""The ledger's tables (SQLAlchemy Core). The Alembic migrations in ledger/storage/migrations/
+are generated from this.
 
 Every balance change writes a journal row (source bucket -> target bucket) in the same
 transaction as the balance, so balances can always be re-derived and audited.
