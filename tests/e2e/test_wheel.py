@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,10 +24,20 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bridge.devtools import devnode_fund
-from ledger.crypto import SigningKey
+from core.crypto import SigningKey
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
+NOT_SOURCE = (
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+    ".hypothesis",
+)
 
 
 @dataclass(frozen=True)
@@ -72,8 +83,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     dist, venv, workdir = base / "dist", base / "venv", base / "work"
     workdir.mkdir()
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    # Build from a clean copy: a stale build/ in the checkout would leak old files into the wheel.
+    source = base / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
     subprocess.run(
-        [*pip, "wheel", "--no-deps", "-w", str(dist), str(ROOT)], check=True, timeout=300
+        [*pip, "wheel", "--no-deps", "-w", str(dist), str(source)], check=True, timeout=300
     )
     (wheel,) = dist.glob("btt_channels-*.whl")
     # --without-pip: the running pip installs into it (--python), which skips ensurepip.
