@@ -35,7 +35,9 @@ from client_sdk.ledger_client import AsyncLedgerClient, LedgerClient, LedgerErro
 from client_sdk.p2p import PayeeClient
 from client_sdk.wallet import Wallet, WalletError
 from core.crypto import is_address
+from core.status import ChannelStatus
 from core.types import MAX_AMOUNT, UNITS_PER_BTT
+from core.wire import CHANNEL_STATUS_TO_PB, channel_status_from_pb, event_kind_from_pb
 
 T = TypeVar("T")
 
@@ -359,11 +361,9 @@ def withdraw(
 
 # ---------------------------------------------------------------- channels
 
-_STATUS = {
-    pb.CHANNEL_STATUS_OPEN: "open",
-    pb.CHANNEL_STATUS_CLOSING: "closing",
-    pb.CHANNEL_STATUS_SETTLED: "settled",
-}
+
+def _label(status: ChannelStatus | None) -> str:
+    return status.label() if status else "unknown"
 
 
 def channel_json(ch: pb.Channel) -> dict[str, Any]:
@@ -373,7 +373,7 @@ def channel_json(ch: pb.Channel) -> dict[str, Any]:
         "payee": ch.payee,
         "deposit": ch.deposit,
         "expiry": ch.expiry,
-        "status": _STATUS.get(ch.status, "unknown"),
+        "status": _label(channel_status_from_pb(ch.status)),
         "best_nonce": ch.best_nonce,
         "best_cumulative": ch.best_cumulative,
         "paid_to_payee": ch.paid_to_payee,
@@ -463,7 +463,7 @@ def channel_list(
 ) -> None:
     """Channels where your wallet is payer or payee."""
     s = state(ctx)
-    wanted = {v: k for k, v in _STATUS.items()}
+    wanted = {c.label(): CHANNEL_STATUS_TO_PB[c] for c in ChannelStatus}
     if status != "all" and status not in wanted:
         raise CliError(f"invalid status {status!r}: use open, closing, settled or all")
     with s.client() as client:
@@ -577,16 +577,17 @@ def events(
         contextlib.closing(client.events(account, after, only_new=new)) as it,
     ):
         for seen, event in enumerate(it, 1):
+            kind = event_kind_from_pb(event.kind)
             data = {
                 "event_id": event.event_id,
                 "at": event.at,
-                "kind": event.kind,
+                "kind": kind.value if kind else "unknown",
                 "accounts": list(event.accounts),
                 "channel_id": bytes(event.channel_id).hex(),
                 "amount": event.amount,
             }
             line = (
-                f"#{event.event_id} {event.kind} {format_btt(event.amount)} "
+                f"#{event.event_id} {data['kind']} {format_btt(event.amount)} "
                 f"{' '.join(event.accounts)}"
             )
             s.emit(data, lambda c, line=line: c.print(line))  # type: ignore[misc]

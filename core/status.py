@@ -6,9 +6,14 @@ import enum
 
 
 class ChannelStatus(enum.Enum):
+    """A channel on the ledger (ledger.protocol.TRANSITIONS). Clients show `label()`."""
+
     OPEN = "OPEN"
     CLOSING = "CLOSING"
     SETTLED = "SETTLED"
+
+    def label(self) -> str:
+        return self.value.lower()
 
 
 class SettleReason(enum.Enum):
@@ -17,3 +22,28 @@ class SettleReason(enum.Enum):
     REFUND = "REFUND"
     CHALLENGE_EXPIRED = "CHALLENGE_EXPIRED"
     SWEPT = "SWEPT"
+
+
+class WithdrawalStatus(enum.StrEnum):
+    """A withdrawal's lifecycle (ledger.protocol.WITHDRAWAL_TRANSITIONS); the value is the wire
+    and database text."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    FAILED = "failed"
+
+
+class EventKind(enum.StrEnum):
+    """What an event on the ledger's stream reports. The value is the database text; on the wire
+    it is the proto's EventKind (core.wire maps the two)."""
+
+    CHANNEL_OPENED = "channel_opened"
+    CHANNEL_UPDATED = "channel_updated"
+    CHANNEL_CLOSING = "channel_closing"
+    CHANNEL_SETTLED = "channel_settled"
+    CHANNEL_TOPPED_UP = "channel_topped_up"
+    TRANSFER = "transfer"
+    CREDIT = "credit"
+    WITHDRAWAL_REQUESTED = "withdrawal_requested"
+    WITHDRAWAL_PAID = "withdrawal_paid"
+    WITHDRAWAL_FAILED = "withdrawal_failed"

@@ -22,6 +22,7 @@ from bridge.reconcile import Reconciliation
 from bridge.runner import BridgeRunner
 from bridge.treasury import LedgerUserClient
 from core.crypto import SigningKey
+from core.status import WithdrawalStatus
 from ledger.embedded import serving_in_thread
 from ledger.rpc.server import RunningLedger, build_service
 from ledger.service import AuditReport, LedgerService
@@ -90,9 +91,9 @@ class DemoStack:
 
         def paid() -> bool:
             found = self.bridge.treasury.withdrawal(w.withdrawal_id)
-            if found is not None and found.status == "failed":
+            if found is not None and found.status == WithdrawalStatus.FAILED:
                 raise DemoError(f"withdrawal failed: {found.failure_reason}")
-            return found is not None and found.status == "paid"
+            return found is not None and found.status == WithdrawalStatus.PAID
 
         wait_for(f"withdrawal {w.withdrawal_id} to be paid on chain", paid, timeout)
         found = self.bridge.treasury.withdrawal(w.withdrawal_id)

@@ -1,4 +1,6 @@
-"""Domain values of the ledger: accounts and channels (amounts, ids and reasons are in core).
+"""Domain values of the ledger: accounts, channels, withdrawals, events and the audit totals.
+
+Amounts, ids, statuses and rejection reasons are shared with the clients, in core.
 
 Nothing here does I/O or knows about protobuf or SQL.
 """
@@ -7,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.status import ChannelStatus, SettleReason
+from core.status import ChannelStatus, EventKind, SettleReason, WithdrawalStatus
 from core.types import Amount, ChannelId, Nonce, Timestamp
 
 
@@ -42,3 +44,41 @@ class Account:
     account_id: str
     balance: Amount = Amount(0)
     nonce: Nonce = Nonce(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    withdrawal_id: int
+    account_id: str
+    tron_address: str
+    amount: Amount
+    status: WithdrawalStatus
+    txid: str
+    failure_reason: str
+    requested_at: Timestamp
+    updated_at: Timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event_id: int
+    at: Timestamp
+    kind: EventKind
+    accounts: tuple[str, ...]
+    channel_id: bytes | None
+    amount: Amount
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    account_balances: int
+    channel_escrow: int
+    pending_withdrawals: int
+    deposits_credited: int
+    withdrawals_paid: int
+    journal_entries: int
+    # Per liability kind, what the journal says the bucket holds (inflows - outflows).
+    journal_account: int
+    journal_escrow: int
+    journal_pending: int

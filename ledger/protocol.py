@@ -20,9 +20,9 @@ from dataclasses import dataclass, replace
 from core.crypto import InvalidAddress, InvalidSignature, raw_address, recover_raw_address
 from core.rejections import Rejected, Rejection
 from core.signing import SignedBy, derive_channel_id
-from core.status import ChannelStatus, SettleReason
+from core.status import ChannelStatus, EventKind, SettleReason, WithdrawalStatus
 from core.types import INT64_MAX, MAX_AMOUNT, Amount, ChannelId, Nonce, Timestamp, check_amount
-from ledger.domain import Account, Channel
+from ledger.domain import Account, Channel, Withdrawal
 
 MAX_CHANNEL_LIFETIME = 366 * 24 * 3600
 
@@ -70,6 +70,10 @@ class Bucket:
     @staticmethod
     def escrow(channel_id: bytes) -> Bucket:
         return Bucket("escrow", channel_id.hex())
+
+    @staticmethod
+    def pending(withdrawal_id: int) -> Bucket:
+        return Bucket("pending", str(withdrawal_id))
 
 
 CHAIN_DEPOSITS = Bucket("chain", "deposits")
@@ -478,3 +482,89 @@ def due_at(channel: Channel) -> Timestamp | None:
     if channel.status is _CLOSING:
         return Timestamp(min(channel.close_deadline, channel.expiry))
     return None
+
+
+# ---------------------------------------------------------------- withdrawals
+
+
+class WithdrawalOp(enum.Enum):
+    REQUEST = "withdrawal_requested"
+    MARK_PAID = "withdrawal_paid"
+    MARK_FAILED = "withdrawal_failed"
+
+
+_PENDING, _PAID, _FAILED = WithdrawalStatus.PENDING, WithdrawalStatus.PAID, WithdrawalStatus.FAILED
+
+# A withdrawal's only moves: (from, to) -> the operation that makes it. Paid and failed are final.
+WITHDRAWAL_TRANSITIONS: dict[tuple[WithdrawalStatus | None, WithdrawalStatus], WithdrawalOp] = {
+    (None, _PENDING): WithdrawalOp.REQUEST,
+    (_PENDING, _PAID): WithdrawalOp.MARK_PAID,
+    (_PENDING, _FAILED): WithdrawalOp.MARK_FAILED,
+}
+WITHDRAWAL_EVENTS: dict[WithdrawalOp, EventKind] = {
+    WithdrawalOp.REQUEST: EventKind.WITHDRAWAL_REQUESTED,
+    WithdrawalOp.MARK_PAID: EventKind.WITHDRAWAL_PAID,
+    WithdrawalOp.MARK_FAILED: EventKind.WITHDRAWAL_FAILED,
+}
+
+
+def request_withdrawal(
+    account: Account, tron_address: str, amount: int, nonce: int, proof: SignedBy
+) -> Amount:
+    """Validate a signed withdrawal request; the caller reserves `amount` with `reserve`."""
+    check_address(tron_address, "tron_address")
+    amount = check_amount(amount, "amount")
+    require_signer(proof, account.account_id, "withdrawal")
+    check_account_nonce(account, nonce)
+    if account.balance < amount:
+        raise Rejected(Rejection.INSUFFICIENT_FUNDS, f"balance {account.balance} is below {amount}")
+    return amount
+
+
+def reserve(withdrawal: Withdrawal) -> Movement:
+    """A new (pending) withdrawal's amount leaves the account until the bridge settles it."""
+    key = (None, withdrawal.status)
+    if WITHDRAWAL_TRANSITIONS.get(key) is not WithdrawalOp.REQUEST:
+        raise InvariantBroken(f"illegal withdrawal transition {key}")
+    return Movement(
+        Bucket.account(withdrawal.account_id),
+        Bucket.pending(withdrawal.withdrawal_id),
+        withdrawal.amount,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalTransition:
+    before: Withdrawal
+    after: Withdrawal
+    op: WithdrawalOp
+    movement: Movement
+
+    @property
+    def event(self) -> EventKind:
+        return WITHDRAWAL_EVENTS[self.op]
+
+
+def finish_withdrawal(
+    withdrawal: Withdrawal, *, paid: bool, txid: str, reason: str, now: Timestamp
+) -> WithdrawalTransition | None:
+    """The bridge's verdict: paid (on chain: the money leaves) or failed (it returns).
+
+    None when the same payment is confirmed again: an idempotent repeat changes nothing.
+    """
+    after_status = _PAID if paid else _FAILED
+    key = (withdrawal.status, after_status)
+    op = WITHDRAWAL_TRANSITIONS.get(key)
+    if op is None:
+        if paid and withdrawal.status is _PAID and withdrawal.txid == txid:
+            return None
+        raise Rejected(
+            Rejection.WITHDRAWAL_NOT_PENDING,
+            f"withdrawal {withdrawal.withdrawal_id} is {withdrawal.status}",
+        )
+    pending = Bucket.pending(withdrawal.withdrawal_id)
+    target = CHAIN_WITHDRAWALS if paid else Bucket.account(withdrawal.account_id)
+    after = replace(
+        withdrawal, status=after_status, txid=txid, failure_reason=reason, updated_at=now
+    )
+    return WithdrawalTransition(withdrawal, after, op, Movement(pending, target, withdrawal.amount))

@@ -18,20 +18,20 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from core.clock import Clock
 from core.rejections import Rejected, Rejection
 from core.signing import SignedBy
-from core.status import ChannelStatus
+from core.status import ChannelStatus, EventKind
 from core.types import Amount, Nonce, Timestamp
+from core.wire import withdrawal_status_from_pb
 from ledger import protocol
-from ledger.domain import Account, Channel
+from ledger.domain import Account, Channel, Event, Totals, Withdrawal
 from ledger.protocol import (
     CHAIN_DEPOSITS,
-    CHAIN_WITHDRAWALS,
     Bucket,
     ChannelTransition,
     Movement,
     Refund,
     StateProof,
 )
-from ledger.storage.store import Event, Store, Totals, Tx, Withdrawal
+from ledger.storage.store import Store, Tx
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -148,7 +148,7 @@ class LedgerService:
         return channel
 
     def _commit_channel(
-        self, tx: Tx, t: ChannelTransition, now: Timestamp, *, event: str, lock_accounts: bool
+        self, tx: Tx, t: ChannelTransition, now: Timestamp, *, event: EventKind, lock_accounts: bool
     ) -> Channel:
         after = t.after
         if lock_accounts:
@@ -165,7 +165,7 @@ class LedgerService:
         # The figure a subscriber cares about: what the payee got, its best state, or the deposit.
         if after.status is ChannelStatus.SETTLED:
             amount = after.paid_to_payee
-        elif event == "channel_updated":
+        elif event is EventKind.CHANNEL_UPDATED:
             amount = after.best_cumulative
         else:
             amount = after.deposit
@@ -205,7 +205,11 @@ class LedgerService:
                 nonces={sender: nonce},
             )
             tx.add_event(
-                "transfer", at=now, accounts=[sender, recipient], amount=amount, reference=memo
+                EventKind.TRANSFER,
+                at=now,
+                accounts=[sender, recipient],
+                amount=amount,
+                reference=memo,
             )
             s = accounts[sender]
             assert entry is not None
@@ -245,7 +249,9 @@ class LedgerService:
                 refund=refund,
                 now=now,
             )
-            return self._commit_channel(tx, t, now, event="channel_opened", lock_accounts=False)
+            return self._commit_channel(
+                tx, t, now, event=EventKind.CHANNEL_OPENED, lock_accounts=False
+            )
 
         try:
             return self._write(work)
@@ -260,7 +266,7 @@ class LedgerService:
         channel_id: bytes,
         decide: Callable[[Channel, Timestamp], ChannelTransition],
         *,
-        event: str,
+        event: EventKind,
         moves_money: bool,
     ) -> Channel:
         def work(tx: Tx, now: Timestamp) -> Channel:
@@ -276,7 +282,7 @@ class LedgerService:
         return self._channel_op(
             channel_id,
             lambda c, now: protocol.submit_state(c, nonce, cumulative, proof, now),
-            event="channel_updated",
+            event=EventKind.CHANNEL_UPDATED,
             moves_money=False,
         )
 
@@ -293,7 +299,7 @@ class LedgerService:
             lambda c, now: protocol.payee_close(
                 c, state, close_nonce, close_cumulative, close_proof, now
             ),
-            event="channel_settled",
+            event=EventKind.CHANNEL_SETTLED,
             moves_money=True,
         )
 
@@ -303,7 +309,7 @@ class LedgerService:
         return self._channel_op(
             channel_id,
             lambda c, now: protocol.cooperative_close(c, cumulative, payer_proof, payee_proof, now),
-            event="channel_settled",
+            event=EventKind.CHANNEL_SETTLED,
             moves_money=True,
         )
 
@@ -311,7 +317,7 @@ class LedgerService:
         return self._channel_op(
             channel_id,
             lambda c, now: protocol.request_close(c, proof, now, self.challenge_window),
-            event="channel_closing",
+            event=EventKind.CHANNEL_CLOSING,
             moves_money=False,
         )
 
@@ -319,7 +325,7 @@ class LedgerService:
         return self._channel_op(
             channel_id,
             lambda c, now: protocol.claim_refund(c, claim, refund, now),
-            event="channel_settled",
+            event=EventKind.CHANNEL_SETTLED,
             moves_money=True,
         )
 
@@ -338,7 +344,9 @@ class LedgerService:
             t = protocol.top_up(
                 channel, payer, additional, new_expiry, sequence, proof, refund, now
             )
-            return self._commit_channel(tx, t, now, event="channel_topped_up", lock_accounts=False)
+            return self._commit_channel(
+                tx, t, now, event=EventKind.CHANNEL_TOPPED_UP, lock_accounts=False
+            )
 
         return self._write(work)
 
@@ -374,7 +382,9 @@ class LedgerService:
                 t = protocol.settle_due(channel, now) if channel else None
                 if t is None:
                     return False  # another ledger process settled it first
-                self._commit_channel(tx, t, now, event="channel_settled", lock_accounts=True)
+                self._commit_channel(
+                    tx, t, now, event=EventKind.CHANNEL_SETTLED, lock_accounts=True
+                )
                 return True
 
             settled += self._write(work)
@@ -422,7 +432,9 @@ class LedgerService:
                 reference=f"{txid}:{contract_index}",
                 at=now,
             )
-            tx.add_event("credit", at=now, accounts=[account_id], amount=amount, reference=txid)
+            tx.add_event(
+                EventKind.CREDIT, at=now, accounts=[account_id], amount=amount, reference=txid
+            )
             return True, Account(account_id, Amount(account.balance + amount), account.nonce)
 
         return self._write(work)
@@ -431,36 +443,24 @@ class LedgerService:
         self, account_id: str, tron_address: str, amount: int, nonce: int, proof: SignedBy
     ) -> Withdrawal:
         protocol.check_address(account_id, "account")
-        protocol.check_address(tron_address, "tron_address")
-        protocol.check_amount(amount, "amount")
 
         def work(tx: Tx, now: Timestamp) -> Withdrawal:
             account = tx.accounts([account_id], create_at=now)[account_id]
-            protocol.require_signer(proof, account_id, "withdrawal")
-            protocol.check_account_nonce(account, nonce)
-            if account.balance < amount:
-                raise Rejected(
-                    Rejection.INSUFFICIENT_FUNDS, f"balance {account.balance} is below {amount}"
-                )
-            w = tx.insert_withdrawal(account_id, tron_address, amount, nonce, now)
+            units = protocol.request_withdrawal(account, tron_address, amount, nonce, proof)
+            w = tx.insert_withdrawal(account_id, tron_address, units, nonce, now)
+            op = protocol.WithdrawalOp.REQUEST
             tx.post(
-                [
-                    Movement(
-                        Bucket.account(account_id),
-                        Bucket("pending", str(w.withdrawal_id)),
-                        Amount(amount),
-                    )
-                ],
-                op="withdrawal_requested",
+                [protocol.reserve(w)],
+                op=op.value,
                 reference=f"withdrawal:{w.withdrawal_id}",
                 at=now,
                 nonces={account_id: nonce},
             )
             tx.add_event(
-                "withdrawal_requested",
+                protocol.WITHDRAWAL_EVENTS[op],
                 at=now,
                 accounts=[account_id],
-                amount=amount,
+                amount=units,
                 reference=str(w.withdrawal_id),
             )
             return w
@@ -470,10 +470,11 @@ class LedgerService:
     def list_withdrawals(
         self, status: str = "", limit: int = 100, after: int = 0
     ) -> list[Withdrawal]:
-        if status not in ("", "pending", "paid", "failed"):
+        wanted = withdrawal_status_from_pb(status)
+        if status and wanted is None:
             raise Rejected(Rejection.MALFORMED, "status must be pending, paid or failed")
         limit = min(max(limit or 100, 1), 1000)
-        return self._read(lambda tx: tx.list_withdrawals(status=status, limit=limit, after=after))
+        return self._read(lambda tx: tx.list_withdrawals(status=wanted, limit=limit, after=after))
 
     def _finish_withdrawal(
         self, withdrawal_id: int, *, paid: bool, txid: str, reason: str
@@ -482,26 +483,17 @@ class LedgerService:
             w = tx.withdrawal(withdrawal_id)
             if w is None:
                 raise Rejected(Rejection.UNKNOWN_WITHDRAWAL, f"no withdrawal {withdrawal_id}")
-            if w.status != "pending":
-                if paid and w.status == "paid" and w.txid == txid:
-                    return w  # idempotent repeat of the same confirmation
-                raise Rejected(
-                    Rejection.WITHDRAWAL_NOT_PENDING, f"withdrawal {withdrawal_id} is {w.status}"
-                )
-            pending = Bucket("pending", str(withdrawal_id))
-            if paid:
-                movement = Movement(pending, CHAIN_WITHDRAWALS, w.amount)
-                kind = "withdrawal_paid"
-            else:
+            t = protocol.finish_withdrawal(w, paid=paid, txid=txid, reason=reason, now=now)
+            if t is None:
+                return w  # idempotent repeat of the same confirmation
+            if not paid:
                 tx.accounts([w.account_id], create_at=now)
-                movement = Movement(pending, Bucket.account(w.account_id), w.amount)
-                kind = "withdrawal_failed"
             tx.update_withdrawal(
-                withdrawal_id, status="paid" if paid else "failed", txid=txid, reason=reason, at=now
+                withdrawal_id, status=t.after.status, txid=txid, reason=reason, at=now
             )
-            tx.post([movement], op=kind, reference=f"withdrawal:{withdrawal_id}", at=now)
+            tx.post([t.movement], op=t.op.value, reference=f"withdrawal:{withdrawal_id}", at=now)
             tx.add_event(
-                kind, at=now, accounts=[w.account_id], amount=w.amount, reference=txid or reason
+                t.event, at=now, accounts=[w.account_id], amount=w.amount, reference=txid or reason
             )
             updated = tx.withdrawal(withdrawal_id)
             assert updated is not None

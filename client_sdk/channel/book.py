@@ -28,7 +28,9 @@ from core.clock import Clock, SystemClock
 from core.crypto import SigningKey, is_address, signed_by
 from core.envelopes import sign
 from core.signing import derive_channel_id, signing_digest
+from core.status import ChannelStatus, EventKind
 from core.types import MAX_AMOUNT
+from core.wire import channel_status_from_pb, event_kind_from_pb
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +190,7 @@ class PayeeBook:
         if proposal is None:
             raise PeerMisbehaved("we signed no refund for this channel")
         payer, deposit, expiry, rate, proposed_hash = proposal
-        if on_ledger.status != pb.CHANNEL_STATUS_OPEN:
+        if channel_status_from_pb(on_ledger.status) is not ChannelStatus.OPEN:
             raise PeerMisbehaved("channel is not open")
         if (on_ledger.payer, on_ledger.expiry) != (payer, expiry) or on_ledger.deposit < deposit:
             raise PeerMisbehaved("channel on the ledger differs from the agreed terms")
@@ -209,8 +211,8 @@ class PayeeBook:
     def _refresh(self, channel: PayeeChannel, on_ledger: pb.Channel) -> PayeeChannel:
         r = channel.record
         status = r.status
-        if on_ledger.status == pb.CHANNEL_STATUS_SETTLED:
-            status = "settled"
+        if channel_status_from_pb(on_ledger.status) is ChannelStatus.SETTLED:
+            status = ChannelStatus.SETTLED
         channel.record = r.with_(
             deposit=int(on_ledger.deposit),
             expiry=int(on_ledger.expiry),
@@ -374,7 +376,7 @@ class PayeeBook:
     async def close(self, channel_id: bytes) -> pb.Channel:
         """Close with our best state; stop accepting updates first so none is left out."""
         channel = self.channels[channel_id]
-        channel.record = channel.record.with_(status="closing")
+        channel.record = channel.record.with_(status=ChannelStatus.CLOSING)
         self.store.put(channel.record)
         committer = self._committer
         if committer is not None and not committer.done():
@@ -399,8 +401,8 @@ class PayeeBook:
         closed = []
         for channel in list(self.channels.values()):
             r = channel.record
-            due = r.status == "closing" or (
-                r.status == "open" and now >= r.expiry - self.terms.close_margin
+            due = r.status is ChannelStatus.CLOSING or (
+                r.status is ChannelStatus.OPEN and now >= r.expiry - self.terms.close_margin
             )
             if not due:
                 continue
@@ -428,7 +430,7 @@ class PayeeBook:
         if not signed_by(digest, bytes(payer_close.signature), channel.payer):
             raise PeerMisbehaved("cooperative close is not signed by the payer")
         ours = pb.Signed(payload=payer_close.payload, signature=self.key.sign_digest(digest))
-        channel.record = channel.record.with_(status="closing")
+        channel.record = channel.record.with_(status=ChannelStatus.CLOSING)
         self.store.put(channel.record)
         settled = await self.ledger.cooperative_close(payer_close, ours)
         self._refresh(channel, settled)
@@ -467,10 +469,14 @@ class PayeeBook:
         channel = self.channels.get(bytes(event.channel_id))
         if channel is None:
             return
+        kind = event_kind_from_pb(event.kind)
         try:
-            if event.kind == "channel_closing" and channel.record.status != "settled":
+            if (
+                kind is EventKind.CHANNEL_CLOSING
+                and channel.record.status is not ChannelStatus.SETTLED
+            ):
                 await self.close(channel.channel_id)
-            elif event.kind in ("channel_topped_up", "channel_settled"):
+            elif kind in (EventKind.CHANNEL_TOPPED_UP, EventKind.CHANNEL_SETTLED):
                 self._refresh(channel, event.channel)
         except LedgerError as exc:
-            log.warning("reacting to %s failed: %s", event.kind, exc)
+            log.warning("reacting to %s failed: %s", kind, exc)

@@ -11,6 +11,7 @@ from client_sdk.channel.errors import PayeeReason
 from client_sdk.channel.states import SignedState, StateVerifier
 from client_sdk.channel.store import PayeeRecord
 from core.rejections import Rejection
+from core.status import ChannelStatus
 from core.types import INT64_MAX, MAX_AMOUNT
 
 
@@ -85,7 +86,7 @@ class PayeeChannel:
 
     @property
     def is_open(self) -> bool:
-        return self.record.status == "open"
+        return self.record.status is ChannelStatus.OPEN
 
     @property
     def required(self) -> int:
@@ -106,8 +107,8 @@ class PayeeChannel:
     def evaluate(self, state: SignedState, current: PayeeRecord | None = None) -> Verdict:
         """Decide on `state` against `current` (default: the committed record)."""
         r = current or self.record
-        if r.status != "open":
-            return Verdict(None, PayeeReason.CHANNEL_NOT_OPEN, f"channel is {r.status}")
+        if r.status is not ChannelStatus.OPEN:
+            return Verdict(None, PayeeReason.CHANNEL_NOT_OPEN, f"channel is {r.status.label()}")
         if not 0 < state.nonce <= INT64_MAX:
             return Verdict(None, PayeeReason.INVALID_NONCE, "nonce must be a positive int64")
         if not 0 <= state.cumulative <= MAX_AMOUNT:

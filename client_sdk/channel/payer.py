@@ -26,7 +26,9 @@ from core.crypto import SigningKey, signed_by
 from core.envelopes import sign
 from core.rejections import Rejected
 from core.signing import derive_channel_id, signing_digest
+from core.status import ChannelStatus
 from core.types import check_amount
+from core.wire import channel_status_from_pb
 
 if TYPE_CHECKING:  # p2p.client imports channel errors: a runtime import would cycle
     from client_sdk.p2p.client import PayeeClient
@@ -145,7 +147,7 @@ class PayerChannel:
         store.save(record)  # the refund is on disk before any money locks
         await ledger.open_channel(won.payee, deposit, expiry, salt, refund)
         channel = cls(key, ledger, payee, store, record, ledger_id)
-        channel._update(status="open")
+        channel._update(status=ChannelStatus.OPEN)
         await channel.announce(peer_endpoint)
         return channel
 
@@ -193,8 +195,8 @@ class PayerChannel:
     def _sign_and_queue(self, cumulative: int) -> asyncio.Future[ppb.PaymentReceipt]:
         """Sign the next state, commit it, queue it: synchronous, so concurrent payments on the
         event loop get consecutive nonces without a lock."""
-        if self.record.status != "open":
-            raise InvalidPayment(f"channel is {self.record.status}")
+        if self.record.status is not ChannelStatus.OPEN:
+            raise InvalidPayment(f"channel is {self.record.status_label}")
         if cumulative <= self.cumulative:
             raise InvalidPayment(f"cumulative {cumulative} is not above {self.cumulative}")
         if cumulative > self.record.deposit:
@@ -270,10 +272,6 @@ class PayerChannel:
         return channel
 
     def _sync_status(self, channel: pb.Channel) -> None:
-        status = {
-            pb.CHANNEL_STATUS_OPEN: "open",
-            pb.CHANNEL_STATUS_CLOSING: "closing",
-            pb.CHANNEL_STATUS_SETTLED: "settled",
-        }.get(channel.status, self.record.status)
-        if status != self.record.status:
+        status = channel_status_from_pb(channel.status) or self.record.status
+        if status is not self.record.status:
             self._update(status=status)

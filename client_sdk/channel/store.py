@@ -2,6 +2,9 @@
 
 `synchronous=FULL` in WAL mode fsyncs the log on every commit, so a state is on disk before the
 caller goes on to send it (payer) or to acknowledge it (payee).
+
+Each store's schema carries a version (SQLite's `user_version`); opening an older file upgrades
+it in one transaction, and a file written by a newer version is refused rather than misread.
 """
 
 from __future__ import annotations
@@ -16,6 +19,13 @@ from typing import Any
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from client_sdk.channel.states import SignedState
+from core.status import ChannelStatus
+
+_PROPOSED = "PROPOSED"  # the payer's record before its channel is on the ledger
+
+
+class StoreVersionError(RuntimeError):
+    """The file was written by a newer version of this program."""
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -28,13 +38,44 @@ def connect(path: str | Path) -> sqlite3.Connection:
 
 
 class _Store:
-    SCHEMA = ""
+    SCHEMA: tuple[str, ...] = ()  # the current version's tables, for a new file
+    VERSION = 0
+    # version -> the statements that bring a file of that version to the next one
+    UPGRADES: Mapping[int, tuple[str, ...]] = {}
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.db = connect(self.path)
         self._lock = threading.RLock()
-        self.db.executescript(self.SCHEMA)
+        try:
+            self._upgrade()
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _upgrade(self) -> None:
+        with self.transaction() as db:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > self.VERSION:
+                raise StoreVersionError(
+                    f"{self.path} has schema version {version}; this program reads up to "
+                    f"{self.VERSION}: upgrade the program"
+                )
+            fresh = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+            if fresh:
+                for statement in self.SCHEMA:
+                    db.execute(statement)
+            else:
+                # Files from before versioning say 0 and hold version 1's tables.
+                for step in range(max(version, 1), self.VERSION):
+                    for statement in self.UPGRADES[step]:
+                        db.execute(statement)
+            db.execute(f"PRAGMA user_version = {self.VERSION}")
+
+    @property
+    def version(self) -> int:
+        with self._lock:
+            return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -68,7 +109,11 @@ class PayerRecord:
     rate: int
     refund: bytes  # serialized pb.Signed RefundPayload for the current expiry
     topup_sequence: int = 0
-    status: str = "proposed"  # proposed | open | closing | settled
+    status: ChannelStatus | None = None  # None: proposed, not on the ledger yet
+
+    @property
+    def status_label(self) -> str:
+        return self.status.label() if self.status else "proposed"
 
     def refund_envelope(self) -> pb.Signed:
         signed = pb.Signed()
@@ -77,17 +122,19 @@ class PayerRecord:
 
 
 class PayerStore(_Store):
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS channels (
+    VERSION = 2
+    SCHEMA = (
+        """CREATE TABLE channels (
         channel_id BLOB PRIMARY KEY, payer TEXT NOT NULL, payee TEXT NOT NULL,
         payee_endpoint TEXT NOT NULL, info_hash TEXT NOT NULL, deposit INTEGER NOT NULL,
         expiry INTEGER NOT NULL, salt INTEGER NOT NULL, rate INTEGER NOT NULL,
-        refund BLOB NOT NULL, topup_sequence INTEGER NOT NULL, status TEXT NOT NULL);
-    -- every state ever signed; the primary key makes reusing a nonce impossible
-    CREATE TABLE IF NOT EXISTS states (
+        refund BLOB NOT NULL, topup_sequence INTEGER NOT NULL, status TEXT NOT NULL)""",
+        # every state ever signed; the primary key makes reusing a nonce impossible
+        """CREATE TABLE states (
         channel_id BLOB NOT NULL REFERENCES channels(channel_id), nonce INTEGER NOT NULL,
-        cumulative INTEGER NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (channel_id, nonce));
-    """
+        cumulative INTEGER NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (channel_id, nonce))""",
+    )
+    UPGRADES = {1: ("UPDATE channels SET status = upper(status)",)}  # 2: core's status names
     _COLUMNS = (
         "channel_id, payer, payee, payee_endpoint, info_hash, deposit, expiry, salt, rate, "
         "refund, topup_sequence, status"
@@ -112,7 +159,7 @@ class PayerStore(_Store):
                     record.rate,
                     record.refund,
                     record.topup_sequence,
-                    record.status,
+                    record.status.value if record.status else _PROPOSED,
                 ),
             )
 
@@ -167,7 +214,7 @@ def _payer_record(row: Any) -> PayerRecord:
         rate=int(row[8]),
         refund=bytes(row[9]),
         topup_sequence=int(row[10]),
-        status=str(row[11]),
+        status=None if row[11] == _PROPOSED else ChannelStatus(row[11]),
     )
 
 
@@ -183,7 +230,7 @@ class PayeeRecord:
     rate: int
     info_hash: str
     peer_endpoint: str
-    status: str = "open"  # open | closing | settled
+    status: ChannelStatus = ChannelStatus.OPEN  # CLOSING: we are closing it (or the payer is)
     best_nonce: int = 0
     best_cumulative: int = 0
     best_signature: bytes = b""
@@ -222,20 +269,23 @@ class PayeeRecord:
 
 
 class PayeeStore(_Store):
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS channels (
+    VERSION = 2
+    SCHEMA = (
+        """CREATE TABLE channels (
         channel_id BLOB PRIMARY KEY, payer TEXT NOT NULL, deposit INTEGER NOT NULL,
         expiry INTEGER NOT NULL, rate INTEGER NOT NULL, info_hash TEXT NOT NULL,
         peer_endpoint TEXT NOT NULL, status TEXT NOT NULL, best_nonce INTEGER NOT NULL,
         best_cumulative INTEGER NOT NULL, best_signature BLOB NOT NULL,
-        checkpoint_nonce INTEGER NOT NULL, owed INTEGER NOT NULL, topup_sequence INTEGER NOT NULL);
-    -- refunds signed for proposed channels: ChannelOpened must match these terms
-    CREATE TABLE IF NOT EXISTS proposals (
+        checkpoint_nonce INTEGER NOT NULL, owed INTEGER NOT NULL,
+        topup_sequence INTEGER NOT NULL)""",
+        # refunds signed for proposed channels: ChannelOpened must match these terms
+        """CREATE TABLE proposals (
         channel_id BLOB PRIMARY KEY, payer TEXT NOT NULL, deposit INTEGER NOT NULL,
-        expiry INTEGER NOT NULL, rate INTEGER NOT NULL, info_hash TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS failures (
-        payer TEXT PRIMARY KEY, count INTEGER NOT NULL, last_reason TEXT NOT NULL);
-    """
+        expiry INTEGER NOT NULL, rate INTEGER NOT NULL, info_hash TEXT NOT NULL)""",
+        """CREATE TABLE failures (
+        payer TEXT PRIMARY KEY, count INTEGER NOT NULL, last_reason TEXT NOT NULL)""",
+    )
+    UPGRADES = {1: ("UPDATE channels SET status = upper(status)",)}  # 2: core's status names
     _COLUMNS = (
         "channel_id, payer, deposit, expiry, rate, info_hash, peer_endpoint, status, best_nonce, "
         "best_cumulative, best_signature, checkpoint_nonce, owed, topup_sequence"
@@ -257,7 +307,7 @@ class PayeeStore(_Store):
                 r.rate,
                 r.info_hash,
                 r.peer_endpoint,
-                r.status,
+                r.status.value,
                 r.best_nonce,
                 r.best_cumulative,
                 r.best_signature,
@@ -304,7 +354,7 @@ class PayeeStore(_Store):
                 r[4],
                 r[5],
                 r[6],
-                r[7],
+                ChannelStatus(r[7]),
                 r[8],
                 r[9],
                 bytes(r[10]),

@@ -1,25 +1,10 @@
-"""Domain values <-> protobuf messages. The only place both vocabularies meet."""
+"""Domain values -> protobuf messages (the enums' wire form is in core.wire)."""
 
 from __future__ import annotations
 
 from btt.ledger.v1 import ledger_pb2 as pb
-from core.status import ChannelStatus, SettleReason
-from ledger.domain import Account, Channel
-from ledger.storage.store import Event, Withdrawal
-
-CHANNEL_STATUS_TO_PB = {
-    ChannelStatus.OPEN: pb.CHANNEL_STATUS_OPEN,
-    ChannelStatus.CLOSING: pb.CHANNEL_STATUS_CLOSING,
-    ChannelStatus.SETTLED: pb.CHANNEL_STATUS_SETTLED,
-}
-CHANNEL_STATUS_FROM_PB = {v: k for k, v in CHANNEL_STATUS_TO_PB.items()}
-SETTLE_REASON_TO_PB = {
-    SettleReason.PAYEE_CLOSE: pb.SETTLE_REASON_PAYEE_CLOSE,
-    SettleReason.COOPERATIVE: pb.SETTLE_REASON_COOPERATIVE,
-    SettleReason.REFUND: pb.SETTLE_REASON_REFUND,
-    SettleReason.CHALLENGE_EXPIRED: pb.SETTLE_REASON_CHALLENGE_EXPIRED,
-    SettleReason.SWEPT: pb.SETTLE_REASON_SWEPT,
-}
+from core.wire import CHANNEL_STATUS_TO_PB, EVENT_KIND_TO_PB, SETTLE_REASON_TO_PB
+from ledger.domain import Account, Channel, Event, Withdrawal
 
 
 def account_to_pb(a: Account) -> pb.Account:
@@ -57,7 +42,7 @@ def withdrawal_to_pb(w: Withdrawal) -> pb.Withdrawal:
         account=w.account_id,
         tron_address=w.tron_address,
         amount=w.amount,
-        status=w.status,
+        status=w.status.value,
         txid=w.txid,
         requested_at=w.requested_at,
         failure_reason=w.failure_reason,
@@ -68,7 +53,7 @@ def event_to_pb(e: Event, channel: Channel | None = None) -> pb.Event:
     msg = pb.Event(
         event_id=e.event_id,
         at=e.at,
-        kind=e.kind,
+        kind=EVENT_KIND_TO_PB[e.kind],
         accounts=list(e.accounts),
         channel_id=e.channel_id or b"",
         amount=e.amount,

@@ -22,6 +22,7 @@ from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from core.envelopes import open_signed
 from core.rejections import Rejected, Rejection
 from core.types import MAX_AMOUNT
+from core.wire import channel_status_from_pb
 from ledger.protocol import Refund, StateProof, check_address
 from ledger.rpc import convert
 from ledger.rpc.errors import status_error
@@ -214,7 +215,7 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
     async def ListChannels(
         self, request: pb.ListChannelsRequest, context: Any
     ) -> pb.ListChannelsResponse:
-        status = convert.CHANNEL_STATUS_FROM_PB.get(request.status)
+        status = channel_status_from_pb(request.status)
         if request.status and status is None:
             raise Rejected(Rejection.MALFORMED, f"unknown status {request.status}")
         channels = await self.call(

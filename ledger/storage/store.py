@@ -10,54 +10,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core.status import ChannelStatus, SettleReason
+from core.status import ChannelStatus, EventKind, SettleReason, WithdrawalStatus
 from core.types import Amount, ChannelId, Nonce, Timestamp
-from ledger.domain import Account, Channel
+from ledger.domain import Account, Channel, Event, Totals, Withdrawal
 from ledger.protocol import Movement, due_at
 from ledger.storage import schema as t
-
-
-@dataclass(frozen=True, slots=True)
-class Withdrawal:
-    withdrawal_id: int
-    account_id: str
-    tron_address: str
-    amount: Amount
-    status: str  # pending | paid | failed
-    txid: str
-    failure_reason: str
-    requested_at: Timestamp
-    updated_at: Timestamp
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    event_id: int
-    at: Timestamp
-    kind: str
-    accounts: tuple[str, ...]
-    channel_id: bytes | None
-    amount: Amount
-    reference: str
-
-
-@dataclass(frozen=True, slots=True)
-class Totals:
-    account_balances: int
-    channel_escrow: int
-    pending_withdrawals: int
-    deposits_credited: int
-    withdrawals_paid: int
-    journal_entries: int
-    # Per liability kind, what the journal says the bucket holds (inflows - outflows).
-    journal_account: int
-    journal_escrow: int
-    journal_pending: int
 
 
 class Store:
@@ -158,7 +119,7 @@ def _withdrawal_from_row(row: object) -> Withdrawal:
         account_id=r["account_id"],
         tron_address=r["tron_address"],
         amount=Amount(r["amount"]),
-        status=r["status"],
+        status=WithdrawalStatus(r["status"]),
         txid=r["txid"],
         failure_reason=r["failure_reason"],
         requested_at=Timestamp(r["requested_at"]),
@@ -345,7 +306,7 @@ class Tx:
     # ------------------------------------------------------------ events (outbox)
     def add_event(
         self,
-        kind: str,
+        kind: EventKind,
         *,
         at: Timestamp,
         accounts: Sequence[str],
@@ -357,7 +318,7 @@ class Tx:
             _INSERT_EVENT,
             {
                 "at": at,
-                "kind": kind,
+                "kind": kind.value,
                 "accounts": " ".join(accounts),
                 "channel_id": channel_id,
                 "amount": amount,
@@ -376,7 +337,7 @@ class Tx:
             Event(
                 event_id=r.event_id,
                 at=Timestamp(r.at),
-                kind=r.kind,
+                kind=EventKind(r.kind),
                 accounts=tuple(r.accounts.split()),
                 channel_id=bytes(r.channel_id) if r.channel_id is not None else None,
                 amount=Amount(r.amount),
@@ -428,7 +389,7 @@ class Tx:
                 account_id=account_id,
                 tron_address=tron_address,
                 amount=amount,
-                status="pending",
+                status=WithdrawalStatus.PENDING.value,
                 txid="",
                 failure_reason="",
                 requested_at=at,
@@ -449,23 +410,31 @@ class Tx:
         return _withdrawal_from_row(row) if row else None
 
     def update_withdrawal(
-        self, withdrawal_id: int, *, status: str, txid: str, reason: str, at: Timestamp
+        self,
+        withdrawal_id: int,
+        *,
+        status: WithdrawalStatus,
+        txid: str,
+        reason: str,
+        at: Timestamp,
     ) -> None:
         self.conn.execute(
             update(t.withdrawals)
             .where(t.withdrawals.c.withdrawal_id == withdrawal_id)
-            .values(status=status, txid=txid, failure_reason=reason, updated_at=at)
+            .values(status=status.value, txid=txid, failure_reason=reason, updated_at=at)
         )
 
-    def list_withdrawals(self, *, status: str, limit: int, after: int) -> list[Withdrawal]:
+    def list_withdrawals(
+        self, *, status: WithdrawalStatus | None, limit: int, after: int
+    ) -> list[Withdrawal]:
         q = (
             select(t.withdrawals)
             .where(t.withdrawals.c.withdrawal_id > after)
             .order_by(t.withdrawals.c.withdrawal_id)
             .limit(limit)
         )
-        if status:
-            q = q.where(t.withdrawals.c.status == status)
+        if status is not None:
+            q = q.where(t.withdrawals.c.status == status.value)
         return [_withdrawal_from_row(r) for r in self.conn.execute(q)]
 
     # ------------------------------------------------------------ audit
@@ -479,13 +448,13 @@ class Tx:
         ).scalar_one()
         pending = c.execute(
             select(func.coalesce(func.sum(t.withdrawals.c.amount), 0)).where(
-                t.withdrawals.c.status == "pending"
+                t.withdrawals.c.status == WithdrawalStatus.PENDING.value
             )
         ).scalar_one()
         credited = c.execute(select(func.coalesce(func.sum(t.deposits.c.amount), 0))).scalar_one()
         paid = c.execute(
             select(func.coalesce(func.sum(t.withdrawals.c.amount), 0)).where(
-                t.withdrawals.c.status == "paid"
+                t.withdrawals.c.status == WithdrawalStatus.PAID.value
             )
         ).scalar_one()
         entries = c.execute(select(func.count()).select_from(t.journal)).scalar_one()

@@ -370,11 +370,15 @@ def test_event_stream(ledger: LedgerHarness, stub: pb_grpc.LedgerStub) -> None:
         kinds = []
         for event in stream:
             kinds.append(event.kind)
-            if event.kind == "channel_settled":
+            if event.kind == pb.EVENT_KIND_CHANNEL_SETTLED:
                 assert event.channel.paid_to_payee == 20
                 break
         stream.cancel()
-    assert kinds == ["channel_opened", "channel_updated", "channel_settled"]
+    assert kinds == [
+        pb.EVENT_KIND_CHANNEL_OPENED,
+        pb.EVENT_KIND_CHANNEL_UPDATED,
+        pb.EVENT_KIND_CHANNEL_SETTLED,
+    ]
 
 
 async def test_concurrent_double_spend_from_many_clients(ledger: LedgerHarness) -> None:

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from client_sdk.cli import app, format_btt, parse_amount
 from client_sdk.wallet import Wallet
 from core.crypto import SigningKey
+from core.status import ChannelStatus
 from tests.ledger_harness import LedgerHarness
 from tests.sdk.conftest import INFO_HASH, threaded_payee
 
@@ -160,7 +161,7 @@ def test_channel_open_pay_list_close(
         closed = jbtt(env, "channel", "close", cid)
         assert closed["status"] == "settled"
         assert (closed["paid_to_payee"], closed["refunded_to_payer"]) == (500_000, 2_500_000)
-        assert node.book.channels[bytes.fromhex(cid)].record.status == "settled"
+        assert node.book.channels[bytes.fromhex(cid)].record.status is ChannelStatus.SETTLED
     assert jbtt(env, "balance")["balance"] == 19_500_000
     code, _, err = btt(env, "channel", "pay", cid, "1")
     assert code == 1 and err.startswith("error: channel is settled")

@@ -101,7 +101,7 @@ async def test_events_follow_and_resume_by_id(ledger: LedgerHarness) -> None:
         await asyncio.wait_for(task, 10)
         await asyncio.wait_for(newer, 10)
         assert new_only[0].event_id == seen[0].event_id  # the credit before it was skipped
-        assert [e.kind for e in seen] == ["transfer"] * 3
+        assert [e.kind for e in seen] == [pb.EVENT_KIND_TRANSFER] * 3
         assert [e.amount for e in seen] == [1, 2, 3]
         # Resume after the first one: the rest are replayed, nothing twice.
         replay = []

@@ -13,6 +13,7 @@ from btt.payee.v1 import payee_pb2_grpc as ppb_grpc
 from client_sdk.channel import PayeeReason, PayerChannel, PaymentRejected, sign_state
 from client_sdk.ledger_client import LedgerRejected
 from core.crypto import SigningKey
+from core.status import ChannelStatus
 from tests.ledger_harness import LedgerHarness
 from tests.sdk.conftest import RATE, PayeeNode, Payer
 
@@ -140,7 +141,7 @@ async def test_refund_after_expiry(ledger: LedgerHarness, payee: PayeeNode, paye
     settled = await channel.claim_refund()
     assert settled.settle_reason == pb.SETTLE_REASON_REFUND
     assert (settled.paid_to_payee, settled.refunded_to_payer) == (2_500, 997_500)
-    assert channel.record.status == "settled"
+    assert channel.record.status is ChannelStatus.SETTLED
     assert (await payer.ledger.audit()).balanced
 
 
@@ -157,7 +158,7 @@ async def test_payee_closes_on_its_own_before_expiry(
         await asyncio.sleep(0.05)
     assert on_ledger.settle_reason == pb.SETTLE_REASON_PAYEE_CLOSE
     assert on_ledger.paid_to_payee == 7_000
-    assert payee.book.channels[channel.channel_id].record.status == "settled"
+    assert payee.book.channels[channel.channel_id].record.status is ChannelStatus.SETTLED
     with pytest.raises(PaymentRejected) as err:
         await channel.pay(1)
     assert err.value.reason == "CHANNEL_NOT_OPEN"

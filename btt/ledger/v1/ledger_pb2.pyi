@@ -22,6 +22,20 @@ class SettleReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SETTLE_REASON_REFUND: _ClassVar[SettleReason]
     SETTLE_REASON_CHALLENGE_EXPIRED: _ClassVar[SettleReason]
     SETTLE_REASON_SWEPT: _ClassVar[SettleReason]
+
+class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVENT_KIND_UNSPECIFIED: _ClassVar[EventKind]
+    EVENT_KIND_CHANNEL_OPENED: _ClassVar[EventKind]
+    EVENT_KIND_CHANNEL_UPDATED: _ClassVar[EventKind]
+    EVENT_KIND_CHANNEL_CLOSING: _ClassVar[EventKind]
+    EVENT_KIND_CHANNEL_SETTLED: _ClassVar[EventKind]
+    EVENT_KIND_CHANNEL_TOPPED_UP: _ClassVar[EventKind]
+    EVENT_KIND_TRANSFER: _ClassVar[EventKind]
+    EVENT_KIND_CREDIT: _ClassVar[EventKind]
+    EVENT_KIND_WITHDRAWAL_REQUESTED: _ClassVar[EventKind]
+    EVENT_KIND_WITHDRAWAL_PAID: _ClassVar[EventKind]
+    EVENT_KIND_WITHDRAWAL_FAILED: _ClassVar[EventKind]
 CHANNEL_STATUS_UNSPECIFIED: ChannelStatus
 CHANNEL_STATUS_OPEN: ChannelStatus
 CHANNEL_STATUS_CLOSING: ChannelStatus
@@ -32,6 +46,17 @@ SETTLE_REASON_COOPERATIVE: SettleReason
 SETTLE_REASON_REFUND: SettleReason
 SETTLE_REASON_CHALLENGE_EXPIRED: SettleReason
 SETTLE_REASON_SWEPT: SettleReason
+EVENT_KIND_UNSPECIFIED: EventKind
+EVENT_KIND_CHANNEL_OPENED: EventKind
+EVENT_KIND_CHANNEL_UPDATED: EventKind
+EVENT_KIND_CHANNEL_CLOSING: EventKind
+EVENT_KIND_CHANNEL_SETTLED: EventKind
+EVENT_KIND_CHANNEL_TOPPED_UP: EventKind
+EVENT_KIND_TRANSFER: EventKind
+EVENT_KIND_CREDIT: EventKind
+EVENT_KIND_WITHDRAWAL_REQUESTED: EventKind
+EVENT_KIND_WITHDRAWAL_PAID: EventKind
+EVENT_KIND_WITHDRAWAL_FAILED: EventKind
 
 class Signed(_message.Message):
     __slots__ = ("payload", "signature")
@@ -324,24 +349,24 @@ class SubscribeRequest(_message.Message):
     def __init__(self, account: _Optional[str] = ..., after_event_id: _Optional[int] = ..., only_new: _Optional[bool] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("event_id", "at", "kind", "accounts", "channel_id", "amount", "channel", "reference")
+    __slots__ = ("event_id", "at", "accounts", "channel_id", "amount", "channel", "reference", "kind")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
-    KIND_FIELD_NUMBER: _ClassVar[int]
     ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_ID_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     event_id: int
     at: int
-    kind: str
     accounts: _containers.RepeatedScalarFieldContainer[str]
     channel_id: bytes
     amount: int
     channel: Channel
     reference: str
-    def __init__(self, event_id: _Optional[int] = ..., at: _Optional[int] = ..., kind: _Optional[str] = ..., accounts: _Optional[_Iterable[str]] = ..., channel_id: _Optional[bytes] = ..., amount: _Optional[int] = ..., channel: _Optional[_Union[Channel, _Mapping]] = ..., reference: _Optional[str] = ...) -> None: ...
+    kind: EventKind
+    def __init__(self, event_id: _Optional[int] = ..., at: _Optional[int] = ..., accounts: _Optional[_Iterable[str]] = ..., channel_id: _Optional[bytes] = ..., amount: _Optional[int] = ..., channel: _Optional[_Union[Channel, _Mapping]] = ..., reference: _Optional[str] = ..., kind: _Optional[_Union[EventKind, str]] = ...) -> None: ...
 
 class AuditRequest(_message.Message):
     __slots__ = ()

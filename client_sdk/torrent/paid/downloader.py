@@ -567,7 +567,7 @@ class PaidDownloader:
                 "deposit": p.channel.deposit,
                 "cumulative": p.channel.cumulative,
                 "rate": p.rate,
-                "status": p.channel.record.status,
+                "status": p.channel.record.status_label,
                 "errors": list(p.errors),
             }
             for p in self._paid.values()

@@ -66,6 +66,7 @@ from client_sdk.torrent.seeder import Seeder
 from client_sdk.torrent.session import DEFAULT_PIECE_SIZE, Geometry
 from core.clock import Clock, SystemClock
 from core.crypto import SigningKey
+from core.status import ChannelStatus
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +307,7 @@ class PaidSeeder:
         book = self.book
         closed = []
         for ch in list(book.channels.values()):
-            if ch.record.status not in ("open", "closing"):
+            if ch.record.status not in (ChannelStatus.OPEN, ChannelStatus.CLOSING):
                 continue
             try:
                 await book.close(ch.channel_id)
@@ -361,7 +362,7 @@ class PaidSeeder:
                         "channels": [
                             {
                                 "channel_id": c.channel_id.hex(),
-                                "status": c.record.status,
+                                "status": c.record.status.label(),
                                 "deposit": c.record.deposit,
                                 "best_cumulative": c.record.best_cumulative,
                                 "owed": c.record.owed,
