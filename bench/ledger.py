@@ -1,11 +1,20 @@
 """Ledger latency and throughput: transfer, open, submit-state and close at 1 and 16 clients,
-on SQLite and PostgreSQL, against a real `btt-ledger serve` process over loopback gRPC.
+on SQLite and PostgreSQL, against a real `btt-ledger serve` process over loopback gRPC, beside
+the database's own limit and the goals.
 
-    python bench/ledger.py [--ops 2000] [--stores sqlite,postgresql]
+    python bench/ledger.py [--ops 2000] [--stores sqlite,postgresql] [--large] [--profile]
 
-Requests are signed before the clock starts, so the figures are the ledger's, not the client's.
-PostgreSQL runs durably (fsync and synchronous commit on). Prints a table and writes
-bench/results/ledger.json.
+Requests are signed before the clock starts, so the figures are the ledger's, not the client's;
+the load generator runs on the same machine. PostgreSQL runs durably (fsync and synchronous
+commit on). On PostgreSQL the same run first measures pgbench with a transfer-like transaction
+(bench/pgbench.py) at the same client counts, and every ledger figure is given as a ratio to it.
+
+--large also loads a second PostgreSQL ledger in bulk SQL (bench/large_ledger.py: 1 million
+accounts, 100,000 open channels, 10 million journal rows by default) and runs each phase on the
+empty and on the large ledger in turn, with their ratio, `Audit` times and the sweeper's query.
+--profile samples the ledger with py-spy during the 16-client transfer phase and prints where
+its CPU time goes. Every run reports CPU milliseconds per operation of the ledger process,
+PostgreSQL and the load generator. Prints a table and writes bench/results/ledger.json.
 """
 
 from __future__ import annotations
@@ -22,22 +31,52 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import grpc  # noqa: E402
+import psycopg  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench import large_ledger, pgbench  # noqa: E402
+from bench.cpu import CpuMeter  # noqa: E402
+from bench.profile import Sampler, render, summarize  # noqa: E402
 from btt.ledger.v1 import ledger_pb2 as pb  # noqa: E402
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc  # noqa: E402
 from core.crypto import SigningKey  # noqa: E402
+from core.database import make_engine  # noqa: E402
 from core.envelopes import sign  # noqa: E402
 from core.signing import derive_channel_id  # noqa: E402
+from ledger.storage.migrate import upgrade  # noqa: E402
 from tests.pg import fresh_database, local_cluster  # noqa: E402
 
 TOKEN = "bench-token"
 LEDGER_ID = "bench-ledger"
+OPS = ("transfer", "open", "submit_state", "close")
+
+Call = Callable[[pb_grpc.LedgerStub], Awaitable[object]]
+
+# What issue 14 asks of the ledger; printed beside the figures they judge.
+GOAL_TRANSFERS_PER_S = 1000
+GOAL_TRANSFER_P99_MS = 25.0
+GOAL_BATCH_TRANSFERS_PER_S = 10_000
+GOAL_LARGE_RATIO = 1.5
+
+
+def goal_of(row: dict[str, object]) -> tuple[str, bool] | None:
+    """The goal this row is judged by, if any, and whether it is met."""
+    if row["store"] != "postgresql" or row.get("ledger_size", "empty") != "empty":
+        return None
+    ops, p99 = float(row["ops_per_s"]), float(row["p99_ms"])  # type: ignore[arg-type]
+    if row["op"] == "transfer" and row["clients"] == 16:
+        text = f">= {GOAL_TRANSFERS_PER_S}/s, p99 <= {GOAL_TRANSFER_P99_MS:g} ms"
+        return text, ops >= GOAL_TRANSFERS_PER_S and p99 <= GOAL_TRANSFER_P99_MS
+    if "batch" in str(row["op"]) and row["clients"] == 16:
+        return f">= {GOAL_BATCH_TRANSFERS_PER_S}/s", ops >= GOAL_BATCH_TRANSFERS_PER_S
+    return None
 
 
 def free_port() -> int:
@@ -48,8 +87,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    target: str
+    pid: int
+
+
 @contextlib.contextmanager
-def ledger_process(db_url: str, processes: int = 1) -> Iterator[str]:
+def ledger_process(db_url: str, processes: int = 1) -> Iterator[Ledger]:
     port = free_port()
     cmd = [
         sys.executable,
@@ -74,11 +119,20 @@ def ledger_process(db_url: str, processes: int = 1) -> Iterator[str]:
     target = f"127.0.0.1:{port}"
     try:
         with grpc.insecure_channel(target) as ch:
-            grpc.channel_ready_future(ch).result(timeout=30)
-        yield target
+            grpc.channel_ready_future(ch).result(timeout=60)
+        yield Ledger(target, proc.pid)
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def postmaster_pid(db_url: str) -> int:
+    u = make_url(db_url)
+    dsn = f"host={u.host} port={u.port} user={u.username} dbname={u.database}"
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SHOW data_directory").fetchone()
+    assert row is not None
+    return int((Path(row[0]) / "postmaster.pid").read_text().split()[0])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -86,14 +140,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run_phase(
-    target: str, calls: list[list[Callable[[pb_grpc.LedgerStub], Awaitable[object]]]]
-) -> dict[str, float]:
-    """Each inner list is one client's sequence of calls, run back to back."""
+async def run_phase(target: str, calls: list[list[Call]], per_call: int = 1) -> dict[str, float]:
+    """Each inner list is one client's sequence of calls, run back to back. `per_call`: how many
+    operations one call carries (rates and latencies are per call; ops_per_s counts operations).
+    """
     latencies: list[float] = []
     errors = 0
 
-    async def client(seq: list[Callable[[pb_grpc.LedgerStub], Awaitable[object]]]) -> None:
+    async def client(seq: list[Call]) -> None:
         nonlocal errors
         async with grpc.aio.insecure_channel(target) as ch:
             stub = pb_grpc.LedgerStub(ch)
@@ -109,18 +163,26 @@ async def run_phase(
     await asyncio.gather(*(client(seq) for seq in calls))
     elapsed = time.perf_counter() - start
     return {
-        "ops": len(latencies),
+        "ops": len(latencies) * per_call,
         "errors": errors,
         "seconds": round(elapsed, 3),
-        "ops_per_s": round(len(latencies) / elapsed, 1),
+        "ops_per_s": round(len(latencies) * per_call / elapsed, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
     }
 
 
+def treasury(target: str) -> tuple[grpc.Channel, pb_grpc.TreasuryStub]:
+    ch = grpc.insecure_channel(target)
+    return ch, pb_grpc.TreasuryStub(ch)
+
+
+AUTH = (("authorization", f"Bearer {TOKEN}"),)
+
+
 def fund(target: str, accounts: list[str], amount: int) -> None:
-    with grpc.insecure_channel(target) as ch:
-        stub = pb_grpc.TreasuryStub(ch)
+    ch, stub = treasury(target)
+    with ch:
         for a in accounts:
             stub.CreditDeposit(
                 pb.CreditDepositRequest(
@@ -130,8 +192,21 @@ def fund(target: str, accounts: list[str], amount: int) -> None:
                     amount=amount,
                     tron_from=a,
                 ),
-                metadata=(("authorization", f"Bearer {TOKEN}"),),
+                metadata=AUTH,
             )
+
+
+def audit_seconds(target: str, times: int = 3) -> tuple[float, bool]:
+    """Median wall seconds of the Audit RPC, and whether the books balanced."""
+    ch, stub = treasury(target)
+    spent, balanced = [], True
+    with ch:
+        for _ in range(times):
+            start = time.perf_counter()
+            reply = stub.Audit(pb.AuditRequest(), metadata=AUTH, timeout=600)
+            spent.append(time.perf_counter() - start)
+            balanced = balanced and reply.balanced
+    return round(statistics.median(spent), 3), balanced
 
 
 def ledger_now(target: str) -> int:
@@ -139,108 +214,285 @@ def ledger_now(target: str) -> int:
         return int(pb_grpc.LedgerStub(ch).GetInfo(pb.GetInfoRequest()).now)
 
 
-def bench_store(target: str, clients: int, ops: int) -> dict[str, dict[str, float]]:
-    per_client = max(1, ops // clients)
-    payers = [SigningKey.generate() for _ in range(clients)]
-    payees = [SigningKey.generate() for _ in range(clients)]
-    fund(target, [p.address for p in payers], 10**12)
-    expiry = ledger_now(target) + 7200
-    results: dict[str, dict[str, float]] = {}
+def unary(method: str, request: object) -> Call:
+    return lambda stub: getattr(stub, method)(request, timeout=30)
 
-    def unary(method: str, request: object) -> Callable[[pb_grpc.LedgerStub], Awaitable[object]]:
-        return lambda stub: getattr(stub, method)(request, timeout=30)
 
-    transfers = [
-        [
-            unary(
-                "Transfer",
-                pb.TransferRequest(
-                    transfer=sign(
-                        payers[c],
-                        LEDGER_ID,
-                        pb.TransferPayload(
-                            from_account=payers[c].address,
-                            to_account=payees[c].address,
-                            amount=1,
-                            nonce=n + 1,
-                        ),
-                    )
-                ),
-            )
-            for n in range(per_client)
+class Workload:
+    """Pre-signed requests for one round of phases against one ledger: each client has its own
+    payer and payee, so clients never wait for each other's rows."""
+
+    def __init__(self, target: str, clients: int, ops: int) -> None:
+        self.target = target
+        self.clients = clients
+        self.per_client = max(1, ops // clients)
+        self.payers = [SigningKey.generate() for _ in range(clients)]
+        self.payees = [SigningKey.generate() for _ in range(clients)]
+        fund(target, [p.address for p in self.payers], 10**12)
+        self.expiry = ledger_now(target) + 7200
+        self.ids = [
+            [
+                derive_channel_id(LEDGER_ID, self.payers[c].address, self.payees[c].address, s)
+                for s in range(self.per_client)
+            ]
+            for c in range(clients)
         ]
-        for c in range(clients)
-    ]
-    results["transfer"] = asyncio.run(run_phase(target, transfers))
 
-    ids = [
-        [
-            derive_channel_id(LEDGER_ID, payers[c].address, payees[c].address, s)
-            for s in range(per_client)
-        ]
-        for c in range(clients)
-    ]
-    opens = [
-        [
-            unary(
-                "OpenChannel",
-                pb.OpenChannelRequest(
-                    commitment=sign(
-                        payers[c],
-                        LEDGER_ID,
-                        pb.OpenChannelPayload(
-                            payer=payers[c].address,
-                            payee=payees[c].address,
-                            deposit=1000,
-                            expiry=expiry,
-                            salt=s,
-                            channel_id=ids[c][s],
-                        ),
-                    ),
-                    refund=sign(
-                        payees[c],
-                        LEDGER_ID,
-                        pb.RefundPayload(channel_id=ids[c][s], expiry=expiry, version=0),
-                    ),
-                ),
-            )
-            for s in range(per_client)
-        ]
-        for c in range(clients)
-    ]
-    results["open"] = asyncio.run(run_phase(target, opens))
+    def calls(self, op: str) -> list[list[Call]]:
+        make = getattr(self, f"_{op}")
+        return [[make(c, n) for n in range(self.per_client)] for c in range(self.clients)]
 
-    def state(c: int, s: int) -> pb.Signed:
-        return sign(
-            payers[c],
-            LEDGER_ID,
-            pb.ChannelStatePayload(channel_id=ids[c][s], nonce=1, cumulative=400),
+    def _transfer(self, c: int, n: int) -> Call:
+        payload = pb.TransferPayload(
+            from_account=self.payers[c].address,
+            to_account=self.payees[c].address,
+            amount=1,
+            nonce=n + 1,
+        )
+        return unary(
+            "Transfer", pb.TransferRequest(transfer=sign(self.payers[c], LEDGER_ID, payload))
         )
 
-    submits = [
-        [unary("SubmitState", pb.SubmitStateRequest(state=state(c, s))) for s in range(per_client)]
-        for c in range(clients)
-    ]
-    results["submit_state"] = asyncio.run(run_phase(target, submits))
+    def _open(self, c: int, s: int) -> Call:
+        cid = self.ids[c][s]
+        commitment = pb.OpenChannelPayload(
+            payer=self.payers[c].address,
+            payee=self.payees[c].address,
+            deposit=1000,
+            expiry=self.expiry,
+            salt=s,
+            channel_id=cid,
+        )
+        refund = pb.RefundPayload(channel_id=cid, expiry=self.expiry, version=0)
+        return unary(
+            "OpenChannel",
+            pb.OpenChannelRequest(
+                commitment=sign(self.payers[c], LEDGER_ID, commitment),
+                refund=sign(self.payees[c], LEDGER_ID, refund),
+            ),
+        )
 
-    closes = [
-        [
-            unary(
-                "CloseChannel",
-                pb.CloseChannelRequest(
-                    close=sign(
-                        payees[c],
-                        LEDGER_ID,
-                        pb.CloseChannelPayload(channel_id=ids[c][s], nonce=1, cumulative=400),
-                    )
-                ),
+    def _submit_state(self, c: int, s: int) -> Call:
+        state = pb.ChannelStatePayload(channel_id=self.ids[c][s], nonce=1, cumulative=400)
+        return unary(
+            "SubmitState", pb.SubmitStateRequest(state=sign(self.payers[c], LEDGER_ID, state))
+        )
+
+    def _close(self, c: int, s: int) -> Call:
+        close = pb.CloseChannelPayload(channel_id=self.ids[c][s], nonce=1, cumulative=400)
+        return unary(
+            "CloseChannel", pb.CloseChannelRequest(close=sign(self.payees[c], LEDGER_ID, close))
+        )
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.runs: list[dict[str, object]] = []
+        self.limits: dict[int, pgbench.PgbenchRun] = {}
+        self.profiles: dict[str, object] = {}
+        self.large: dict[str, object] = {}
+
+    def measure(
+        self,
+        store: str,
+        ledger: Ledger,
+        workload: Workload,
+        op: str,
+        meter_roots: dict[str, int],
+        *,
+        size: str = "empty",
+    ) -> dict[str, object]:
+        calls = workload.calls(op)
+        meter = CpuMeter({"ledger": ledger.pid, **meter_roots})
+        sampler = None
+        if self.args.profile and op == "transfer" and workload.clients == 16 and size == "empty":
+            sampler = Sampler(ledger.pid, self.args.profile_dir / f"{store}-{op}.txt")
+            time.sleep(0.5)  # py-spy attaches
+        meter.start()
+        r = asyncio.run(run_phase(ledger.target, calls))
+        cpu = meter.stop()
+        if sampler is not None:
+            summary = summarize(sampler.stop())
+            self.profiles[f"{store} {op} x{workload.clients}"] = summary
+            print(f"profile of the ledger, {store}, {op}, {workload.clients} clients:")
+            print(render(summary), flush=True)
+        row: dict[str, object] = {
+            "store": store,
+            "processes": self.args.processes,
+            "clients": workload.clients,
+            "op": op,
+            "ledger_size": size,
+            **r,
+            "cpu_ms_per_op": {k: round(1000 * v / max(1, r["ops"]), 3) for k, v in cpu.items()},
+        }
+        limit = self.limits.get(workload.clients)
+        if limit is not None:
+            row["vs_pgbench"] = round(float(r["ops_per_s"]) / limit.tps, 3)
+        self.runs.append(row)
+        self.print_row(row)
+        return row
+
+    def print_row(self, row: dict[str, object]) -> None:
+        ratio = f"  x{row['vs_pgbench']:<5} of pgbench" if "vs_pgbench" in row else ""
+        size = " large" if row.get("ledger_size") == "large" else ""
+        cpu = row.get("cpu_ms_per_op") or {}
+        cpu_text = "  cpu ms/op " + " ".join(
+            f"{k.split()[0]} {v}"
+            for k, v in cpu.items()  # type: ignore[attr-defined]
+        )
+        goal = goal_of(row)
+        goal_text = f"  goal {goal[0]}: {'met' if goal[1] else 'NOT met'}" if goal else ""
+        print(
+            f"{row['store'] + size:16} {row['clients']:>3} clients  {row['op']:16} "
+            f"{row['ops_per_s']:>8} ops/s  p50 {row['p50_ms']:>6} ms  p99 {row['p99_ms']:>7} ms  "
+            f"errors {row['errors']}{ratio}{cpu_text}{goal_text}",
+            flush=True,
+        )
+
+    # ------------------------------------------------------------ stores
+    def sqlite(self) -> None:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            ledger_process(f"sqlite:///{tmp}/bench.db", self.args.processes) as ledger,
+        ):
+            for clients, ops in self.rounds():
+                w = Workload(ledger.target, clients, ops)
+                for op in OPS:
+                    self.measure("sqlite", ledger, w, op, {})
+
+    def postgresql(self) -> None:
+        with local_cluster(durable=not self.args.no_fsync) as server:
+            large_url = self.fill_large(server) if self.args.large else None
+            if pgbench.available():
+                self.database_limit(fresh_database(server))
+            else:
+                print("pgbench is not on PATH: no database limit measured")
+            url = fresh_database(server)
+            roots = {"postgresql": postmaster_pid(url)}
+            with ledger_process(url, self.args.processes) as ledger:
+                for clients, ops in self.rounds():
+                    w = Workload(ledger.target, clients, ops)
+                    for op in OPS:
+                        self.measure("postgresql", ledger, w, op, roots)
+                if large_url is not None:
+                    self.compare_large(ledger, large_url, roots)
+
+    def rounds(self) -> list[tuple[int, int]]:
+        return [(1, max(200, self.args.ops // 8)), (16, self.args.ops)]
+
+    def database_limit(self, url: str) -> None:
+        pgbench.prepare(url)
+        for clients, _ in self.rounds():
+            run = pgbench.run(url, clients, self.args.pgbench_seconds)
+            self.limits[clients] = run
+            row = run.row()
+            print(
+                f"{'pgbench':16} {clients:>3} clients  {row['op']:16} {row['ops_per_s']:>8} "
+                f"tx/s   p50 {row['p50_ms']:>6} ms  p99 {row['p99_ms']:>7} ms  "
+                "(the database's own limit)",
+                flush=True,
             )
-            for s in range(per_client)
-        ]
-        for c in range(clients)
-    ]
-    results["close"] = asyncio.run(run_phase(target, closes))
-    return results
+
+    # ------------------------------------------------------------ large ledger
+    def fill_large(self, server: str) -> str:
+        size = large_ledger.Size(self.args.accounts, self.args.channels, self.args.journal)
+        url = fresh_database(server)
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        print(
+            f"loading a large ledger: {size.accounts:,} accounts, {size.channels:,} open "
+            f"channels, {size.journal:,} journal rows",
+            flush=True,
+        )
+        start = time.perf_counter()
+        steps = large_ledger.fill(url, size, at=int(time.time()))
+        self.large.update(
+            {
+                "accounts": size.accounts,
+                "open_channels": size.channels,
+                "journal_rows": size.journal,
+                "load_seconds": round(time.perf_counter() - start, 1),
+                "load_steps_seconds": steps,
+            }
+        )
+        return url
+
+    def compare_large(self, empty: Ledger, large_url: str, roots: dict[str, int]) -> None:
+        """Each phase on the empty and on the large ledger in turn, 16 clients each."""
+        with ledger_process(large_url, self.args.processes) as large:
+            pairs = []
+            loads = {
+                "empty": (empty, Workload(empty.target, 16, self.args.ops)),
+                "large": (large, Workload(large.target, 16, self.args.ops)),
+            }
+            for op in OPS:
+                got = {}
+                for size, (ledger, w) in loads.items():
+                    got[size] = self.measure("postgresql", ledger, w, op, roots, size=size)
+                pairs.append(
+                    {
+                        "op": op,
+                        "throughput_ratio": round(
+                            float(got["empty"]["ops_per_s"]) / float(got["large"]["ops_per_s"]), 3
+                        ),
+                        "p99_ratio": round(
+                            float(got["large"]["p99_ms"]) / float(got["empty"]["p99_ms"]), 3
+                        ),
+                    }
+                )
+            audits = {size: audit_seconds(ledger.target) for size, (ledger, _) in loads.items()}
+        self.large["ratios"] = pairs
+        self.large["audit_seconds"] = {k: v[0] for k, v in audits.items()}
+        self.large["audit_balanced"] = {k: v[1] for k, v in audits.items()}
+        self.large["sweeper_query"] = sweeper_query(large_url)
+        print(
+            f"large ledger: loaded in {self.large['load_seconds']} s; goal: each ratio "
+            f"<= {GOAL_LARGE_RATIO} (empty/large throughput, large/empty p99)"
+        )
+        for p in pairs:
+            ok = max(p["throughput_ratio"], p["p99_ratio"]) <= GOAL_LARGE_RATIO
+            print(
+                f"  {p['op']:14} throughput x{p['throughput_ratio']}  p99 x{p['p99_ratio']}  "
+                f"{'met' if ok else 'NOT met'}"
+            )
+        print(
+            f"  Audit: empty {audits['empty'][0]} s, large {audits['large'][0]} s "
+            f"(balanced: {audits['empty'][1]}, {audits['large'][1]})"
+        )
+        q = self.large["sweeper_query"]
+        print(f"  sweeper's due-channel query: {q['ms']} ms, plan: {q['plan']}", flush=True)  # type: ignore[index]
+
+
+def sweeper_query(db_url: str) -> dict[str, object]:
+    """Time and plan of the sweeper's search for due channels on this database."""
+    from sqlalchemy.dialects import postgresql
+
+    from ledger.storage.store import Store
+
+    engine = make_engine(db_url)
+    store = Store(engine)
+    now = int(time.time())
+    with store.reader() as tx:
+        start = time.perf_counter()
+        tx.due_channel_ids(now, 200)  # type: ignore[arg-type]
+        ms = round((time.perf_counter() - start) * 1000, 2)
+    from sqlalchemy import and_, select
+
+    from ledger.storage import schema as t
+
+    q = (
+        select(t.channels.c.channel_id)
+        .where(and_(t.channels.c.due_at.is_not(None), t.channels.c.due_at <= now))
+        .order_by(t.channels.c.due_at)
+        .limit(200)
+    )
+    sql = str(q.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        plan = [r[0] for r in conn.exec_driver_sql(f"EXPLAIN {sql}")]
+    engine.dispose()
+    return {"ms": ms, "plan": " / ".join(p.strip() for p in plan[:3])}
 
 
 def main() -> int:
@@ -251,37 +503,35 @@ def main() -> int:
     parser.add_argument(
         "--no-fsync", action="store_true", help="PostgreSQL without fsync (find the bottleneck)"
     )
+    parser.add_argument("--pgbench-seconds", type=float, default=5.0)
+    parser.add_argument("--large", action="store_true", help="also run on a large ledger")
+    parser.add_argument("--accounts", type=int, default=large_ledger.Size.accounts)
+    parser.add_argument("--channels", type=int, default=large_ledger.Size.channels)
+    parser.add_argument("--journal", type=int, default=large_ledger.Size.journal)
+    parser.add_argument("--profile", action="store_true", help="py-spy the 16-client transfers")
+    parser.add_argument(
+        "--profile-dir", type=Path, default=Path(tempfile.gettempdir()) / "btt-prof"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ledger.json")
     args = parser.parse_args()
+    bench = Bench(args)
+    for store in args.stores.split(","):
+        getattr(bench, store)()
     report: dict[str, object] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "runs": [],
+        "goals": {
+            "transfer_16_clients_per_s": GOAL_TRANSFERS_PER_S,
+            "transfer_16_clients_p99_ms": GOAL_TRANSFER_P99_MS,
+            "batch_transfers_per_s": GOAL_BATCH_TRANSFERS_PER_S,
+            "large_over_empty_ratio": GOAL_LARGE_RATIO,
+        },
+        "pgbench": [r.row() for r in bench.limits.values()],
+        "runs": bench.runs,
     }
-    rows = []
-    for store in args.stores.split(","):
-        with contextlib.ExitStack() as stack:
-            if store == "sqlite":
-                tmp = stack.enter_context(tempfile.TemporaryDirectory())
-                url = f"sqlite:///{tmp}/bench.db"
-            else:
-                url = fresh_database(stack.enter_context(local_cluster(durable=not args.no_fsync)))
-            target = stack.enter_context(ledger_process(url, args.processes))
-            for clients, ops in ((1, max(200, args.ops // 8)), (16, args.ops)):
-                for op, r in bench_store(target, clients, ops).items():
-                    row = {
-                        "store": store,
-                        "processes": args.processes,
-                        "clients": clients,
-                        "op": op,
-                        **r,
-                    }
-                    rows.append(row)
-                    report["runs"].append(row)  # type: ignore[attr-defined]
-                    print(
-                        f"{store:10} {clients:>3} clients  {op:13} {r['ops_per_s']:>8} ops/s  "
-                        f"p50 {r['p50_ms']:>6} ms  p99 {r['p99_ms']:>7} ms  errors {r['errors']}",
-                        flush=True,
-                    )
+    if bench.large:
+        report["large_ledger"] = bench.large
+    if bench.profiles:
+        report["profiles"] = bench.profiles
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
