@@ -15,6 +15,7 @@ from coincurve import PrivateKey as _CCPrivateKey
 from coincurve import PublicKey as _CCPublicKey
 from tronpy.keys import keccak256, to_base58check_address, to_hex_address
 
+from core.rejections import Rejected, Rejection
 from core.types import Address
 
 SIGNATURE_LENGTH = 65
@@ -53,6 +54,15 @@ def is_address(address: str) -> bool:
     except InvalidAddress:
         return False
     return True
+
+
+def check_address(value: str, field: str) -> str:
+    """`value` if it is a TRON address, else a typed INVALID_ADDRESS refusal naming `field`."""
+    try:
+        raw_address(value)
+    except InvalidAddress:
+        raise Rejected(Rejection.INVALID_ADDRESS, f"{field} is not a TRON address") from None
+    return value
 
 
 def address_from_raw(raw: bytes) -> Address:
@@ -109,8 +119,11 @@ class SigningKey:
     __str__ = __repr__
 
 
-def recover_raw_address(digest: bytes, signature: bytes) -> bytes:
-    """Raw 21-byte address of the key that made `signature` over `digest`."""
+def recover_public_key(digest: bytes, signature: bytes) -> bytes:
+    """The 65-byte uncompressed public key that made `signature` over `digest`.
+
+    Only the canonical form is accepted: 65 bytes, v in {0, 1}, 0 < r < n and 0 < s <= n/2.
+    """
     if len(signature) != SIGNATURE_LENGTH:
         raise InvalidSignature(f"signature must be {SIGNATURE_LENGTH} bytes, got {len(signature)}")
     if signature[64] not in (0, 1):
@@ -123,7 +136,12 @@ def recover_raw_address(digest: bytes, signature: bytes) -> bytes:
         public = _CCPublicKey.from_signature_and_message(signature, digest, hasher=None)
     except Exception as exc:  # coincurve raises ValueError or a bare Exception
         raise InvalidSignature("signature does not recover a public key") from exc
-    return raw_address_of_public_key(public.format(compressed=False))
+    return bytes(public.format(compressed=False))
+
+
+def recover_raw_address(digest: bytes, signature: bytes) -> bytes:
+    """Raw 21-byte address of the key that made `signature` over `digest`."""
+    return raw_address_of_public_key(recover_public_key(digest, signature))
 
 
 def signed_by(digest: bytes, signature: bytes, address: str) -> bool:

@@ -17,14 +17,19 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-from core.crypto import InvalidAddress, InvalidSignature, raw_address, recover_raw_address
+from core.crypto import InvalidSignature, check_address, raw_address, recover_raw_address
 from core.rejections import Rejected, Rejection
-from core.signing import SignedBy, derive_channel_id
+from core.signing import SignedBy
 from core.status import ChannelStatus, EventKind, SettleReason, WithdrawalStatus
+from core.terms import (
+    MAX_CHANNEL_LIFETIME,
+    OpenTerms,
+    check_expiry,
+    check_open_terms,
+    refund_covers,
+)
 from core.types import INT64_MAX, MAX_AMOUNT, Amount, ChannelId, Nonce, Timestamp, check_amount
 from ledger.domain import Account, Channel, Withdrawal
-
-MAX_CHANNEL_LIFETIME = 366 * 24 * 3600
 
 
 class Op(enum.Enum):
@@ -98,14 +103,6 @@ class ChannelTransition:
 
 
 # ---------------------------------------------------------------- checks
-
-
-def check_address(value: str, field: str) -> str:
-    try:
-        raw_address(value)
-    except InvalidAddress:
-        raise Rejected(Rejection.INVALID_ADDRESS, f"{field} is not a TRON address") from None
-    return value
 
 
 def require_signer(proof: SignedBy, signer: str, what: str) -> None:
@@ -197,6 +194,10 @@ class Refund:
     version: int
     proof: SignedBy
 
+    @property
+    def terms(self) -> tuple[bytes, int, int]:
+        return (self.channel_id, self.expiry, self.version)
+
 
 def open_channel(
     *,
@@ -212,18 +213,10 @@ def open_channel(
     refund: Refund,
     now: Timestamp,
 ) -> ChannelTransition:
-    check_address(payee, "payee")
-    deposit = check_amount(deposit, "deposit")
-    if payer.account_id == payee:
-        raise Rejected(Rejection.SELF_TRANSFER, "payer and payee must differ")
-    if not 0 <= salt <= 2**64 - 1:
-        raise Rejected(Rejection.MALFORMED, "salt must be an unsigned 64-bit integer")
-    expected_id = derive_channel_id(ledger_id, payer.account_id, payee, salt)
-    if channel_id != expected_id:
-        raise Rejected(Rejection.CHANNEL_ID_MISMATCH, "channel_id is not derived from the terms")
-    if not now < expiry <= now + MAX_CHANNEL_LIFETIME:
-        raise Rejected(Rejection.INVALID_EXPIRY, "expiry must be in the future and within a year")
-    if refund.channel_id != channel_id or refund.expiry != expiry or refund.version != 0:
+    terms = OpenTerms(ledger_id, payer.account_id, payee, deposit, expiry, salt, channel_id)
+    deposit = check_open_terms(terms)
+    check_expiry(expiry, now)
+    if not refund_covers(refund.terms, channel_id, expiry, 0):
         raise Rejected(
             Rejection.REFUND_MISMATCH, "refund must cover this channel, its expiry, version 0"
         )
@@ -434,11 +427,7 @@ def top_up(
     if expiry != channel.expiry:
         if refund is None:
             raise Rejected(Rejection.REFUND_MISMATCH, "a later expiry needs the payee's new refund")
-        if (refund.channel_id, refund.expiry, refund.version) != (
-            channel.channel_id,
-            expiry,
-            sequence,
-        ):
+        if not refund_covers(refund.terms, channel.channel_id, expiry, sequence):
             raise Rejected(
                 Rejection.REFUND_MISMATCH, "refund must cover the new expiry and this sequence"
             )

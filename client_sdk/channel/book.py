@@ -25,11 +25,12 @@ from client_sdk.channel.states import SignedState
 from client_sdk.channel.store import PayeeRecord, PayeeStore
 from client_sdk.ledger_client import AsyncLedgerClient, LedgerError
 from core.clock import Clock, SystemClock
-from core.crypto import SigningKey, is_address, signed_by
+from core.crypto import SigningKey, signed_by
 from core.envelopes import sign
-from core.signing import derive_channel_id, signing_digest
+from core.rejections import Rejected
+from core.signing import signing_digest
 from core.status import ChannelStatus, EventKind
-from core.types import MAX_AMOUNT
+from core.terms import OpenTerms, check_open_terms
 from core.wire import channel_status_from_pb, event_kind_from_pb
 
 log = logging.getLogger(__name__)
@@ -157,13 +158,12 @@ class PayeeBook:
         info_hash: str,
     ) -> pb.Signed:
         """Check proposed terms; remember them; return our refund (T2) before money locks."""
-        if not is_address(payer) or payer == self.address:
-            raise TermsRefused("payer is not a valid account")
-        if not 0 <= salt < 2**64:
-            raise TermsRefused("salt must be an unsigned 64-bit integer")
-        if channel_id != derive_channel_id(self.ledger_id, payer, self.address, salt):
-            raise TermsRefused("channel_id is not derived from (ledger, payer, payee, salt)")
-        if not self.terms.min_deposit <= deposit <= MAX_AMOUNT:
+        terms = OpenTerms(self.ledger_id, payer, self.address, deposit, expiry, salt, channel_id)
+        try:
+            check_open_terms(terms)  # what the ledger will check of the same open
+        except Rejected as exc:
+            raise TermsRefused(exc.message) from None
+        if deposit < self.terms.min_deposit:
             raise TermsRefused(f"deposit must be at least {self.terms.min_deposit}")
         self._check_expiry(expiry)
         if channel_id in self.channels:

@@ -27,7 +27,7 @@ from core.envelopes import sign
 from core.rejections import Rejected
 from core.signing import derive_channel_id, signing_digest
 from core.status import ChannelStatus
-from core.types import check_amount
+from core.terms import OpenTerms, check_open_terms, refund_covers
 from core.wire import channel_status_from_pb
 
 if TYPE_CHECKING:  # p2p.client imports channel errors: a runtime import would cycle
@@ -40,10 +40,8 @@ def verify_refund(
     """The payee's refund must cover exactly this channel, expiry and version, signed by it."""
     payload = pb.RefundPayload()
     payload.ParseFromString(refund.payload)
-    if (bytes(payload.channel_id), payload.expiry, payload.version) != (
-        channel_id,
-        expiry,
-        version,
+    if not refund_covers(
+        (bytes(payload.channel_id), payload.expiry, payload.version), channel_id, expiry, version
     ):
         raise PeerMisbehaved("refund does not cover the proposed channel, expiry and version")
     digest = signing_digest(ledger_id, pb.RefundPayload.DESCRIPTOR.name, refund.payload)
@@ -115,12 +113,13 @@ class PayerChannel:
         terms = won.terms
         deposit = deposit if deposit is not None else terms.suggested_deposit
         expiry = expiry if expiry is not None else terms.suggested_expiry
-        try:
-            check_amount(deposit, "deposit")
-        except Rejected as exc:
-            raise InvalidPayment(exc.message) from None
         salt = int.from_bytes(os.urandom(8), "big")
         channel_id = derive_channel_id(ledger_id, key.address, won.payee, salt)
+        proposal = OpenTerms(ledger_id, key.address, won.payee, deposit, expiry, salt, channel_id)
+        try:
+            check_open_terms(proposal)  # the payee's suggestions too, before it signs anything
+        except Rejected as exc:
+            raise InvalidPayment(exc.message) from None
         refund = await payee.sign_refund(
             ppb.SignRefundRequest(
                 channel_id=channel_id,

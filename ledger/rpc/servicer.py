@@ -19,11 +19,12 @@ import grpc
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
+from core.crypto import check_address
 from core.envelopes import open_signed
 from core.rejections import Rejected, Rejection
 from core.types import MAX_AMOUNT
 from core.wire import channel_status_from_pb
-from ledger.protocol import Refund, StateProof, check_address
+from ledger.protocol import Refund, StateProof
 from ledger.rpc import convert
 from ledger.rpc.errors import status_error
 from ledger.rpc.interceptors import rejection_reason
