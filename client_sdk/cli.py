@@ -599,10 +599,12 @@ def events(
 
 
 def register_commands() -> None:
-    """Add the commands that live beside their features (torrent)."""
+    """Add the commands that live beside their features (torrent, tracker)."""
     from client_sdk.torrent.commands import register as register_torrent
+    from client_sdk.tracker.command import register as register_bids
 
     register_torrent(app)
+    register_bids(app)
 
 
 def main() -> None:

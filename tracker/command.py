@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
     def tracker(
         ctx: typer.Context,
         listen: Annotated[
-            str, typer.Option("--listen", help="ip:port or [ipv6]:port (port 0: any free).")
+            str, typer.Option("--listen", help="ip:port, IPv6 in brackets; port 0: any.")
         ] = DEFAULT_LISTEN,
         interval: Annotated[
             int, typer.Option("--interval", help="Seconds between a client's announces.")

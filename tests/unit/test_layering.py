@@ -1,6 +1,7 @@
 """The import graph is the architecture: the SDK and the bridge never import the server.
 
-Allowed: core <- ledger, bridge, client_sdk <- devnet (and btt/, the generated stubs, anywhere).
+Allowed: core <- ledger, bridge, client_sdk, tracker <- devnet (and btt/, the generated stubs,
+anywhere). The tracker is a server of its own: the SDK talks to it over HTTP only.
 Read from the source with ast, so that a lazy import inside a function counts too.
 """
 
@@ -14,10 +15,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 FORBIDDEN: dict[str, set[str]] = {
-    "core": {"ledger", "bridge", "client_sdk", "devnet"},
-    "client_sdk": {"ledger", "bridge", "devnet"},
-    "bridge": {"ledger", "client_sdk", "devnet"},
-    "ledger": {"bridge", "client_sdk", "devnet"},
+    "core": {"ledger", "bridge", "client_sdk", "devnet", "tracker"},
+    "client_sdk": {"ledger", "bridge", "devnet", "tracker"},
+    "bridge": {"ledger", "client_sdk", "devnet", "tracker"},
+    "ledger": {"bridge", "client_sdk", "devnet", "tracker"},
+    "tracker": {"ledger", "bridge", "client_sdk", "devnet"},
 }
 
 
