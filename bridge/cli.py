@@ -24,6 +24,8 @@ from bridge.binding import BindingError, SignedBinding, sign_binding
 from bridge.config import BridgeConfig, ConfigError, load_config
 from bridge.devtools import deposit as send_deposit
 from bridge.devtools import devnode_issue_token
+from bridge.lease import LeaseHeld
+from bridge.payout import LeaseLost
 from bridge.runner import BridgeRunner, PassResult, make_gateway
 from bridge.store import BridgeStore
 from bridge.treasury import LedgerError, LedgerUserClient
@@ -45,7 +47,7 @@ def _friendly(fn: F) -> F:
             return fn(*args, **kwargs)
         except NodeUnavailable as exc:
             _fail(f"TRON node unreachable: {exc.message.split(':', 1)[0]} ({_endpoint()})")
-        except (ConfigError, BindingError, LedgerError, TronError) as exc:
+        except (ConfigError, BindingError, LedgerError, TronError, LeaseHeld, LeaseLost) as exc:
             _fail(str(exc))
         except SQLAlchemyError as exc:
             _fail(f"bridge database: {getattr(exc, 'orig', None) or exc.__class__.__name__}")
@@ -106,6 +108,9 @@ def settings(
     tx_lifetime_ms: Annotated[int | None, Opt(help="payout tx lifetime")] = None,
     max_withdrawal: Annotated[int | None, Opt(help="units per withdrawal, 0 = none")] = None,
     daily_limit: Annotated[int | None, Opt(help="units per UTC day, 0 = none")] = None,
+    lease_seconds: Annotated[
+        int | None, Opt(help="the ledger lease that makes this the one active bridge")
+    ] = None,
 ) -> None:
     _state.clear()
     _state["flags"] = {
@@ -124,6 +129,7 @@ def settings(
         "tx_lifetime_ms": tx_lifetime_ms,
         "max_withdrawal": max_withdrawal,
         "daily_limit": daily_limit,
+        "lease_seconds": lease_seconds,
     }
 
 
@@ -164,9 +170,7 @@ def _report(result: PassResult) -> None:
 def run(once: Annotated[bool, Opt("--once", help="one pass, then exit")] = False) -> None:
     """Watch deposits and pay withdrawals (until SIGINT/SIGTERM unless --once)."""
     config = _config()
-    with BridgeRunner(
-        config, on_pass=_report, on_error=lambda e: typer.echo(f"warning: {e}", err=True)
-    ) as runner:
+    with BridgeRunner(config, on_pass=_report) as runner:  # errors are logged by the runner
         typer.echo(f"bridge {runner.address} token {config.token_id} on {config.endpoint}")
         sys.stdout.flush()
         if once:

@@ -46,12 +46,20 @@ class BridgeConfig(BaseSettings):
     max_withdrawal: int = 0  # base units per withdrawal; 0 = no limit
     daily_limit: int = 0  # base units per UTC day; 0 = no limit
     node_timeout: float = 10.0
+    lease_seconds: int = 30  # the ledger's bridge lease; a crashed bridge's successor waits this
 
     @field_validator("token_id")
     @classmethod
     def _token(cls, value: str) -> str:
         if value and (not value.isdigit() or not 1_000_000 <= int(value) <= 9_999_999):
             raise ValueError(f"not a TRC-10 token id: {value!r}")
+        return value
+
+    @field_validator("lease_seconds")
+    @classmethod
+    def _lease(cls, value: int) -> int:
+        if not 1 <= value <= 3600:
+            raise ValueError("must be 1..3600 seconds")
         return value
 
     @field_validator("max_withdrawal", "daily_limit", "scan_batch", "tx_lifetime_ms")

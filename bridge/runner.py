@@ -8,7 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.config import BridgeConfig
-from bridge.payout import Limits, PayoutResult, PayoutWorker
+from bridge.decide import Limits
+from bridge.lease import BridgeLease, LeaseHeld
+from bridge.payout import LeaseLost, PayoutResult, PayoutWorker
 from bridge.reconcile import Reconciliation, reconcile
 from bridge.store import BridgeStore
 from bridge.treasury import LedgerError, TreasuryClient
@@ -16,6 +18,9 @@ from bridge.tron import TronError, TronGateway
 from bridge.watcher import DepositWatcher, ScanResult
 
 log = logging.getLogger("bridge.runner")
+# How far before a pending withdrawal's request a fresh database starts scanning for payout
+# memos: the ledger's clock and the chain's block times may disagree by this much.
+CLOCK_MARGIN_MS = 600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +34,33 @@ def make_gateway(config: BridgeConfig) -> TronGateway:
     return TronGateway(config.endpoint, api_key, config.network, timeout=config.node_timeout)
 
 
+class RepeatedError:
+    """A pass that fails the same way every second is reported once, then counted."""
+
+    def __init__(self) -> None:
+        self.message, self.count = "", 0
+
+    def is_new(self, message: str) -> bool:
+        if message == self.message:
+            self.count += 1
+            return False
+        self.clear()
+        self.message, self.count = message, 1
+        return True
+
+    def clear(self) -> None:
+        if self.count > 1:
+            log.warning("the last error repeated %d times: %s", self.count, self.message)
+        self.message, self.count = "", 0
+
+
 class BridgeRunner:
     """Owns the gateway, the ledger client and the state store for one bridge.
 
-    `run_once()` does one watcher pass then one payout pass; `start()` repeats that every
-    `poll_interval` seconds in a daemon thread until `stop()`. Errors of one pass (node or ledger
-    down) are reported to `on_error` and the next pass retries.
+    `run_once()` takes (or renews) the ledger's bridge lease, then does one watcher pass and one
+    payout pass; `start()` repeats that every `poll_interval` seconds in a daemon thread until
+    `stop()`. Errors of one pass (node or ledger down, the lease held by another bridge) are
+    reported to `on_error` and the next pass retries. `close()` releases the lease.
     """
 
     def __init__(
@@ -51,6 +77,7 @@ class BridgeRunner:
         self.gateway = make_gateway(config)
         self.treasury = TreasuryClient(config.ledger, config.treasury_secret())
         self.store = BridgeStore(config.db)
+        self.lease = BridgeLease(self.treasury, config.lease_seconds)
         start = config.start_block
         if start is None and config.network == "devnode":
             start = 0
@@ -69,6 +96,7 @@ class BridgeRunner:
             self.store,
             key,
             token_id=token_id,
+            holder=self.lease.holder,
             limits=Limits(config.max_withdrawal, config.daily_limit),
             tx_lifetime_ms=config.tx_lifetime_ms,
         )
@@ -82,7 +110,26 @@ class BridgeRunner:
 
     def run_once(self) -> PassResult:
         with self._lock:
+            # The node first: a bridge that cannot see the chain must not take the lease from
+            # one that can.
+            self.gateway.solid_head()
+            self.lease.ensure()
+            if self.store.cursor() is None:
+                self.store.set_cursor(self._first_block())
             return PassResult(self.watcher.scan(), self.worker.run_once())
+
+    def _first_block(self) -> int:
+        """Where a fresh database starts scanning: the configured start (else the solid head),
+        but early enough to see any payout already made for a pending withdrawal."""
+        start = self.watcher.start_block
+        if start is None:
+            start = self.gateway.solid_head().number + 1
+        pending = self.treasury.withdrawals("pending")
+        if pending:
+            oldest_ms = min(w.requested_at for w in pending) * 1000 - CLOCK_MARGIN_MS
+            start = min(start, self.gateway.solid_block_at(oldest_ms))
+        log.info("fresh bridge database: scanning from block %d", start)
+        return start
 
     def reconcile(self) -> Reconciliation:
         with self._lock:
@@ -96,17 +143,21 @@ class BridgeRunner:
             )
 
     def run_forever(self) -> None:
+        repeats = RepeatedError()
         while not self._stop.is_set():
             try:
                 result = self.run_once()
-            except (TronError, LedgerError) as exc:
-                log.warning("bridge pass failed: %s", exc)
-                if self._on_error:
-                    self._on_error(exc)
+            except (TronError, LedgerError, LeaseHeld, LeaseLost) as exc:
+                if repeats.is_new(str(exc)):
+                    log.warning("bridge pass failed: %s", exc)
+                    if self._on_error:
+                        self._on_error(exc)
             else:
+                repeats.clear()
                 if self._on_pass:
                     self._on_pass(result)
             self._stop.wait(self.config.poll_interval)
+        repeats.clear()
 
     def start(self) -> None:
         if self._thread is not None:
@@ -127,6 +178,8 @@ class BridgeRunner:
 
     def close(self) -> None:
         self.stop()
+        with self._lock:
+            self.lease.release()
         self.treasury.close()
         self.gateway.close()
         self.store.close()

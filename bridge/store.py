@@ -1,7 +1,8 @@
 """The bridge's own durable state: scan cursor, bindings, deposits seen, payouts and their txs.
 
-Every write is one short transaction, committed before the effect it enables (a signed payout
-tx is on disk before its first broadcast), so a crash at any point leaves a state to resume.
+Every write is one short transaction. The ledger is the record of signed payout txs; the rows
+here mirror it (for `status`, `reconcile` and the daily limit) and add what only this bridge
+saw: the node's answers to its broadcasts and the payout memos its scanner met on chain.
 """
 
 from __future__ import annotations
@@ -12,78 +13,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from bridge.migrate import upgrade
+from bridge.schema import bindings, chain_payouts, deposits, kv, payout_txs, payouts
+from bridge.treasury import Payout as LedgerPayout
 from core.database import is_sqlite, make_engine
-
-metadata = MetaData()
-
-kv = Table(
-    "bridge_kv", metadata, Column("key", String(64), primary_key=True), Column("value", Text)
-)
-bindings = Table(
-    "bridge_bindings",
-    metadata,
-    Column("tron_address", String(64), primary_key=True),
-    Column("account", String(64), nullable=False),
-    Column("proof", Text, nullable=False),  # the signed binding, JSON
-    Column("bound_at", Float, nullable=False),
-)
-deposits = Table(
-    "bridge_deposits",
-    metadata,
-    Column("txid", String(64), primary_key=True),
-    Column("contract_index", Integer, primary_key=True),
-    Column("block_number", BigInteger, nullable=False),
-    Column("tron_from", String(64), nullable=False),
-    Column("amount", BigInteger, nullable=False),
-    Column("account", String(64)),
-    Column("status", String(16), nullable=False),  # credited | suspense
-    Column("reason", Text, nullable=False, default=""),
-    Column("seen_at", Float, nullable=False),
-    Column("credited_at", Float),
-)
-payouts = Table(
-    "bridge_payouts",
-    metadata,
-    Column("withdrawal_id", BigInteger, primary_key=True),
-    Column("account", String(64), nullable=False),
-    Column("tron_address", String(64), nullable=False),
-    Column("amount", BigInteger, nullable=False),
-    Column("status", String(16), nullable=False),  # open | paid | failed
-    Column("reason", Text, nullable=False, default=""),
-    Column("paid_txid", String(64)),
-    Column("day", String(10), nullable=False),  # UTC day the payout started (daily limit)
-    Column("created_at", Float, nullable=False),
-)
-payout_txs = Table(
-    "bridge_payout_txs",
-    metadata,
-    Column("txid", String(64), primary_key=True),
-    Column("withdrawal_id", BigInteger, nullable=False, index=True),
-    Column("seq", Integer, nullable=False),
-    Column("signed_json", Text, nullable=False),
-    Column("expiration", BigInteger, nullable=False),  # ms, from the signed bytes
-    Column("state", String(16), nullable=False),  # active | rejected | expired
-    Column("reason", Text, nullable=False, default=""),
-    Column("signed_at", Float, nullable=False),
-    Column("broadcast_at", Float),
-)
 
 CURSOR_KEY = "scan_cursor"
 
@@ -134,6 +71,17 @@ class PayoutTx:
     broadcast_at: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class ChainPayout:
+    txid: str
+    contract_index: int
+    withdrawal_id: int
+    block_number: int
+    to_address: str
+    amount: int
+    success: bool
+
+
 def utc_day(at: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(at))
 
@@ -147,7 +95,7 @@ class BridgeStore:
         self.url = url
         self.engine = make_engine(url, pool_size=2)
         self._insert = sqlite_insert if is_sqlite(url) else pg_insert
-        metadata.create_all(self.engine)
+        upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -263,48 +211,77 @@ class BridgeStore:
         with self._tx() as c:
             return int(c.execute(q).scalar() or 0)
 
-    def start_payout(
-        self,
-        withdrawal_id: int,
-        account: str,
-        tron_address: str,
-        amount: int,
-        signed_json: str,
-        txid: str,
-        expiration: int,
-    ) -> None:
-        """The payout and its first signed tx, in one transaction, before any broadcast."""
-        now = time.time()
+    def mirror_payout(self, payout: LedgerPayout) -> None:
+        """Take in the ledger's record of a payout's txs: a local row once it has any tx, each
+        recorded tx, the older ones marked expired (replaced). Repeats change nothing."""
+        if not payout.txs:
+            return
+        w = payout.withdrawal
+        first = payout.txs[0].recorded_at
+        row = {
+            "withdrawal_id": payout.id,
+            "account": w.account,
+            "tron_address": w.tron_address,
+            "amount": w.amount,
+            "status": "open",
+            "reason": "",
+            "day": utc_day(first),
+            "created_at": float(first),
+        }
+        latest = payout.txs[-1].txid
         with self._tx() as c:
-            c.execute(
-                payouts.insert().values(
-                    withdrawal_id=withdrawal_id,
-                    account=account,
-                    tron_address=tron_address,
-                    amount=amount,
-                    status="open",
-                    reason="",
-                    day=utc_day(now),
-                    created_at=now,
+            c.execute(self._insert(payouts).values(row).on_conflict_do_nothing())
+            for t in payout.txs:
+                c.execute(
+                    self._insert(payout_txs)
+                    .values(
+                        txid=t.txid,
+                        withdrawal_id=payout.id,
+                        seq=t.seq,
+                        signed_json=t.signed.to_json(),
+                        expiration=t.expiration,
+                        state="active" if t.txid == latest else "expired",
+                        reason="",
+                        signed_at=float(t.recorded_at),
+                    )
+                    .on_conflict_do_nothing()
                 )
+            c.execute(
+                update(payout_txs)
+                .where(
+                    payout_txs.c.withdrawal_id == payout.id,
+                    payout_txs.c.txid != latest,
+                    payout_txs.c.state == "active",
+                )
+                .values(state="expired")
             )
-            _add_tx(c, withdrawal_id, 0, signed_json, txid, expiration, now)
 
-    def replace_tx(
-        self, withdrawal_id: int, old_txid: str, signed_json: str, txid: str, expiration: int
+    def close_payout(
+        self, payout: LedgerPayout, status: str, *, paid_txid: str | None = None, reason: str = ""
     ) -> None:
-        """Retire an expired tx and persist its replacement, atomically."""
+        """The payout's outcome (paid or failed), with a row even if no tx was ever signed."""
+        w = payout.withdrawal
         now = time.time()
+        values = {"status": status, "paid_txid": paid_txid, "reason": reason[:500]}
+        stmt = self._insert(payouts).values(
+            withdrawal_id=payout.id,
+            account=w.account,
+            tron_address=w.tron_address,
+            amount=w.amount,
+            day=utc_day(now),
+            created_at=now,
+            **values,
+        )
         with self._tx() as c:
-            seq = c.execute(
-                select(func.max(payout_txs.c.seq)).where(
-                    payout_txs.c.withdrawal_id == withdrawal_id
-                )
-            ).scalar()
-            c.execute(
-                update(payout_txs).where(payout_txs.c.txid == old_txid).values(state="expired")
-            )
-            _add_tx(c, withdrawal_id, int(seq or 0) + 1, signed_json, txid, expiration, now)
+            c.execute(stmt.on_conflict_do_update(index_elements=["withdrawal_id"], set_=values))
+
+    def refusals(self, withdrawal_id: int) -> dict[str, str]:
+        """txid -> why the node refused it for good, for this withdrawal's refused txs."""
+        q = select(payout_txs.c.txid, payout_txs.c.reason).where(
+            payout_txs.c.withdrawal_id == withdrawal_id, payout_txs.c.state == "rejected"
+        )
+        with self._tx() as c:
+            return {r.txid: r.reason for r in c.execute(q)}
 
     def txs(self, withdrawal_id: int) -> list[PayoutTx]:
         q = (
@@ -341,46 +318,39 @@ class BridgeStore:
                 .values(status=status, paid_txid=paid_txid, reason=reason[:500])
             )
 
-    def record_failed_payout(
-        self, withdrawal_id: int, account: str, tron_address: str, amount: int, reason: str
+    # payout memos seen on chain
+
+    def record_chain_payout(
+        self,
+        txid: str,
+        index: int,
+        *,
+        withdrawal_id: int,
+        block_number: int,
+        to_address: str,
+        amount: int,
+        success: bool,
     ) -> None:
-        """A withdrawal refused before any tx was made (over a limit, bad address)."""
-        now = time.time()
-        stmt = self._insert(payouts).values(
+        stmt = self._insert(chain_payouts).values(
+            txid=txid,
+            contract_index=index,
             withdrawal_id=withdrawal_id,
-            account=account,
-            tron_address=tron_address,
+            block_number=block_number,
+            to_address=to_address,
             amount=amount,
-            status="failed",
-            reason=reason[:500],
-            day=utc_day(now),
-            created_at=now,
+            success=success,
         )
         with self._tx() as c:
-            c.execute(stmt.on_conflict_do_nothing(index_elements=["withdrawal_id"]))
+            c.execute(stmt.on_conflict_do_nothing())
 
-
-def _add_tx(
-    c: Connection,
-    withdrawal_id: int,
-    seq: int,
-    signed_json: str,
-    txid: str,
-    expiration: int,
-    now: float,
-) -> None:
-    c.execute(
-        payout_txs.insert().values(
-            txid=txid,
-            withdrawal_id=withdrawal_id,
-            seq=seq,
-            signed_json=signed_json,
-            expiration=expiration,
-            state="active",
-            reason="",
-            signed_at=now,
+    def chain_payouts(self, withdrawal_id: int) -> list[ChainPayout]:
+        q = (
+            select(chain_payouts)
+            .where(chain_payouts.c.withdrawal_id == withdrawal_id)
+            .order_by(chain_payouts.c.block_number, chain_payouts.c.txid)
         )
-    )
+        with self._tx() as c:
+            return [ChainPayout(**r._mapping) for r in c.execute(q).all()]
 
 
 def _deposit(row: object) -> DepositRow:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from bridge.tron import SignedTx
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from core.crypto import SigningKey
@@ -44,6 +45,52 @@ class Audit:
     @property
     def liabilities(self) -> int:
         return self.account_balances + self.channel_escrow + self.pending_withdrawals
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedTx:
+    """A signed payout tx as the ledger records it."""
+
+    txid: str
+    seq: int
+    signed: SignedTx
+    recorded_at: int  # unix seconds, ledger clock
+
+    @property
+    def expiration(self) -> int:
+        return self.signed.expiration
+
+
+@dataclass(frozen=True, slots=True)
+class Payout:
+    """A withdrawal and every payout tx recorded for it, in the order signed."""
+
+    withdrawal: pb.Withdrawal
+    txs: tuple[RecordedTx, ...]
+
+    @property
+    def id(self) -> int:
+        return int(self.withdrawal.withdrawal_id)
+
+    def tx(self, txid: str) -> RecordedTx:
+        return next(t for t in self.txs if t.txid == txid)
+
+
+def _payout(msg: pb.Payout) -> Payout:
+    txs = []
+    for r in msg.txs:
+        signed = SignedTx.from_bytes(r.signed_tx)
+        if signed.txid != r.txid:
+            raise LedgerError(f"ledger's payout record {r.txid} does not hold that tx")
+        txs.append(RecordedTx(r.txid, r.seq, signed, r.recorded_at))
+    return Payout(msg.withdrawal, tuple(txs))
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    granted: bool
+    holder: str  # the current holder ("" when free)
+    expires_at: int  # unix seconds, ledger clock
 
 
 class TreasuryClient:
@@ -97,6 +144,54 @@ class TreasuryClient:
         )
         page = list(reply.withdrawals)  # type: ignore[attr-defined]
         return page[0] if page and page[0].withdrawal_id == withdrawal_id else None
+
+    def payouts(self, status: str = "pending") -> list[Payout]:
+        out: list[Payout] = []
+        after = 0
+        while True:
+            reply = self._call(
+                "ListPayouts", pb.ListWithdrawalsRequest(status=status, limit=500, after_id=after)
+            )
+            page = list(reply.payouts)  # type: ignore[attr-defined]
+            out.extend(_payout(p) for p in page)
+            if len(page) < 500:
+                return out
+            after = page[-1].withdrawal.withdrawal_id
+
+    def payout(self, withdrawal_id: int) -> Payout | None:
+        reply = self._call(
+            "ListPayouts", pb.ListWithdrawalsRequest(limit=1, after_id=withdrawal_id - 1)
+        )
+        page = list(reply.payouts)  # type: ignore[attr-defined]
+        if page and page[0].withdrawal.withdrawal_id == withdrawal_id:
+            return _payout(page[0])
+        return None
+
+    def record_payout_tx(
+        self, withdrawal_id: int, holder: str, replaces_txid: str, signed: SignedTx
+    ) -> Payout:
+        """Record a signed payout tx before its first broadcast (the lease holder only)."""
+        reply = self._call(
+            "RecordPayoutTx",
+            pb.RecordPayoutTxRequest(
+                withdrawal_id=withdrawal_id,
+                holder=holder,
+                replaces_txid=replaces_txid,
+                txid=signed.txid,
+                expiration_ms=signed.expiration,
+                signed_tx=signed.to_bytes(),
+            ),
+        )
+        return _payout(reply.payout)  # type: ignore[attr-defined]
+
+    def acquire_lease(self, holder: str, ttl_seconds: int) -> Lease:
+        r = self._call(
+            "AcquireLease", pb.AcquireLeaseRequest(holder=holder, ttl_seconds=ttl_seconds)
+        )
+        return Lease(bool(r.granted), str(r.holder), int(r.expires_at))  # type: ignore[attr-defined]
+
+    def release_lease(self, holder: str) -> None:
+        self._call("ReleaseLease", pb.ReleaseLeaseRequest(holder=holder))
 
     def mark_paid(self, withdrawal_id: int, txid: str) -> None:
         self._call(

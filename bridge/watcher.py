@@ -11,7 +11,11 @@ meant something we cannot read, so guessing (even the binding) could be wrong.
 
 Exactly once: the ledger's CreditDeposit is idempotent by (txid, contract index), the local row
 records the outcome, and the cursor moves only after a whole range is done. A crash between a
-credit and the cursor save just rescans that range; repeats change nothing.
+credit and the cursor save just rescans that range; repeats change nothing (and are not reported
+as credited: the ledger says whether a credit is new).
+
+The same scan notes every transfer of the token from the bridge address whose memo names a
+withdrawal: the payout worker never signs for a withdrawal that such a transfer already serves.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import logging
 from dataclasses import dataclass, field
 
 from bridge.crash import crash_point
+from bridge.decide import withdrawal_of_memo
 from bridge.store import BridgeStore
 from bridge.treasury import LedgerError, TreasuryClient
 from bridge.tron import TokenTransfer, TronGateway
@@ -33,6 +38,7 @@ MEMO_PREFIX = b"btt:"
 class ScanResult:
     scanned_to: int | None = None  # last block scanned (inclusive)
     credited: list[tuple[str, int, str, int]] = field(default_factory=list)
+    already: list[tuple[str, int]] = field(default_factory=list)  # credited by an earlier pass
     suspense: list[tuple[str, int, str]] = field(default_factory=list)
 
 
@@ -91,11 +97,27 @@ class DepositWatcher:
             for t in self.gateway.iter_solid_blocks(cursor, end):
                 if is_deposit(t, self.bridge_address, self.token_id):
                     self._handle(t, result)
+                elif t.owner == self.bridge_address and t.token_id == self.token_id:
+                    self._note_payout(t)
             self.store.set_cursor(end + 1)
             result.scanned_to = end
             cursor = end + 1
         self._retry_suspense(result)
         return result
+
+    def _note_payout(self, t: TokenTransfer) -> None:
+        wid = withdrawal_of_memo(t.memo)
+        if wid is None:
+            return
+        self.store.record_chain_payout(
+            t.txid,
+            t.contract_index,
+            withdrawal_id=wid,
+            block_number=t.block_number,
+            to_address=t.to,
+            amount=t.amount,
+            success=t.success,
+        )
 
     def _handle(self, t: TokenTransfer, result: ScanResult) -> None:
         known = self.store.deposit(t.txid, t.contract_index)
@@ -119,7 +141,7 @@ class DepositWatcher:
     ) -> None:
         if account is not None:
             try:
-                self.treasury.credit_deposit(txid, index, account, amount, sender)
+                new = self.treasury.credit_deposit(txid, index, account, amount, sender)
             except LedgerError as exc:
                 if exc.reason is None:
                     raise  # unreachable: retry the whole range next pass
@@ -135,8 +157,12 @@ class DepositWatcher:
                     account=account,
                     status="credited",
                 )
-                result.credited.append((txid, index, account, amount))
-                log.info("deposit %s:%d credited %d to %s", txid, index, amount, account)
+                if new:
+                    result.credited.append((txid, index, account, amount))
+                    log.info("deposit %s:%d credited %d to %s", txid, index, amount, account)
+                else:
+                    result.already.append((txid, index))
+                    log.info("deposit %s:%d was credited before", txid, index)
                 return
         self.store.record_deposit(
             txid,

@@ -18,10 +18,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from core.clock import Clock
 from core.rejections import Rejected, Rejection
 from core.signing import SignedBy
-from core.status import ChannelStatus, EventKind
-from core.types import Amount, Nonce, Timestamp
+from core.status import ChannelStatus, EventKind, WithdrawalStatus
+from core.types import INT64_MAX, Amount, Nonce, Timestamp
 from core.wire import withdrawal_status_from_pb
-from ledger import protocol
+from ledger import payouts, protocol
 from ledger.domain import Account, Channel, Event, Totals, Withdrawal
 from ledger.protocol import (
     CHAIN_DEPOSITS,
@@ -31,6 +31,7 @@ from ledger.protocol import (
     Refund,
     StateProof,
 )
+from ledger.storage import payout_store
 from ledger.storage.store import Store, Tx
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,14 @@ class EventBell:
             listeners = list(self._listeners)
         for callback in listeners:
             callback()
+
+
+def _withdrawal_page(status: str, limit: int) -> tuple[WithdrawalStatus | None, int]:
+    """A listing's status filter (None: all) and its page size, checked."""
+    wanted = withdrawal_status_from_pb(status)
+    if status and wanted is None:
+        raise Rejected(Rejection.MALFORMED, "status must be pending, paid or failed")
+    return wanted, min(max(limit or 100, 1), 1000)
 
 
 class LedgerService:
@@ -470,10 +479,7 @@ class LedgerService:
     def list_withdrawals(
         self, status: str = "", limit: int = 100, after: int = 0
     ) -> list[Withdrawal]:
-        wanted = withdrawal_status_from_pb(status)
-        if status and wanted is None:
-            raise Rejected(Rejection.MALFORMED, "status must be pending, paid or failed")
-        limit = min(max(limit or 100, 1), 1000)
+        wanted, limit = _withdrawal_page(status, limit)
         return self._read(lambda tx: tx.list_withdrawals(status=wanted, limit=limit, after=after))
 
     def _finish_withdrawal(
@@ -510,3 +516,87 @@ class LedgerService:
         return self._finish_withdrawal(
             withdrawal_id, paid=False, txid="", reason=reason[:500] or "failed"
         )
+
+    # ------------------------------------------------------------ bridge lease, payout records
+    def acquire_lease(self, holder: str, ttl_seconds: int) -> tuple[bool, payouts.Lease]:
+        """(granted, the lease as it stands afterwards)."""
+
+        def work(tx: Tx, now: Timestamp) -> tuple[bool, payouts.Lease]:
+            current = payout_store.lease(tx)
+            granted = payouts.acquire(current, holder, ttl_seconds, now)
+            if granted is None:
+                return False, current
+            payout_store.put_lease(tx, granted)
+            return True, granted
+
+        return self._write(work)
+
+    def release_lease(self, holder: str) -> payouts.Lease:
+        def work(tx: Tx, _now: Timestamp) -> payouts.Lease:
+            after = payouts.release(payout_store.lease(tx), holder)
+            payout_store.put_lease(tx, after)
+            return after
+
+        return self._write(work)
+
+    def record_payout_tx(
+        self,
+        withdrawal_id: int,
+        *,
+        holder: str,
+        replaces_txid: str,
+        txid: str,
+        expiration_ms: int,
+        signed_tx: bytes,
+    ) -> tuple[Withdrawal, list[payouts.PayoutTx]]:
+        txid = payouts.check_txid(txid)
+        payouts.check_holder(holder)
+        if not 0 < withdrawal_id <= INT64_MAX:
+            raise Rejected(Rejection.MALFORMED, "withdrawal_id is out of range")
+
+        def work(tx: Tx, now: Timestamp) -> tuple[Withdrawal, list[payouts.PayoutTx]]:
+            lease = payout_store.lease(tx)
+            w = tx.withdrawal(withdrawal_id)
+            if w is None:
+                raise Rejected(Rejection.UNKNOWN_WITHDRAWAL, f"no withdrawal {withdrawal_id}")
+            recorded = payout_store.payout_txs(tx, [withdrawal_id]).get(withdrawal_id, [])
+            elsewhere = payout_store.payout_tx(tx, txid)
+            if elsewhere is not None and elsewhere.withdrawal_id != withdrawal_id:
+                raise Rejected(
+                    Rejection.PAYOUT_CONFLICT,
+                    f"tx {txid} is recorded for withdrawal {elsewhere.withdrawal_id}",
+                )
+            if w.status is not WithdrawalStatus.PENDING and all(r.txid != txid for r in recorded):
+                raise Rejected(
+                    Rejection.WITHDRAWAL_NOT_PENDING,
+                    f"withdrawal {withdrawal_id} is {w.status.value}",
+                )
+            new = payouts.record(
+                recorded,
+                lease,
+                withdrawal_id=withdrawal_id,
+                holder=holder,
+                replaces_txid=replaces_txid,
+                txid=txid,
+                expiration_ms=expiration_ms,
+                signed_tx=signed_tx,
+                now=now,
+            )
+            if new is not None:
+                payout_store.insert_payout_tx(tx, new)
+                recorded = [*recorded, new]
+            return w, recorded
+
+        return self._write(work)
+
+    def list_payouts(
+        self, status: str = "", limit: int = 100, after: int = 0
+    ) -> list[tuple[Withdrawal, list[payouts.PayoutTx]]]:
+        wanted, limit = _withdrawal_page(status, limit)
+
+        def work(tx: Tx) -> list[tuple[Withdrawal, list[payouts.PayoutTx]]]:
+            ws = tx.list_withdrawals(status=wanted, limit=limit, after=after)
+            txs = payout_store.payout_txs(tx, [w.withdrawal_id for w in ws])
+            return [(w, txs.get(w.withdrawal_id, [])) for w in ws]
+
+        return self._read(work)

@@ -101,8 +101,8 @@ class TronGateway:
 
     # heads
 
-    def _head(self, path: str) -> ChainHead:
-        block = self._call(path, {"visible": False})
+    def _head(self, path: str, payload: dict[str, Any] | None = None) -> ChainHead:
+        block = self._call(path, {"visible": False, **(payload or {})})
         try:
             raw = block["block_header"]["raw_data"]
             return ChainHead(int(raw.get("number", 0)), block["blockID"], int(raw["timestamp"]))
@@ -114,6 +114,20 @@ class TronGateway:
 
     def solid_head(self) -> ChainHead:
         return self._head("walletsolidity/getnowblock")
+
+    def solid_block(self, num: int) -> ChainHead:
+        return self._head("walletsolidity/getblockbynum", {"num": num})
+
+    def solid_block_at(self, timestamp_ms: int) -> int:
+        """The last solidified block made at or before `timestamp_ms` (0 when none was)."""
+        low, high = 0, self.solid_head().number
+        while low < high:  # block timestamps only grow with the number
+            middle = (low + high + 1) // 2
+            if self.solid_block(middle).timestamp <= timestamp_ms:
+                low = middle
+            else:
+                high = middle - 1
+        return low
 
     # build and sign
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from btt.ledger.v1 import ledger_pb2 as pb
 from core.wire import CHANNEL_STATUS_TO_PB, EVENT_KIND_TO_PB, SETTLE_REASON_TO_PB
 from ledger.domain import Account, Channel, Event, Withdrawal
+from ledger.payouts import Lease, PayoutTx
 
 
 def account_to_pb(a: Account) -> pb.Account:
@@ -47,6 +48,26 @@ def withdrawal_to_pb(w: Withdrawal) -> pb.Withdrawal:
         requested_at=w.requested_at,
         failure_reason=w.failure_reason,
     )
+
+
+def payout_to_pb(w: Withdrawal, txs: list[PayoutTx]) -> pb.Payout:
+    return pb.Payout(
+        withdrawal=withdrawal_to_pb(w),
+        txs=[
+            pb.PayoutTx(
+                txid=r.txid,
+                seq=r.seq,
+                expiration_ms=r.expiration_ms,
+                signed_tx=r.signed_tx,
+                recorded_at=r.recorded_at,
+            )
+            for r in txs
+        ],
+    )
+
+
+def lease_to_pb(granted: bool, lease: Lease) -> pb.LeaseResponse:
+    return pb.LeaseResponse(granted=granted, holder=lease.holder, expires_at=lease.expires_at)
 
 
 def event_to_pb(e: Event, channel: Channel | None = None) -> pb.Event:

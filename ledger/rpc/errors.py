@@ -53,6 +53,8 @@ STATUS_OF: dict[Rejection, grpc.StatusCode] = {
             _R.WRONG_SEQUENCE,
             _R.WITHDRAWAL_NOT_PENDING,
             _R.DEPOSIT_CONFLICT,
+            _R.LEASE_NOT_HELD,
+            _R.PAYOUT_CONFLICT,
         )
     },
 }

@@ -364,3 +364,43 @@ class TreasuryServicer(_Base, pb_grpc.TreasuryServicer):
     async def Audit(self, request: pb.AuditRequest, context: Any) -> pb.AuditResponse:
         self._authorize(context)
         return await audit_response(self)
+
+    @rpc
+    async def AcquireLease(self, request: pb.AcquireLeaseRequest, context: Any) -> pb.LeaseResponse:
+        self._authorize(context)
+        granted, lease = await self.call(
+            self.service.acquire_lease, request.holder, request.ttl_seconds
+        )
+        return convert.lease_to_pb(granted, lease)
+
+    @rpc
+    async def ReleaseLease(self, request: pb.ReleaseLeaseRequest, context: Any) -> pb.LeaseResponse:
+        self._authorize(context)
+        lease = await self.call(self.service.release_lease, request.holder)
+        return convert.lease_to_pb(False, lease)
+
+    @rpc
+    async def RecordPayoutTx(
+        self, request: pb.RecordPayoutTxRequest, context: Any
+    ) -> pb.PayoutResponse:
+        self._authorize(context)
+        w, txs = await self.call(
+            self.service.record_payout_tx,
+            request.withdrawal_id,
+            holder=request.holder,
+            replaces_txid=request.replaces_txid,
+            txid=request.txid,
+            expiration_ms=request.expiration_ms,
+            signed_tx=request.signed_tx,
+        )
+        return pb.PayoutResponse(payout=convert.payout_to_pb(w, txs))
+
+    @rpc
+    async def ListPayouts(
+        self, request: pb.ListWithdrawalsRequest, context: Any
+    ) -> pb.ListPayoutsResponse:
+        self._authorize(context)
+        found = await self.call(
+            self.service.list_payouts, request.status, request.limit, request.after_id
+        )
+        return pb.ListPayoutsResponse(payouts=[convert.payout_to_pb(w, txs) for w, txs in found])

@@ -146,3 +146,25 @@ events = Table(
     Column("amount", BigInteger, nullable=False),
     Column("reference", String(160), nullable=False),
 )
+
+# The bridge's lease: one row (name "bridge"); holder "" when free.
+bridge_lease = Table(
+    "bridge_lease",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
+# Every signed payout tx of a withdrawal, recorded before its first broadcast (append-only).
+payout_txs = Table(
+    "payout_txs",
+    metadata,
+    Column("txid", String(64), primary_key=True),
+    Column("withdrawal_id", BigInteger, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("expiration_ms", BigInteger, nullable=False),
+    Column("signed_tx", LargeBinary, nullable=False),
+    Column("recorded_at", BigInteger, nullable=False),
+    UniqueConstraint("withdrawal_id", "seq", name="withdrawal_seq"),
+)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -17,36 +14,15 @@ from bridge.devnode import DevNode
 from bridge.devtools import deposit
 from bridge.runner import BridgeRunner
 from bridge.treasury import LedgerUserClient
+from tests.bridge import processes
 from tests.bridge.conftest import ALICE, BRIDGE, CAROL, DAVE, settle
-from tests.ledger_harness import TREASURY_TOKEN, LedgerHarness
+from tests.ledger_harness import LedgerHarness
 
 pytestmark = pytest.mark.timeout(90)
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_bridge(config: BridgeConfig, crash_at: str | None) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "BTT_BRIDGE_NODE_URL": config.node_url,
-        "BTT_BRIDGE_LEDGER": config.ledger,
-        "BTT_BRIDGE_TREASURY_TOKEN": TREASURY_TOKEN,
-        "BTT_BRIDGE_DB": config.db,
-        "BTT_BRIDGE_TOKEN_ID": config.token_id,
-        "BTT_BRIDGE_HOT_KEY": BRIDGE.secret_bytes().hex(),
-        "BTT_BRIDGE_POLL_INTERVAL": "0.05",
-    }
-    env.pop("BTT_BRIDGE_CRASH_AT", None)
-    if crash_at:
-        env["BTT_BRIDGE_CRASH_AT"] = crash_at
-    return subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return processes.start_bridge(config, crash_at=crash_at)
 
 
 def drive(
@@ -77,6 +53,7 @@ def test_withdrawal_survives_sigkill(
         deposit(runner.gateway, ALICE, BRIDGE.address, token, 9_000, CAROL.address)
         settle(node)
         runner.run_once()
+        runner.lease.release()  # the bridge process below is the one bridge at work
         user = LedgerUserClient(ledger.target)
         w = user.request_withdrawal(CAROL, DAVE.address, 5_000)
 
@@ -97,8 +74,20 @@ def test_withdrawal_survives_sigkill(
         (tx,) = runner.store.txs(w.withdrawal_id)  # the signed tx was persisted before the kill
         if crash_at == "after_sign":
             assert pool() == 0 and tx.broadcast_at is None
-        ledger_status = runner.treasury.withdrawal(w.withdrawal_id).status
+        recorded = runner.treasury.payout(w.withdrawal_id)
+        assert [t.txid for t in recorded.txs] == [tx.txid]  # and recorded on the ledger
+        ledger_status = recorded.withdrawal.status
         assert ledger_status == ("paid" if crash_at == "after_mark_paid" else "pending")
+        if crash_at == "after_broadcast":
+            # The killed bridge never released its lease: the next one waits for it to expire.
+            early = start_bridge(config, None)
+            assert early.stdout is not None
+            while "another bridge holds the ledger's lease" not in early.stdout.readline():
+                assert early.poll() is None
+            assert runner.treasury.payout(w.withdrawal_id).txs == recorded.txs
+            early.send_signal(signal.SIGTERM)
+            early.communicate(timeout=20)
+        ledger.clock.advance(config.lease_seconds)
 
         proc = start_bridge(config, None)
         try:
@@ -134,6 +123,7 @@ def test_deposit_survives_sigkill_between_credit_and_cursor(
         assert proc.returncode == -signal.SIGKILL
         assert user.account(CAROL.address)[0] == 3_000  # credited, but not recorded locally
         assert runner.store.deposits() == []
+        ledger.clock.advance(config.lease_seconds)  # the killed bridge's lease expires
         proc = start_bridge(config, None)
         try:
             drive(proc, lambda: None, lambda: len(runner.store.deposits("credited")) == 1)

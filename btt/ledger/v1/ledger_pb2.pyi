@@ -477,3 +477,77 @@ class MarkWithdrawalFailedRequest(_message.Message):
     withdrawal_id: int
     reason: str
     def __init__(self, withdrawal_id: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class AcquireLeaseRequest(_message.Message):
+    __slots__ = ("holder", "ttl_seconds")
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    holder: str
+    ttl_seconds: int
+    def __init__(self, holder: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class ReleaseLeaseRequest(_message.Message):
+    __slots__ = ("holder",)
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    holder: str
+    def __init__(self, holder: _Optional[str] = ...) -> None: ...
+
+class LeaseResponse(_message.Message):
+    __slots__ = ("granted", "holder", "expires_at")
+    GRANTED_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    granted: bool
+    holder: str
+    expires_at: int
+    def __init__(self, granted: _Optional[bool] = ..., holder: _Optional[str] = ..., expires_at: _Optional[int] = ...) -> None: ...
+
+class PayoutTx(_message.Message):
+    __slots__ = ("txid", "seq", "expiration_ms", "signed_tx", "recorded_at")
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    EXPIRATION_MS_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_TX_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
+    txid: str
+    seq: int
+    expiration_ms: int
+    signed_tx: bytes
+    recorded_at: int
+    def __init__(self, txid: _Optional[str] = ..., seq: _Optional[int] = ..., expiration_ms: _Optional[int] = ..., signed_tx: _Optional[bytes] = ..., recorded_at: _Optional[int] = ...) -> None: ...
+
+class Payout(_message.Message):
+    __slots__ = ("withdrawal", "txs")
+    WITHDRAWAL_FIELD_NUMBER: _ClassVar[int]
+    TXS_FIELD_NUMBER: _ClassVar[int]
+    withdrawal: Withdrawal
+    txs: _containers.RepeatedCompositeFieldContainer[PayoutTx]
+    def __init__(self, withdrawal: _Optional[_Union[Withdrawal, _Mapping]] = ..., txs: _Optional[_Iterable[_Union[PayoutTx, _Mapping]]] = ...) -> None: ...
+
+class RecordPayoutTxRequest(_message.Message):
+    __slots__ = ("withdrawal_id", "holder", "replaces_txid", "txid", "expiration_ms", "signed_tx")
+    WITHDRAWAL_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    REPLACES_TXID_FIELD_NUMBER: _ClassVar[int]
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRATION_MS_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_TX_FIELD_NUMBER: _ClassVar[int]
+    withdrawal_id: int
+    holder: str
+    replaces_txid: str
+    txid: str
+    expiration_ms: int
+    signed_tx: bytes
+    def __init__(self, withdrawal_id: _Optional[int] = ..., holder: _Optional[str] = ..., replaces_txid: _Optional[str] = ..., txid: _Optional[str] = ..., expiration_ms: _Optional[int] = ..., signed_tx: _Optional[bytes] = ...) -> None: ...
+
+class PayoutResponse(_message.Message):
+    __slots__ = ("payout",)
+    PAYOUT_FIELD_NUMBER: _ClassVar[int]
+    payout: Payout
+    def __init__(self, payout: _Optional[_Union[Payout, _Mapping]] = ...) -> None: ...
+
+class ListPayoutsResponse(_message.Message):
+    __slots__ = ("payouts",)
+    PAYOUTS_FIELD_NUMBER: _ClassVar[int]
+    payouts: _containers.RepeatedCompositeFieldContainer[Payout]
+    def __init__(self, payouts: _Optional[_Iterable[_Union[Payout, _Mapping]]] = ...) -> None: ...

@@ -733,6 +733,26 @@ class TreasuryStub:
                 request_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.AuditRequest.SerializeToString,
                 response_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.AuditResponse.FromString,
                 _registered_method=True)
+        self.AcquireLease = channel.unary_unary(
+                '/btt.ledger.v1.Treasury/AcquireLease',
+                request_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.AcquireLeaseRequest.SerializeToString,
+                response_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.LeaseResponse.FromString,
+                _registered_method=True)
+        self.ReleaseLease = channel.unary_unary(
+                '/btt.ledger.v1.Treasury/ReleaseLease',
+                request_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ReleaseLeaseRequest.SerializeToString,
+                response_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.LeaseResponse.FromString,
+                _registered_method=True)
+        self.RecordPayoutTx = channel.unary_unary(
+                '/btt.ledger.v1.Treasury/RecordPayoutTx',
+                request_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.RecordPayoutTxRequest.SerializeToString,
+                response_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.PayoutResponse.FromString,
+                _registered_method=True)
+        self.ListPayouts = channel.unary_unary(
+                '/btt.ledger.v1.Treasury/ListPayouts',
+                request_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ListWithdrawalsRequest.SerializeToString,
+                response_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ListPayoutsResponse.FromString,
+                _registered_method=True)
 
 
 class TreasuryServicer:
@@ -768,6 +788,31 @@ class TreasuryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AcquireLease(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseLease(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordPayoutTx(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPayouts(self, request, context):
+        """Withdrawals (filtered and paged as ListWithdrawals) with their recorded payout txs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TreasuryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -795,6 +840,26 @@ def add_TreasuryServicer_to_server(servicer, server):
                     servicer.Audit,
                     request_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.AuditRequest.FromString,
                     response_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.AuditResponse.SerializeToString,
+            ),
+            'AcquireLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcquireLease,
+                    request_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.AcquireLeaseRequest.FromString,
+                    response_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.LeaseResponse.SerializeToString,
+            ),
+            'ReleaseLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseLease,
+                    request_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ReleaseLeaseRequest.FromString,
+                    response_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.LeaseResponse.SerializeToString,
+            ),
+            'RecordPayoutTx': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordPayoutTx,
+                    request_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.RecordPayoutTxRequest.FromString,
+                    response_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.PayoutResponse.SerializeToString,
+            ),
+            'ListPayouts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPayouts,
+                    request_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ListWithdrawalsRequest.FromString,
+                    response_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ListPayoutsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -932,6 +997,114 @@ class Treasury:
             '/btt.ledger.v1.Treasury/Audit',
             btt_dot_ledger_dot_v1_dot_ledger__pb2.AuditRequest.SerializeToString,
             btt_dot_ledger_dot_v1_dot_ledger__pb2.AuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcquireLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/btt.ledger.v1.Treasury/AcquireLease',
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.AcquireLeaseRequest.SerializeToString,
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.LeaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/btt.ledger.v1.Treasury/ReleaseLease',
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.ReleaseLeaseRequest.SerializeToString,
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.LeaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordPayoutTx(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/btt.ledger.v1.Treasury/RecordPayoutTx',
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.RecordPayoutTxRequest.SerializeToString,
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.PayoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPayouts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/btt.ledger.v1.Treasury/ListPayouts',
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.ListWithdrawalsRequest.SerializeToString,
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.ListPayoutsResponse.FromString,
             options,
             channel_credentials,
             insecure,
