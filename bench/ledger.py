@@ -505,9 +505,10 @@ def main() -> int:
     )
     parser.add_argument("--pgbench-seconds", type=float, default=5.0)
     parser.add_argument("--large", action="store_true", help="also run on a large ledger")
-    parser.add_argument("--accounts", type=int, default=large_ledger.Size.accounts)
-    parser.add_argument("--channels", type=int, default=large_ledger.Size.channels)
-    parser.add_argument("--journal", type=int, default=large_ledger.Size.journal)
+    default = large_ledger.Size()
+    parser.add_argument("--accounts", type=int, default=default.accounts)
+    parser.add_argument("--channels", type=int, default=default.channels)
+    parser.add_argument("--journal", type=int, default=default.journal)
     parser.add_argument("--profile", action="store_true", help="py-spy the 16-client transfers")
     parser.add_argument(
         "--profile-dir", type=Path, default=Path(tempfile.gettempdir()) / "btt-prof"
