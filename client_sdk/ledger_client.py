@@ -237,6 +237,18 @@ class AsyncLedgerClient:
     async def audit(self) -> pb.AuditResponse:
         return await self._read(lambda: self._stub.Audit(pb.AuditRequest(), timeout=self.timeout))
 
+    async def withdrawals(
+        self, account: str | None = None, status: str = "", *, limit: int = 100, after: int = 0
+    ) -> list[pb.Withdrawal]:
+        """An account's withdrawals (yours by default), oldest first, with status and txid."""
+        request = pb.ListAccountWithdrawalsRequest(
+            account=account or self._signer().address, status=status, limit=limit, after_id=after
+        )
+        r = await self._read(
+            lambda: self._stub.ListAccountWithdrawals(request, timeout=self.timeout)
+        )
+        return list(r.withdrawals)
+
     # ---------------------------------------------------------------- account writes
 
     async def _with_account_nonce(self, attempt: Callable[[int], Awaitable[T]]) -> T:
@@ -476,6 +488,11 @@ class LedgerClient:
 
     def audit(self) -> pb.AuditResponse:
         return self._run(self.aio.audit())
+
+    def withdrawals(
+        self, account: str | None = None, status: str = "", *, limit: int = 100, after: int = 0
+    ) -> list[pb.Withdrawal]:
+        return self._run(self.aio.withdrawals(account, status, limit=limit, after=after))
 
     def transfer(self, to: str, amount: int, memo: str = "") -> pb.TransferResponse:
         return self._run(self.aio.transfer(to, amount, memo))

@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from btt.ledger.v1 import ledger_pb2 as pb
+from core import wirecheck
 from core.crypto import SigningKey
 from core.rejections import Rejected, Rejection
 from core.signing import SignedBy, signing_digest
@@ -62,9 +63,12 @@ def open_signed(ledger_id: str, signed: pb.Signed, payload_type: type[M], field:
     payload = payload_type()
     try:
         payload.ParseFromString(signed.payload)
+        wirecheck.check(signed.payload, payload)
     except DecodeError as exc:
         raise Rejected(
             Rejection.MALFORMED, f"{field}: payload is not a valid {message_type(payload_type)}"
         ) from exc
+    except wirecheck.WireError as exc:
+        raise Rejected(Rejection.MALFORMED, f"{field}: {exc}") from exc
     digest = signing_digest(ledger_id, message_type(payload_type), signed.payload)
     return Opened(payload, SignedBy(digest=digest, signature=bytes(signed.signature)))

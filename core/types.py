@@ -21,6 +21,10 @@ UINT64_MAX = 2**64 - 1
 # No single operation may move more than this: far above BTT's whole supply (990e9 BTT = 9.9e17
 # units) and far enough below int64 that no sum of two balances can overflow a column.
 MAX_AMOUNT = 10**18
+# The total-supply cap: deposits credited minus withdrawals paid never exceed it (checked at credit
+# time), so every balance, escrow and pending total fits int64 many times over.
+MAX_SUPPLY = 10**18
+INT32_MAX = 2**31 - 1
 
 
 def check_amount(value: int, field: str, *, allow_zero: bool = False) -> Amount:

@@ -124,7 +124,7 @@ def serve(
     )
 
     async def run() -> None:
-        from ledger.rpc.interceptors import Metrics
+        from core.rpc import Metrics
 
         m = Metrics()
         if metrics:

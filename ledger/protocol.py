@@ -28,7 +28,17 @@ from core.terms import (
     check_open_terms,
     refund_covers,
 )
-from core.types import INT64_MAX, MAX_AMOUNT, Amount, ChannelId, Nonce, Timestamp, check_amount
+from core.types import (
+    INT32_MAX,
+    INT64_MAX,
+    MAX_AMOUNT,
+    MAX_SUPPLY,
+    Amount,
+    ChannelId,
+    Nonce,
+    Timestamp,
+    check_amount,
+)
 from ledger.domain import Account, Channel, Withdrawal
 
 
@@ -103,6 +113,41 @@ class ChannelTransition:
 
 
 # ---------------------------------------------------------------- checks
+
+
+def check_id(value: int, field: str) -> int:
+    """A row id or cursor: uint64 on the wire, a signed 64-bit integer in the database."""
+    if value > INT64_MAX:
+        raise Rejected(Rejection.MALFORMED, f"{field} must be below 2^63")
+    return value
+
+
+def check_index(value: int, field: str) -> int:
+    """A small counter stored as a signed 32-bit integer (uint32 on the wire)."""
+    if not 0 <= value <= INT32_MAX:
+        raise Rejected(Rejection.MALFORMED, f"{field} must be below 2^31")
+    return value
+
+
+def check_text(value: str, field: str, max_chars: int) -> str:
+    if len(value) > max_chars:
+        raise Rejected(Rejection.MALFORMED, f"{field} is longer than {max_chars} characters")
+    return value
+
+
+def check_supply(outstanding: int, lifetime_credited: int, amount: int) -> None:
+    """A deposit credit keeps credits outstanding within the total-supply cap.
+
+    `outstanding` is deposits credited minus withdrawals paid; `lifetime_credited` is every
+    deposit ever credited, which must stay a signed 64-bit total.
+    """
+    if outstanding + amount > MAX_SUPPLY:
+        raise Rejected(
+            Rejection.AMOUNT_OVERFLOW,
+            f"credits outstanding would pass the total-supply cap of {MAX_SUPPLY} units",
+        )
+    if lifetime_credited + amount > INT64_MAX:
+        raise Rejected(Rejection.AMOUNT_OVERFLOW, "deposits credited would pass 2^63-1 units")
 
 
 def require_signer(proof: SignedBy, signer: str, what: str) -> None:

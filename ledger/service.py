@@ -40,6 +40,8 @@ T = TypeVar("T")
 # PostgreSQL: serialization_failure, deadlock_detected. SQLite: "database is locked".
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
 MAX_ATTEMPTS = 8
+MAX_REASON_CHARS = 500
+EVENT_REFERENCE_CHARS = 160  # the events.reference column
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -401,6 +403,7 @@ class LedgerService:
 
     # ------------------------------------------------------------ events, audit
     def events_after(self, event_id: int, limit: int = 500) -> list[Event]:
+        protocol.check_id(event_id, "after_event_id")
         return self._read(lambda tx: tx.events_after(event_id, limit))
 
     def last_event_id(self) -> int:
@@ -414,12 +417,10 @@ class LedgerService:
     def credit_deposit(
         self, txid: str, contract_index: int, account_id: str, amount: int, tron_from: str
     ) -> tuple[bool, Account]:
-        txid = txid.lower()
-        if len(txid) != 64 or any(ch not in "0123456789abcdef" for ch in txid):
-            raise Rejected(Rejection.MALFORMED, "txid must be 64 hex characters")
-        if contract_index < 0:
-            raise Rejected(Rejection.MALFORMED, "contract_index must be >= 0")
+        txid = payouts.check_txid(txid)
+        protocol.check_index(contract_index, "contract_index")
         protocol.check_address(account_id, "account")
+        protocol.check_address(tron_from, "tron_from")
         protocol.check_amount(amount, "amount")
 
         def work(tx: Tx, now: Timestamp) -> tuple[bool, Account]:
@@ -432,6 +433,7 @@ class LedgerService:
                         f"deposit {txid}:{contract_index} was credited with other terms",
                     )
                 return False, account
+            protocol.check_supply(*tx.credit_totals(), amount)
             protocol.credit(account.balance, amount, "balance")
             if not tx.insert_deposit(txid, contract_index, account_id, amount, tron_from, now):
                 return False, account
@@ -477,10 +479,16 @@ class LedgerService:
         return self._write(work)
 
     def list_withdrawals(
-        self, status: str = "", limit: int = 100, after: int = 0
+        self, status: str = "", limit: int = 100, after: int = 0, *, account: str = ""
     ) -> list[Withdrawal]:
+        """Oldest first after the id `after`; only `account`'s when given."""
         wanted, limit = _withdrawal_page(status, limit)
-        return self._read(lambda tx: tx.list_withdrawals(status=wanted, limit=limit, after=after))
+        protocol.check_id(after, "after_id")
+        if account:
+            protocol.check_address(account, "account")
+        return self._read(
+            lambda tx: tx.list_withdrawals(status=wanted, limit=limit, after=after, account=account)
+        )
 
     def _finish_withdrawal(
         self, withdrawal_id: int, *, paid: bool, txid: str, reason: str
@@ -499,7 +507,11 @@ class LedgerService:
             )
             tx.post([t.movement], op=t.op.value, reference=f"withdrawal:{withdrawal_id}", at=now)
             tx.add_event(
-                t.event, at=now, accounts=[w.account_id], amount=w.amount, reference=txid or reason
+                t.event,
+                at=now,
+                accounts=[w.account_id],
+                amount=w.amount,
+                reference=txid or reason[:EVENT_REFERENCE_CHARS],
             )
             updated = tx.withdrawal(withdrawal_id)
             assert updated is not None
@@ -508,13 +520,15 @@ class LedgerService:
         return self._write(work)
 
     def mark_withdrawal_paid(self, withdrawal_id: int, txid: str) -> Withdrawal:
-        if len(txid) != 64:
-            raise Rejected(Rejection.MALFORMED, "txid must be 64 hex characters")
-        return self._finish_withdrawal(withdrawal_id, paid=True, txid=txid.lower(), reason="")
+        protocol.check_id(withdrawal_id, "withdrawal_id")
+        txid = payouts.check_txid(txid)
+        return self._finish_withdrawal(withdrawal_id, paid=True, txid=txid, reason="")
 
     def mark_withdrawal_failed(self, withdrawal_id: int, reason: str) -> Withdrawal:
+        protocol.check_id(withdrawal_id, "withdrawal_id")
+        protocol.check_text(reason, "reason", MAX_REASON_CHARS)
         return self._finish_withdrawal(
-            withdrawal_id, paid=False, txid="", reason=reason[:500] or "failed"
+            withdrawal_id, paid=False, txid="", reason=reason or "failed"
         )
 
     # ------------------------------------------------------------ bridge lease, payout records
@@ -593,6 +607,7 @@ class LedgerService:
         self, status: str = "", limit: int = 100, after: int = 0
     ) -> list[tuple[Withdrawal, list[payouts.PayoutTx]]]:
         wanted, limit = _withdrawal_page(status, limit)
+        protocol.check_id(after, "after_id")
 
         def work(tx: Tx) -> list[tuple[Withdrawal, list[payouts.PayoutTx]]]:
             ws = tx.list_withdrawals(status=wanted, limit=limit, after=after)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
+from grpc_reflection.v1alpha import reflection
 
 from btt.payee.v1 import payee_pb2 as ppb
 from btt.payee.v1 import payee_pb2_grpc as ppb_grpc
@@ -27,11 +29,13 @@ from client_sdk.channel.states import SignedState
 from client_sdk.ledger_client import LedgerRejected, LedgerUnavailable
 from core.crypto import is_address
 from core.rejections import REASON_METADATA_KEY
+from core.rpc import RequestInterceptor
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 4096  # updates per commit group from one stream
 QUEUE_DEPTH = 1024  # stream messages read ahead
+PAYEE_SERVICE = ppb.DESCRIPTOR.services_by_name["Payee"].full_name
 
 Pricer = Callable[[ppb.BidRequest], int | None]
 """The rate (<= the bid) a bid wins, or None when it does not."""
@@ -68,6 +72,10 @@ def guarded(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[A
             await _abort(context, grpc.StatusCode.FAILED_PRECONDITION, exc.reason, exc.message)
         except LedgerUnavailable as exc:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, "LEDGER_UNAVAILABLE", str(exc))
+        except DecodeError:
+            await _abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED", "a payload does not parse"
+            )
 
     wrapper.__name__ = handler.__name__
     return wrapper
@@ -230,10 +238,11 @@ class PayeeServer:
         return f"127.0.0.1:{self.port}"
 
     async def start(self, address: str = "127.0.0.1:0", *, watch_events: bool = True) -> str:
-        server = grpc.aio.server()
+        server = grpc.aio.server(interceptors=[RequestInterceptor(logger=log)])
         ppb_grpc.add_PayeeServicer_to_server(self.servicer, server)
         for add in self._extra:
             add(server)
+        reflection.enable_server_reflection((PAYEE_SERVICE, reflection.SERVICE_NAME), server)
         self.port = server.add_insecure_port(address)
         await server.start()
         self._server = server

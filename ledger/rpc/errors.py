@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import error_details_pb2, status_pb2
 
-from core.rejections import ERROR_DOMAIN, REASON_METADATA_KEY, Rejected, Rejection
-
-GRPC_DETAILS_METADATA_KEY = "grpc-status-details-bin"
+from core.rejections import Rejected, Rejection
+from core.rpc import StatusError, refusal
 
 _R = Rejection
 STATUS_OF: dict[Rejection, grpc.StatusCode] = {
@@ -61,27 +56,5 @@ STATUS_OF: dict[Rejection, grpc.StatusCode] = {
 assert set(STATUS_OF) == set(Rejection), "every rejection needs a status code"
 
 
-@dataclass(frozen=True, slots=True)
-class StatusError:
-    """What a servicer aborts with: code, message and trailers carrying the reason."""
-
-    code: grpc.StatusCode
-    message: str
-    trailing_metadata: tuple[tuple[str, str | bytes], ...]
-
-
 def status_error(rejected: Rejected) -> StatusError:
-    code = STATUS_OF[rejected.reason]
-    info = error_details_pb2.ErrorInfo(reason=rejected.reason.value, domain=ERROR_DOMAIN)
-    detail = any_pb2.Any()
-    detail.Pack(info)
-    message = f"{rejected.reason.value}: {rejected.message}"
-    status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
-    return StatusError(
-        code=code,
-        message=message,
-        trailing_metadata=(
-            (GRPC_DETAILS_METADATA_KEY, status.SerializeToString()),
-            (REASON_METADATA_KEY, rejected.reason.value),
-        ),
-    )
+    return refusal(STATUS_OF[rejected.reason], rejected.reason.value, rejected.message)

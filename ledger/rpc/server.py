@@ -18,7 +18,7 @@ from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from core.clock import Clock, SystemClock
 from core.database import is_sqlite, make_engine
-from ledger.rpc.interceptors import Metrics, ObservabilityInterceptor
+from core.rpc import Metrics, RequestInterceptor
 from ledger.rpc.servicer import LedgerServicer, TreasuryServicer
 from ledger.service import LedgerService
 from ledger.storage.migrate import upgrade
@@ -126,7 +126,7 @@ async def start_server(
     metrics = metrics or Metrics()
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ledger-db")
     server = grpc.aio.server(
-        interceptors=[ObservabilityInterceptor(metrics)],
+        interceptors=[RequestInterceptor(metrics)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),

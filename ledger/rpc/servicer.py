@@ -22,12 +22,12 @@ from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from core.crypto import check_address
 from core.envelopes import open_signed
 from core.rejections import Rejected, Rejection
+from core.rpc import rejection_reason
 from core.types import MAX_AMOUNT
 from core.wire import channel_status_from_pb
-from ledger.protocol import Refund, StateProof
+from ledger.protocol import Refund, StateProof, check_id
 from ledger.rpc import convert
 from ledger.rpc.errors import status_error
-from ledger.rpc.interceptors import rejection_reason
 from ledger.service import LedgerService
 
 log = logging.getLogger(__name__)
@@ -235,7 +235,9 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
         try:
             if request.account:
                 check_address(request.account, "account")
+            check_id(request.after_event_id, "after_event_id")
         except Rejected as rejected:
+            rejection_reason.set(rejected.reason.value)
             await abort_rejected(context, rejected)
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
@@ -281,6 +283,21 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
             self.service.request_withdrawal, p.account, p.tron_address, p.amount, p.nonce, o.proof
         )
         return pb.WithdrawalResponse(withdrawal=convert.withdrawal_to_pb(w))
+
+    @rpc
+    async def ListAccountWithdrawals(
+        self, request: pb.ListAccountWithdrawalsRequest, context: Any
+    ) -> pb.ListWithdrawalsResponse:
+        if not request.account:
+            raise Rejected(Rejection.MALFORMED, "account is required")
+        ws = await self.call(
+            self.service.list_withdrawals,
+            request.status,
+            request.limit,
+            request.after_id,
+            account=request.account,
+        )
+        return pb.ListWithdrawalsResponse(withdrawals=[convert.withdrawal_to_pb(w) for w in ws])
 
 
 async def audit_response(base: _Base) -> pb.AuditResponse:

@@ -11,7 +11,19 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.status import ChannelStatus, EventKind, SettleReason, WithdrawalStatus
@@ -64,6 +76,18 @@ def _insert_ignore(conn: Connection, table: t.Table, rows: list[dict[str, object
         return len(conn.execute(returning).all())
     conn.execute(stmt, rows)
     return -1
+
+
+def _exact_sum(conn: Connection, column: ColumnElement[int], *where: ColumnElement[bool]) -> int:
+    """SUM of a non-negative BIGINT column that cannot overflow on either store.
+
+    SQLite's SUM raises on a 64-bit overflow (a journal's lifetime inflow can pass it), so the
+    high and low 32 bits are summed apart and joined here: exact up to 2^31 rows.
+    """
+    high = func.coalesce(func.sum(column.op(">>")(literal_column("32"))), 0)
+    low = func.coalesce(func.sum(column.op("&")(literal_column("4294967295"))), 0)
+    row = conn.execute(select(high, low).where(*where)).one()
+    return (int(row[0]) << 32) + int(row[1])
 
 
 def _channel_from_row(row: object) -> Channel:
@@ -425,7 +449,7 @@ class Tx:
         )
 
     def list_withdrawals(
-        self, *, status: WithdrawalStatus | None, limit: int, after: int
+        self, *, status: WithdrawalStatus | None, limit: int, after: int, account: str = ""
     ) -> list[Withdrawal]:
         q = (
             select(t.withdrawals)
@@ -435,49 +459,55 @@ class Tx:
         )
         if status is not None:
             q = q.where(t.withdrawals.c.status == status.value)
+        if account:
+            q = q.where(t.withdrawals.c.account_id == account)
         return [_withdrawal_from_row(r) for r in self.conn.execute(q)]
+
+    def credit_totals(self) -> tuple[int, int]:
+        """(deposits credited - withdrawals paid, deposits credited), for the supply cap.
+
+        On PostgreSQL this first locks the ledger's meta row, so concurrent credits check the cap
+        one after the other (SQLite's single writer already does).
+        """
+        if self.lock:
+            self.conn.execute(
+                select(t.ledger_meta.c.key)
+                .where(t.ledger_meta.c.key == "ledger_id")
+                .with_for_update()
+            )
+        credited = _exact_sum(self.conn, t.deposits.c.amount)
+        paid = _exact_sum(
+            self.conn, t.withdrawals.c.amount, t.withdrawals.c.status == WithdrawalStatus.PAID.value
+        )
+        return credited - paid, credited
 
     # ------------------------------------------------------------ audit
     def totals(self) -> Totals:
         c = self.conn
-        balances = c.execute(select(func.coalesce(func.sum(t.accounts.c.balance), 0))).scalar_one()
-        escrow = c.execute(
-            select(func.coalesce(func.sum(t.channels.c.deposit), 0)).where(
-                t.channels.c.status != ChannelStatus.SETTLED.value
-            )
-        ).scalar_one()
-        pending = c.execute(
-            select(func.coalesce(func.sum(t.withdrawals.c.amount), 0)).where(
-                t.withdrawals.c.status == WithdrawalStatus.PENDING.value
-            )
-        ).scalar_one()
-        credited = c.execute(select(func.coalesce(func.sum(t.deposits.c.amount), 0))).scalar_one()
-        paid = c.execute(
-            select(func.coalesce(func.sum(t.withdrawals.c.amount), 0)).where(
-                t.withdrawals.c.status == WithdrawalStatus.PAID.value
-            )
-        ).scalar_one()
+        balances = _exact_sum(c, t.accounts.c.balance)
+        escrow = _exact_sum(
+            c, t.channels.c.deposit, t.channels.c.status != ChannelStatus.SETTLED.value
+        )
+        pending = _exact_sum(
+            c, t.withdrawals.c.amount, t.withdrawals.c.status == WithdrawalStatus.PENDING.value
+        )
+        credited = _exact_sum(c, t.deposits.c.amount)
+        paid = _exact_sum(
+            c, t.withdrawals.c.amount, t.withdrawals.c.status == WithdrawalStatus.PAID.value
+        )
         entries = c.execute(select(func.count()).select_from(t.journal)).scalar_one()
 
         def journal_net(kind: str) -> int:
-            inflow = c.execute(
-                select(func.coalesce(func.sum(t.journal.c.amount), 0)).where(
-                    t.journal.c.target_kind == kind
-                )
-            ).scalar_one()
-            outflow = c.execute(
-                select(func.coalesce(func.sum(t.journal.c.amount), 0)).where(
-                    t.journal.c.source_kind == kind
-                )
-            ).scalar_one()
-            return int(inflow) - int(outflow)
+            inflow = _exact_sum(c, t.journal.c.amount, t.journal.c.target_kind == kind)
+            outflow = _exact_sum(c, t.journal.c.amount, t.journal.c.source_kind == kind)
+            return inflow - outflow
 
         return Totals(
-            account_balances=int(balances),
-            channel_escrow=int(escrow),
-            pending_withdrawals=int(pending),
-            deposits_credited=int(credited),
-            withdrawals_paid=int(paid),
+            account_balances=balances,
+            channel_escrow=escrow,
+            pending_withdrawals=pending,
+            deposits_credited=credited,
+            withdrawals_paid=paid,
             journal_entries=int(entries),
             journal_account=journal_net("account"),
             journal_escrow=journal_net("escrow"),

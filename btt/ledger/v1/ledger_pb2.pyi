@@ -424,6 +424,18 @@ class WithdrawalResponse(_message.Message):
     withdrawal: Withdrawal
     def __init__(self, withdrawal: _Optional[_Union[Withdrawal, _Mapping]] = ...) -> None: ...
 
+class ListAccountWithdrawalsRequest(_message.Message):
+    __slots__ = ("account", "status", "limit", "after_id")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    AFTER_ID_FIELD_NUMBER: _ClassVar[int]
+    account: str
+    status: str
+    limit: int
+    after_id: int
+    def __init__(self, account: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ..., after_id: _Optional[int] = ...) -> None: ...
+
 class CreditDepositRequest(_message.Message):
     __slots__ = ("txid", "contract_index", "account", "amount", "tron_from")
     TXID_FIELD_NUMBER: _ClassVar[int]

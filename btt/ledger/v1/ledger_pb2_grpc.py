@@ -109,6 +109,11 @@ class LedgerStub:
                 request_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.RequestWithdrawalRequest.SerializeToString,
                 response_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.WithdrawalResponse.FromString,
                 _registered_method=True)
+        self.ListAccountWithdrawals = channel.unary_unary(
+                '/btt.ledger.v1.Ledger/ListAccountWithdrawals',
+                request_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ListAccountWithdrawalsRequest.SerializeToString,
+                response_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ListWithdrawalsResponse.FromString,
+                _registered_method=True)
 
 
 class LedgerServicer:
@@ -204,6 +209,12 @@ class LedgerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAccountWithdrawals(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -281,6 +292,11 @@ def add_LedgerServicer_to_server(servicer, server):
                     servicer.RequestWithdrawal,
                     request_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.RequestWithdrawalRequest.FromString,
                     response_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.WithdrawalResponse.SerializeToString,
+            ),
+            'ListAccountWithdrawals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccountWithdrawals,
+                    request_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ListAccountWithdrawalsRequest.FromString,
+                    response_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ListWithdrawalsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -688,6 +704,33 @@ class Ledger:
             '/btt.ledger.v1.Ledger/RequestWithdrawal',
             btt_dot_ledger_dot_v1_dot_ledger__pb2.RequestWithdrawalRequest.SerializeToString,
             btt_dot_ledger_dot_v1_dot_ledger__pb2.WithdrawalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccountWithdrawals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/btt.ledger.v1.Ledger/ListAccountWithdrawals',
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.ListAccountWithdrawalsRequest.SerializeToString,
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.ListWithdrawalsResponse.FromString,
             options,
             channel_credentials,
             insecure,
