@@ -153,6 +153,11 @@ def test_several_processes_share_one_port_and_one_database(tmp_path: Path) -> No
         text=True,
     )
     try:
+        # Both workers say so once they listen (connecting earlier would only meet gRPC's
+        # reconnect backoff on a busy machine).
+        assert proc.stderr is not None
+        said = [proc.stderr.readline() for _ in range(2)]
+        assert all("listening on" in line for line in said), said
         ids = set()
         for _ in range(8):  # fresh connections land on either process
             with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
