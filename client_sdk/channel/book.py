@@ -330,6 +330,12 @@ class PayeeBook:
         """The seeder delivered verified pieces on this channel; returns the value owed."""
         return self.channels[channel_id].delivered(pieces)
 
+    def reprice(self, payer: str, info_hash: str, rate: int) -> None:
+        """A new rate in force for the payer on this torrent applies to its open channels."""
+        for ch in self.channels.values():
+            if ch.is_open and (ch.payer, ch.record.info_hash) == (payer, info_hash):
+                ch.record = ch.record.with_(rate=rate)
+
     def for_peer(self, endpoint: str, info_hash: str) -> PayeeChannel | None:
         """The open channel paying for this BitTorrent peer on this torrent, if any."""
         for ch in self.channels.values():

@@ -14,8 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -37,18 +36,36 @@ MAX_BATCH = 4096  # updates per commit group from one stream
 QUEUE_DEPTH = 1024  # stream messages read ahead
 PAYEE_SERVICE = ppb.DESCRIPTOR.services_by_name["Payee"].full_name
 
-Pricer = Callable[[ppb.BidRequest], int | None]
-"""The rate (<= the bid) a bid wins, or None when it does not."""
+
+class Rates(Protocol):
+    """The one owner of the rates in force: what a bid wins, and what a winner pays."""
+
+    def bid(self, request: ppb.BidRequest) -> int | None:
+        """Enter the bid; the rate (<= the bid) it wins now, or None when it does not."""
+
+    def rate_for(self, payer: str, info_hash: str) -> int | None:
+        """The rate the payer's winning bid on this torrent pays, or None."""
 
 
-@dataclass(frozen=True, slots=True)
-class ReservePricer:
-    """Default pricing until the auction plugs in: a bid at or above the reserve pays its bid."""
+class ReserveRates:
+    """Pricing until the auction plugs in: a bid at or above the reserve pays its bid."""
 
-    reserve: int = 0
+    def __init__(self, book: PayeeBook, reserve: int = 0) -> None:
+        self._book = book
+        self.reserve = reserve
+        self._wins: dict[tuple[str, str], int] = {}
 
-    def __call__(self, bid: ppb.BidRequest) -> int | None:
-        return bid.units_per_piece if bid.units_per_piece >= max(self.reserve, 1) else None
+    def bid(self, request: ppb.BidRequest) -> int | None:
+        key = (request.payer, request.info_hash)
+        if request.units_per_piece < max(self.reserve, 1):
+            self._wins.pop(key, None)
+            return None
+        rate = self._wins[key] = request.units_per_piece
+        self._book.reprice(request.payer, request.info_hash, rate)
+        return rate
+
+    def rate_for(self, payer: str, info_hash: str) -> int | None:
+        return self._wins.get((payer, info_hash))
 
 
 async def _abort(
@@ -81,17 +98,10 @@ def guarded(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[A
     return wrapper
 
 
-@dataclass(frozen=True, slots=True)
-class Win:
-    rate: int
-    endpoint: str
-
-
 class PayeeServicer(ppb_grpc.PayeeServicer):
-    def __init__(self, book: PayeeBook, pricer: Pricer | None = None) -> None:
+    def __init__(self, book: PayeeBook, rates: Rates | None = None) -> None:
         self.book = book
-        self.pricer: Pricer = pricer or ReservePricer()
-        self.bids: dict[tuple[str, str], Win] = {}  # (payer, info_hash) -> winning rate
+        self.rates: Rates = rates or ReserveRates(book)
         self.max_batch = MAX_BATCH  # 1: no grouping beyond one stream message
 
     def register(self, name: str, handler: Callable[..., Any]) -> None:
@@ -112,16 +122,10 @@ class PayeeServicer(ppb_grpc.PayeeServicer):
         if not is_address(request.payer) or request.units_per_piece < 0:
             base.reason = "MALFORMED"
             return base
-        rate = self.pricer(request)
-        key = (request.payer, request.info_hash)
+        rate = self.rates.bid(request)
         if rate is None or not 0 < rate <= request.units_per_piece:
-            self.bids.pop(key, None)
             base.reason = "BID_TOO_LOW"
             return base
-        self.bids[key] = Win(rate, request.peer_endpoint)
-        for ch in book.channels.values():  # a new rate applies to the running channel too
-            if ch.is_open and (ch.payer, ch.record.info_hash) == key:
-                ch.record = ch.record.with_(rate=rate)
         base.accepted = True
         base.rate = rate
         return base
@@ -130,8 +134,8 @@ class PayeeServicer(ppb_grpc.PayeeServicer):
     async def SignRefund(
         self, request: ppb.SignRefundRequest, context: Any
     ) -> ppb.SignRefundResponse:
-        win = self.bids.get((request.payer, request.info_hash))
-        if win is None:
+        rate = self.rates.rate_for(request.payer, request.info_hash)
+        if rate is None:
             raise TermsRefused("place a winning bid for this torrent first")
         refund = self.book.sign_refund(
             channel_id=bytes(request.channel_id),
@@ -139,7 +143,7 @@ class PayeeServicer(ppb_grpc.PayeeServicer):
             deposit=request.deposit,
             expiry=request.expiry,
             salt=request.salt,
-            rate=win.rate,
+            rate=rate,
             info_hash=request.info_hash,
         )
         return ppb.SignRefundResponse(refund=refund)
@@ -224,11 +228,11 @@ class PayeeServer:
         self,
         book: PayeeBook,
         *,
-        pricer: Pricer | None = None,
+        rates: Rates | None = None,
         extra_services: Sequence[Callable[[grpc.aio.Server], None]] = (),
     ) -> None:
         self.book = book
-        self.servicer = PayeeServicer(book, pricer)
+        self.servicer = PayeeServicer(book, rates)
         self._extra = list(extra_services)
         self._server: grpc.aio.Server | None = None
         self.port = 0

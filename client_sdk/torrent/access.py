@@ -74,11 +74,6 @@ class IpAccess:
             self._install()
             return until
 
-    def unban(self, ip: str) -> None:
-        with self._lock:
-            if self._banned.pop(ip, None) is not None:
-                self._install()
-
     def banned_until(self, ip: str) -> float | None:
         with self._lock:
             until = self._banned.get(ip)
@@ -141,10 +136,6 @@ class PeerClasses:
         self._lock = threading.Lock()
         self._by_ip: dict[str, int] = {}
 
-    def class_of(self, ip: str) -> int | None:
-        with self._lock:
-            return self._by_ip.get(ip)
-
     def assign(self, ip: str) -> int:
         _check_ip(ip)
         with self._lock:
@@ -157,14 +148,6 @@ class PeerClasses:
             self._by_ip[ip] = cls
             self._install()
             return cls
-
-    def release(self, ip: str) -> None:
-        with self._lock:
-            cls = self._by_ip.pop(ip, None)
-            if cls is None:
-                return
-            self._install()
-            self._session.delete_peer_class(cls)
 
     def set_upload_limit(self, ip: str, limit: int) -> None:
         with self._lock:

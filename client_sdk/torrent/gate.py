@@ -179,12 +179,6 @@ class ExposureGate:
             self._gated.add(ip)
             self._set_throttled(ip, any(self._over(a) for _, a in self._accounts_of(ip)))
 
-    def ungate(self, ip: str) -> None:
-        with self._lock:
-            self._gated.discard(ip)
-            self._throttled.discard(ip)
-            self._classes.release(ip)
-
     def is_gated(self, ip: str) -> bool:
         with self._lock:
             return ip in self._gated

@@ -25,9 +25,6 @@ class FakeClasses:
         self.limits.setdefault(ip, 0)
         return 5
 
-    def release(self, ip: str) -> None:
-        self.limits.pop(ip, None)
-
     def set_upload_limit(self, ip: str, limit: int) -> None:
         self.limits[ip] = limit
 

@@ -13,9 +13,9 @@ from client_sdk.ledger_client import AsyncLedgerClient
 from client_sdk.torrent.paid import CloseMode, PaidDownloader, PaidSeeder, PaidSeederConfig
 from client_sdk.torrent.paid.shares import piece_payments
 from client_sdk.torrent.session import sha256_file
-from client_sdk.torrent.testkit import start_bad_seeder
 from core.crypto import SigningKey
 from tests.ledger_harness import LedgerHarness
+from tests.torrent.badseeder import start_bad_seeder
 from tests.torrent.conftest import Content
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]

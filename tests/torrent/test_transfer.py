@@ -9,7 +9,7 @@ from client_sdk.torrent.downloader import Downloader
 from client_sdk.torrent.peers import PeerKey
 from client_sdk.torrent.seeder import Seeder
 from client_sdk.torrent.session import sha256_file
-from client_sdk.torrent.testkit import start_bad_seeder
+from tests.torrent.badseeder import start_bad_seeder
 from tests.torrent.conftest import Content
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(30)]

@@ -4,11 +4,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from client_sdk.torrent.market import Contender, PeerKey, choose_optimistic, run_auction
+from client_sdk.torrent.market import Contender, PeerAccount, choose_optimistic, run_auction
 
 
 def c(peer: str, bid: int | None, data: int = 0, choked_since: float | None = None) -> Contender:
-    return Contender(PeerKey(peer), bid, data, choked_since)
+    return Contender(PeerAccount(peer), bid, data, choked_since)
 
 
 def winners(outcome) -> list[str]:  # type: ignore[no-untyped-def]
@@ -133,7 +133,7 @@ def test_optimistic_prefers_longest_choked_then_bid() -> None:
 contender_lists = st.lists(
     st.builds(
         Contender,
-        peer=st.text(alphabet="abcdefgh", min_size=1, max_size=3).map(PeerKey),
+        peer=st.text(alphabet="abcdefgh", min_size=1, max_size=3).map(PeerAccount),
         bid=st.one_of(st.none(), st.integers(0, 1000)),
         data_received=st.integers(0, 10),
         choked_since=st.one_of(st.none(), st.floats(0, 100)),

@@ -13,31 +13,28 @@ from client_sdk.torrent.market import (
     Bid,
     BidRejection,
     InfoHash,
-    PeerKey,
+    PeerAccount,
     RoundResult,
-    TermsPolicy,
     Trigger,
 )
 
 IH = InfoHash(b"\x01" * 20)
-PAYEE = "TPayee"
-TERMS = TermsPolicy(payee=PAYEE, deposit_pieces=10, min_deposit=100, channel_lifetime_s=3600)
 
 
 def make(paid: int = 2, optimistic: int = 0, every: int = 1, reserve: int = 0) -> Auctioneer:
     config = AuctioneerConfig(paid_slots=paid, optimistic_slots=optimistic, optimistic_every=every)
-    return Auctioneer(IH, TERMS, config=config, reserve=reserve)
+    return Auctioneer(IH, config=config, reserve=reserve)
 
 
 def bid(a: Auctioneer, peer: str, rate: int, at: float = 0.0) -> None:
-    assert a.submit_bid(Bid(PeerKey(peer), IH, rate, at)) is None
+    assert a.submit_bid(Bid(PeerAccount(peer), IH, rate, at)) is None
 
 
 def kinds(result: RoundResult) -> dict[str, ActionKind]:
     return {action.peer: action.kind for action in result.actions}
 
 
-def test_new_winners_get_response_then_unchoke_with_terms() -> None:
+def test_new_winners_get_response_then_unchoke() -> None:
     a = make(paid=2)
     bid(a, "a", 50)
     bid(a, "b", 30)
@@ -51,14 +48,7 @@ def test_new_winners_get_response_then_unchoke_with_terms() -> None:
     assert response is not None
     assert response.rate_per_piece_units == 20
     assert response.info_hash == IH
-    assert response.terms.payee == PAYEE
-    assert response.terms.deposit_suggestion == 200
-    assert response.terms.expiry == 1000 + 3600
     assert result.outcome.losers == ("c",)
-
-
-def test_minimum_deposit_applies_at_low_rates() -> None:
-    assert TERMS.terms_for(0, 5.0).deposit_suggestion == 100
 
 
 def test_unchanged_round_has_no_actions() -> None:
@@ -113,9 +103,9 @@ def test_peer_leaving_triggers_and_lowers_price() -> None:
     bid(a, "a", 50)
     bid(a, "b", 30)
     a.run_round(1.0)
-    a.remove_peer(PeerKey("b"))
+    a.remove_peer(PeerAccount("b"))
     assert a.pending == frozenset()  # b was choked: nothing changes for the unchoked
-    a.remove_peer(PeerKey("a"))
+    a.remove_peer(PeerAccount("a"))
     assert a.pending == {Trigger.PEER_LEFT}
     assert a.run_round(2.0).actions == ()
 
@@ -133,10 +123,10 @@ def test_same_bid_again_is_no_trigger() -> None:
 @pytest.mark.parametrize(
     ("submitted", "reason"),
     [
-        (Bid(PeerKey("a"), InfoHash(b"\x02" * 20), 5, 10.0), BidRejection.WRONG_TORRENT),
-        (Bid(PeerKey("a"), IH, -1, 10.0), BidRejection.INVALID_RATE),
-        (Bid(PeerKey("a"), IH, 10**19, 10.0), BidRejection.INVALID_RATE),
-        (Bid(PeerKey("a"), IH, 7, 9.0), BidRejection.STALE),
+        (Bid(PeerAccount("a"), InfoHash(b"\x02" * 20), 5, 10.0), BidRejection.WRONG_TORRENT),
+        (Bid(PeerAccount("a"), IH, -1, 10.0), BidRejection.INVALID_RATE),
+        (Bid(PeerAccount("a"), IH, 10**19, 10.0), BidRejection.INVALID_RATE),
+        (Bid(PeerAccount("a"), IH, 7, 9.0), BidRejection.STALE),
     ],
 )
 def test_bid_rejections(submitted: Bid, reason: BidRejection) -> None:
@@ -145,14 +135,14 @@ def test_bid_rejections(submitted: Bid, reason: BidRejection) -> None:
     rejected = a.submit_bid(submitted)
     assert rejected is not None
     assert rejected.reason is reason
-    assert a.bids[PeerKey("a")].rate_per_piece_units == 5
+    assert a.bids[PeerAccount("a")].rate_per_piece_units == 5
 
 
 def test_withdrawn_bid_chokes_the_winner() -> None:
     a = make()
     bid(a, "a", 5)
     a.run_round(1.0)
-    a.withdraw_bid(PeerKey("a"))
+    a.withdraw_bid(PeerAccount("a"))
     assert kinds(a.run_round(2.0)) == {"a": ActionKind.CHOKE}
 
 
@@ -160,7 +150,7 @@ def test_optimistic_is_free_and_not_auctioned_to_winners() -> None:
     a = make(paid=1, optimistic=1)
     bid(a, "a", 50)
     bid(a, "b", 40)
-    a.add_peer(PeerKey("plain"))
+    a.add_peer(PeerAccount("plain"))
     a.timer_tick()
     result = a.run_round(1.0)
     assert [w.peer for w in result.outcome.winners] == ["a"]
@@ -175,7 +165,7 @@ def test_optimistic_rotates_round_robin_fairly() -> None:
     bid(a, "w", 100)
     others = [f"p{i}" for i in range(5)]
     for peer in others:
-        a.add_peer(PeerKey(peer))
+        a.add_peer(PeerAccount(peer))
     picks: list[str] = []
     for second in range(15):
         a.timer_tick()
@@ -191,7 +181,7 @@ def test_optimistic_rotates_round_robin_fairly() -> None:
 def test_optimistic_rotates_only_on_timer_rounds() -> None:
     a = make(paid=0, optimistic=1, every=2)
     for peer in ("a", "b", "c"):
-        a.add_peer(PeerKey(peer))
+        a.add_peer(PeerAccount(peer))
     a.timer_tick()
     first = a.run_round(1.0).optimistic
     bid(a, "c", 5)  # a bid-triggered round keeps the optimistic peer
@@ -238,9 +228,9 @@ def test_actions_replay_to_the_reported_state(steps: list[tuple[str, str, int]])
     unchoked: dict[str, int] = {}
     for i, (op, peer, value) in enumerate(steps):
         if op == "bid":
-            a.submit_bid(Bid(PeerKey(peer), IH, value, float(i)))
+            a.submit_bid(Bid(PeerAccount(peer), IH, value, float(i)))
         elif op == "leave":
-            a.remove_peer(PeerKey(peer))
+            a.remove_peer(PeerAccount(peer))
             unchoked.pop(peer, None)
         elif op == "reserve":
             a.set_reserve(value)

@@ -8,10 +8,10 @@ from client_sdk.torrent.market import (
     Auctioneer,
     AuctioneerConfig,
     Bid,
-    BidRejected,
+    BidRefused,
     BidRejection,
     InfoHash,
-    PeerKey,
+    PeerAccount,
     PossessionChallenger,
     Proof,
     ProofAccepted,
@@ -20,7 +20,6 @@ from client_sdk.torrent.market import (
     RoundResult,
     SellerMarket,
     StepGrowth,
-    TermsPolicy,
     TorrentGeometry,
     answer_challenge,
 )
@@ -36,9 +35,7 @@ def read_chunk(piece: int, chunk: int) -> bytes:
 
 
 def market() -> SellerMarket:
-    auctioneer = Auctioneer(
-        IH, TermsPolicy(payee="TPayee"), config=AuctioneerConfig(paid_slots=1, optimistic_slots=0)
-    )
+    auctioneer = Auctioneer(IH, config=AuctioneerConfig(paid_slots=1, optimistic_slots=0))
     reserve = ReservePrice(StepGrowth(step_units=100, step_seconds=60, cap=1000), completed_at=0.0)
     challenger = PossessionChallenger(GEOMETRY, bytes(32), IH, read_chunk, now=0.0)
     return SellerMarket(auctioneer, reserve, challenger, min_bid_interval_s=10.0)
@@ -47,7 +44,7 @@ def market() -> SellerMarket:
 def test_reserve_grows_into_rounds_and_proof_resets_it() -> None:
     m = market()
     assert m.announcement(0.0).reserve_price == 0
-    assert isinstance(m.on_bid(Bid(PeerKey("a"), IH, 150, 1.0), now=1.0), RoundResult)
+    assert isinstance(m.on_bid(Bid(PeerAccount("a"), IH, 150, 1.0), now=1.0), RoundResult)
     result, announcement = m.choke_round(130.0)
     assert announcement is not None and announcement.reserve_price == 200
     assert result.outcome.winners == ()  # 150 < reserve 200
@@ -70,13 +67,13 @@ def test_reserve_grows_into_rounds_and_proof_resets_it() -> None:
 
 def test_bid_changes_are_rate_limited_per_peer() -> None:
     m = market()
-    assert isinstance(m.on_bid(Bid(PeerKey("a"), IH, 10, 1.0), now=1.0), RoundResult)
-    too_soon = m.on_bid(Bid(PeerKey("a"), IH, 11, 2.0), now=5.0)
-    assert isinstance(too_soon, BidRejected) and too_soon.reason is BidRejection.TOO_FREQUENT
-    assert m.on_bid(Bid(PeerKey("a"), IH, 10, 3.0), now=6.0) is None  # same rate: harmless
-    assert isinstance(m.on_bid(Bid(PeerKey("a"), IH, 11, 4.0), now=11.0), RoundResult)
-    wrong = m.on_bid(Bid(PeerKey("b"), InfoHash(b"x" * 20), 1, 1.0), now=11.0)
-    assert isinstance(wrong, BidRejected) and wrong.reason is BidRejection.WRONG_TORRENT
+    assert isinstance(m.on_bid(Bid(PeerAccount("a"), IH, 10, 1.0), now=1.0), RoundResult)
+    too_soon = m.on_bid(Bid(PeerAccount("a"), IH, 11, 2.0), now=5.0)
+    assert isinstance(too_soon, BidRefused) and too_soon.reason is BidRejection.TOO_FREQUENT
+    assert m.on_bid(Bid(PeerAccount("a"), IH, 10, 3.0), now=6.0) is None  # same rate: harmless
+    assert isinstance(m.on_bid(Bid(PeerAccount("a"), IH, 11, 4.0), now=11.0), RoundResult)
+    wrong = m.on_bid(Bid(PeerAccount("b"), InfoHash(b"x" * 20), 1, 1.0), now=11.0)
+    assert isinstance(wrong, BidRefused) and wrong.reason is BidRejection.WRONG_TORRENT
 
 
 def test_uploading_the_challenge_chunk_announces_a_new_one() -> None:
@@ -90,11 +87,11 @@ def test_uploading_the_challenge_chunk_announces_a_new_one() -> None:
 
 def test_fixed_reserve_reauctions_and_peer_leaving() -> None:
     m = market()
-    m.on_bid(Bid(PeerKey("a"), IH, 50, 1.0), now=1.0)
+    m.on_bid(Bid(PeerAccount("a"), IH, 50, 1.0), now=1.0)
     announcement, result = m.set_fixed_reserve(60, now=2.0)
     assert announcement is not None and announcement.reserve_price == 60
     assert result is not None
     assert [(a.peer, a.kind) for a in result.actions] == [("a", ActionKind.CHOKE)]
     m.set_fixed_reserve(None, now=3.0)
-    assert m.on_peer_left(PeerKey("a"), now=4.0) is not None
+    assert m.on_peer_left(PeerAccount("a"), now=4.0) is not None
     assert m.auctioneer.bids == {}

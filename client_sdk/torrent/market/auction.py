@@ -8,14 +8,14 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from client_sdk.torrent.market.bids import PeerKey
+from client_sdk.torrent.market.bids import PeerAccount
 
 
 @dataclass(frozen=True, slots=True)
 class Contender:
     """A connected peer as the auction sees it in one round."""
 
-    peer: PeerKey
+    peer: PeerAccount
     bid: int | None
     """Rate per piece in base units; None for a peer that does not bid (plain BitTorrent)."""
     data_received: int = 0
@@ -26,7 +26,7 @@ class Contender:
 
 @dataclass(frozen=True, slots=True)
 class Winner:
-    peer: PeerKey
+    peer: PeerAccount
     bid: int
     rate: int
 
@@ -36,9 +36,9 @@ class AuctionOutcome:
     rate: int | None
     """The uniform price every winner pays; None when nobody won."""
     winners: tuple[Winner, ...]
-    losers: tuple[PeerKey, ...]
+    losers: tuple[PeerAccount, ...]
     """Eligible bidders that did not win, best first."""
-    ineligible: tuple[PeerKey, ...]
+    ineligible: tuple[PeerAccount, ...]
     """Bidders below the reserve price."""
 
 
@@ -66,7 +66,7 @@ def run_auction(contenders: Iterable[Contender], *, slots: int, reserve: int) ->
     if slots < 0 or reserve < 0:
         raise ValueError("slots and reserve must not be negative")
     eligible: list[Contender] = []
-    ineligible: list[PeerKey] = []
+    ineligible: list[PeerAccount] = []
     for contender in contenders:
         if contender.bid is None:
             continue
@@ -89,6 +89,6 @@ def _bid(contender: Contender) -> int:
     return contender.bid
 
 
-def choose_optimistic(candidates: Iterable[Contender], *, count: int) -> tuple[PeerKey, ...]:
+def choose_optimistic(candidates: Iterable[Contender], *, count: int) -> tuple[PeerAccount, ...]:
     """The `count` peers choked longest; among equally long choked ones the higher bid wins."""
     return tuple(c.peer for c in sorted(candidates, key=optimistic_order)[:count])

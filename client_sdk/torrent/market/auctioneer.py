@@ -19,8 +19,7 @@ from client_sdk.torrent.market.bids import (
     Bid,
     BidResponse,
     InfoHash,
-    PeerKey,
-    TermsPolicy,
+    PeerAccount,
 )
 
 
@@ -41,7 +40,7 @@ class BidRejection(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class BidRejected:
+class BidRefused:
     reason: BidRejection
     detail: str
 
@@ -64,7 +63,7 @@ _ACTION_ORDER = {kind: i for i, kind in enumerate(ActionKind)}
 
 @dataclass(frozen=True, slots=True)
 class PeerAction:
-    peer: PeerKey
+    peer: PeerAccount
     kind: ActionKind
     response: BidResponse | None = None
 
@@ -86,7 +85,7 @@ class RoundResult:
     at: float
     triggers: frozenset[Trigger]
     outcome: AuctionOutcome
-    optimistic: tuple[PeerKey, ...]
+    optimistic: tuple[PeerAccount, ...]
     actions: tuple[PeerAction, ...]
 
     @property
@@ -94,7 +93,7 @@ class RoundResult:
         return self.outcome.rate
 
     @property
-    def unchoked(self) -> frozenset[PeerKey]:
+    def unchoked(self) -> frozenset[PeerAccount]:
         return frozenset(w.peer for w in self.outcome.winners) | frozenset(self.optimistic)
 
 
@@ -107,21 +106,19 @@ class Auctioneer:
     def __init__(
         self,
         info_hash: InfoHash,
-        terms: TermsPolicy,
         *,
         config: AuctioneerConfig | None = None,
         reserve: int = 0,
     ) -> None:
         self.info_hash = info_hash
-        self.terms = terms
         self.config = config or AuctioneerConfig()
         self._reserve = _checked_reserve(reserve)
-        self._peers: set[PeerKey] = set()
-        self._bids: dict[PeerKey, Bid] = {}
+        self._peers: set[PeerAccount] = set()
+        self._bids: dict[PeerAccount, Bid] = {}
         # Unchoked peers -> rate they pay (0 when unchoked for free).
-        self._unchoked: dict[PeerKey, int] = {}
-        self._optimistic: tuple[PeerKey, ...] = ()
-        self._choked_at: dict[PeerKey, float] = {}
+        self._unchoked: dict[PeerAccount, int] = {}
+        self._optimistic: tuple[PeerAccount, ...] = ()
+        self._choked_at: dict[PeerAccount, float] = {}
         self._pending: set[Trigger] = set()
         self._timer_rounds = 0
         self.last: RoundResult | None = None
@@ -136,32 +133,32 @@ class Auctioneer:
         return frozenset(self._pending)
 
     @property
-    def bids(self) -> Mapping[PeerKey, Bid]:
+    def bids(self) -> Mapping[PeerAccount, Bid]:
         return dict(self._bids)
 
-    def add_peer(self, peer: PeerKey) -> None:
+    def add_peer(self, peer: PeerAccount) -> None:
         """A connected peer with no bid yet: it can only get the optimistic slot."""
         self._peers.add(peer)
 
-    def submit_bid(self, bid: Bid) -> BidRejected | None:
+    def submit_bid(self, bid: Bid) -> BidRefused | None:
         if bid.info_hash != self.info_hash:
-            return BidRejected(BidRejection.WRONG_TORRENT, "bid is for another torrent")
+            return BidRefused(BidRejection.WRONG_TORRENT, "bid is for another torrent")
         if not 0 <= bid.rate_per_piece_units <= MAX_RATE_UNITS:
-            return BidRejected(BidRejection.INVALID_RATE, "rate out of range")
+            return BidRefused(BidRejection.INVALID_RATE, "rate out of range")
         current = self._bids.get(bid.bidder)
         if current is not None and bid.at < current.at:
-            return BidRejected(BidRejection.STALE, "a later bid from this peer is in force")
+            return BidRefused(BidRejection.STALE, "a later bid from this peer is in force")
         self._peers.add(bid.bidder)
         self._bids[bid.bidder] = bid
         if current is None or current.rate_per_piece_units != bid.rate_per_piece_units:
             self._pending.add(Trigger.BID)
         return None
 
-    def withdraw_bid(self, peer: PeerKey) -> None:
+    def withdraw_bid(self, peer: PeerAccount) -> None:
         if self._bids.pop(peer, None) is not None:
             self._pending.add(Trigger.BID)
 
-    def remove_peer(self, peer: PeerKey) -> None:
+    def remove_peer(self, peer: PeerAccount) -> None:
         self._peers.discard(peer)
         self._bids.pop(peer, None)
         self._choked_at.pop(peer, None)
@@ -179,7 +176,7 @@ class Auctioneer:
         self._pending.add(Trigger.TIMER)
 
     def run_round(
-        self, now: float, data_received: Mapping[PeerKey, int] | None = None
+        self, now: float, data_received: Mapping[PeerAccount, int] | None = None
     ) -> RoundResult:
         """Re-auction now. Call on every choke timer (after `timer_tick`) and whenever
         `pending` is non-empty. `data_received` holds bytes per peer since the last round.
@@ -194,7 +191,7 @@ class Auctioneer:
 
         new_state = dict(winners)
         new_state.update(dict.fromkeys(optimistic, _FREE))
-        actions = self._diff(new_state, winners, now)
+        actions = self._diff(new_state, winners)
         for peer in self._unchoked.keys() - new_state.keys():
             self._choked_at[peer] = now
         self._unchoked = new_state
@@ -202,15 +199,15 @@ class Auctioneer:
         self.last = RoundResult(now, triggers, outcome, optimistic, actions)
         return self.last
 
-    def _contender(self, peer: PeerKey, now: float, data: int) -> Contender:
+    def _contender(self, peer: PeerAccount, now: float, data: int) -> Contender:
         bid = self._bids.get(peer)
         choked_since = now if peer in self._unchoked else self._choked_at.get(peer)
         rate = None if bid is None else bid.rate_per_piece_units
         return Contender(peer, rate, data, choked_since)
 
     def _next_optimistic(
-        self, contenders: list[Contender], winners: Mapping[PeerKey, int], timer: bool
-    ) -> tuple[PeerKey, ...]:
+        self, contenders: list[Contender], winners: Mapping[PeerAccount, int], timer: bool
+    ) -> tuple[PeerAccount, ...]:
         count = self.config.optimistic_slots
         if timer:
             self._timer_rounds += 1
@@ -220,7 +217,7 @@ class Auctioneer:
         return kept + choose_optimistic(candidates, count=count - len(kept))
 
     def _diff(
-        self, new_state: Mapping[PeerKey, int], winners: Mapping[PeerKey, int], now: float
+        self, new_state: Mapping[PeerAccount, int], winners: Mapping[PeerAccount, int]
     ) -> tuple[PeerAction, ...]:
         actions: list[PeerAction] = []
         for peer in self._unchoked.keys() - new_state.keys():
@@ -236,13 +233,10 @@ class Auctioneer:
                 kind = ActionKind.SEND_BID_RESPONSE
             else:
                 continue
-            response = None if kind is ActionKind.UNCHOKE else self._response(rate, now)
+            response = None if kind is ActionKind.UNCHOKE else BidResponse(self.info_hash, rate)
             actions.append(PeerAction(peer, kind, response))
         actions.sort(key=lambda a: (_ACTION_ORDER[a.kind], a.peer))
         return tuple(actions)
-
-    def _response(self, rate: int, now: float) -> BidResponse:
-        return BidResponse(self.info_hash, rate, self.terms.terms_for(rate, now))
 
 
 def _checked_reserve(reserve: int) -> int:

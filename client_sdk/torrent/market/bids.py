@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from math import gcd
 from typing import NewType
 
-PeerKey = NewType("PeerKey", str)
-"""Opaque, stable identifier of a connected peer (e.g. its account address or endpoint)."""
+PeerAccount = NewType("PeerAccount", str)
+"""The ledger account a peer bids and pays from: how the market tells peers apart."""
 InfoHash = NewType("InfoHash", bytes)
 
 # Same ceiling as the ledger's MAX_AMOUNT: no rate above it can ever be paid.
@@ -18,7 +18,7 @@ MAX_RATE_UNITS = 10**18
 class Bid:
     """What a payer offers one payee for each verified piece of one torrent."""
 
-    bidder: PeerKey
+    bidder: PeerAccount
     info_hash: InfoHash
     rate_per_piece_units: int
     at: float
@@ -26,34 +26,12 @@ class Bid:
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelTerms:
-    payee: str
-    deposit_suggestion: int
-    expiry: int
-    """Unix seconds the payee proposes for the channel's refund time lock."""
-
-
-@dataclass(frozen=True, slots=True)
 class BidResponse:
-    """The rate a winner must pay (never above its bid) and where to pay it. Rate 0: free."""
+    """The rate a winner must pay, never above its bid (0: unchoked for free). The channel
+    terms that go with it are the payee's `PayeeTerms`, sent in the Bid RPC's answer."""
 
     info_hash: InfoHash
     rate_per_piece_units: int
-    terms: ChannelTerms
-
-
-@dataclass(frozen=True, slots=True)
-class TermsPolicy:
-    """How a payee fills the channel terms of its bid-responses."""
-
-    payee: str
-    deposit_pieces: int = 64
-    min_deposit: int = 0
-    channel_lifetime_s: int = 6 * 3600
-
-    def terms_for(self, rate_per_piece: int, now: float) -> ChannelTerms:
-        deposit = max(self.min_deposit, rate_per_piece * self.deposit_pieces)
-        return ChannelTerms(self.payee, deposit, int(now) + self.channel_lifetime_s)
 
 
 def per_piece_from_per_byte(units: int, per_bytes: int, piece_size: int) -> int:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from client_sdk.torrent.market.auctioneer import Auctioneer, BidRejected, BidRejection, RoundResult
-from client_sdk.torrent.market.bids import Bid, InfoHash, PeerKey
+from client_sdk.torrent.market.auctioneer import Auctioneer, BidRefused, BidRejection, RoundResult
+from client_sdk.torrent.market.bids import Bid, InfoHash, PeerAccount
 from client_sdk.torrent.market.possession import (
     Challenge,
     PossessionChallenger,
@@ -49,7 +49,7 @@ class SellerMarket:
         self.reserve = reserve
         self.challenger = challenger
         self.min_bid_interval_s = min_bid_interval_s
-        self._last_bid_at: dict[PeerKey, float] = {}
+        self._last_bid_at: dict[PeerAccount, float] = {}
         self._announced: tuple[int, Challenge] | None = None
 
     @property
@@ -61,14 +61,14 @@ class SellerMarket:
         return ReserveAnnouncement(self.info_hash, self.reserve.price(now), self.challenger.current)
 
     def choke_round(
-        self, now: float, data_received: Mapping[PeerKey, int] | None = None
+        self, now: float, data_received: Mapping[PeerAccount, int] | None = None
     ) -> tuple[RoundResult, ReserveAnnouncement | None]:
         """The periodic round (every ~10 s): refresh the reserve, then re-auction."""
         announcement = self._refresh(now)
         self.auctioneer.timer_tick()
         return self.auctioneer.run_round(now, data_received), announcement
 
-    def on_bid(self, bid: Bid, now: float) -> BidRejected | RoundResult | None:
+    def on_bid(self, bid: Bid, now: float) -> BidRefused | RoundResult | None:
         """A bid arrived; returns the rejection, or the round it triggered, or None if unchanged.
 
         A peer may change its bid at most once per `min_bid_interval_s`: each change can
@@ -78,7 +78,7 @@ class SellerMarket:
         current = self.auctioneer.bids.get(bid.bidder)
         changes = current is None or current.rate_per_piece_units != bid.rate_per_piece_units
         if changes and last is not None and now - last < self.min_bid_interval_s:
-            return BidRejected(BidRejection.TOO_FREQUENT, "bid changed too soon")
+            return BidRefused(BidRejection.TOO_FREQUENT, "bid changed too soon")
         rejected = self.auctioneer.submit_bid(bid)
         if rejected is not None:
             return rejected
@@ -86,10 +86,10 @@ class SellerMarket:
             self._last_bid_at[bid.bidder] = now
         return self._round_if_pending(now)
 
-    def on_peer_joined(self, peer: PeerKey) -> None:
+    def on_peer_joined(self, peer: PeerAccount) -> None:
         self.auctioneer.add_peer(peer)
 
-    def on_peer_left(self, peer: PeerKey, now: float) -> RoundResult | None:
+    def on_peer_left(self, peer: PeerAccount, now: float) -> RoundResult | None:
         self.auctioneer.remove_peer(peer)
         self._last_bid_at.pop(peer, None)
         return self._round_if_pending(now)

@@ -42,7 +42,8 @@ from client_sdk.p2p import PayeeClient
 from client_sdk.torrent.downloader import Downloader
 from client_sdk.torrent.market import Autobidder, InfoHash, SpendingRate, TorrentNeed
 from client_sdk.torrent.paid.market_rpc import fetch_reserve
-from client_sdk.torrent.paid.shares import piece_payments
+from client_sdk.torrent.paid.progress import DownloadSummary, PeerProgress, ProgressSnapshot
+from client_sdk.torrent.paid.spending import Budget, PayeeAccount
 from client_sdk.torrent.peers import PeerKey
 from client_sdk.torrent.session import Geometry
 from core.crypto import SigningKey
@@ -69,88 +70,17 @@ def parse_endpoint(text: str | Endpoint) -> Endpoint:
     return (host.strip("[]"), int(port))
 
 
-@dataclass(frozen=True, slots=True)
-class PeerProgress:
-    endpoint: str
-    paid: bool
-    rate: int  # units per piece (0: free)
-    pieces: int  # verified pieces it delivered whole
-    bytes: int  # verified bytes it delivered
-    units: int  # paid to it so far
-    failed_bytes: int
-    note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ProgressSnapshot:
-    info_hash: str
-    pieces_done: int
-    pieces_total: int
-    download_rate: int  # bytes/s
-    spent: int  # units signed over to payees
-    locked: int  # units put into channels (deposits + top-ups)
-    budget: int
-    peers: tuple[PeerProgress, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadSummary:
-    info_hash: str
-    complete: bool
-    seconds: float
-    transfer_seconds: float  # from connecting to the peers to the last verified piece
-    size: int
-    pieces: int
-    spent: int
-    locked: int
-    budget: int
-    peers: tuple[PeerProgress, ...]
-    channels: tuple[dict[str, Any], ...]
-    close_mode: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "info_hash": self.info_hash,
-            "complete": self.complete,
-            "seconds": round(self.seconds, 3),
-            "transfer_seconds": round(self.transfer_seconds, 3),
-            "size": self.size,
-            "pieces": self.pieces,
-            "spent": self.spent,
-            "locked": self.locked,
-            "budget": self.budget,
-            "close_mode": self.close_mode,
-            "peers": [
-                {
-                    "endpoint": p.endpoint,
-                    "paid": p.paid,
-                    "rate": p.rate,
-                    "pieces": p.pieces,
-                    "bytes": p.bytes,
-                    "units": p.units,
-                    "failed_bytes": p.failed_bytes,
-                    "note": p.note,
-                }
-                for p in self.peers
-            ],
-            "channels": list(self.channels),
-        }
-
-
 @dataclass
 class _Paid:
-    """One paid seeder as the payer sees it."""
+    """One paid seeder as the payer sees it: the decisions' state plus its connections."""
 
     bt: Endpoint
     payee_target: str
     client: PayeeClient
+    account: PayeeAccount = field(default_factory=PayeeAccount)
     channel: PayerChannel | None = None
-    rate: int = 0
     bid: int = 0
     reserve: int | None = None
-    owed: int = 0  # earned by verified pieces
-    sent: int = 0  # cumulative signed and queued
-    starved: bool = False  # budget spent: payments stopped
     note: str = ""
     receipts: set[asyncio.Task[Any]] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
@@ -187,8 +117,6 @@ class PaidDownloader:
         rebid_interval: float = 10.0,
         downloader_settings: Mapping[str, Any] | None = None,
     ) -> None:
-        if budget < 0:
-            raise ValueError("budget must be >= 0")
         if rate is not None and rate <= 0:
             raise ValueError("rate must be > 0 (or None for the autobidder)")
         self.key = key
@@ -197,7 +125,7 @@ class PaidDownloader:
         self.port = port
         self.out_dir = out_dir
         self.source = source
-        self.budget = budget
+        self._budget = Budget(budget)
         self.paid_specs = [(parse_endpoint(bt), target) for bt, target in seeders]
         self.free_peers = [parse_endpoint(p) for p in peers]
         self.fixed_rate = rate
@@ -213,7 +141,6 @@ class PaidDownloader:
         self._lock = threading.Lock()
         self._tally: dict[str, _Tally] = {}  # ip -> verified/failed counts
         self._paid: dict[str, _Paid] = {}  # ip -> paid seeder
-        self._locked = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dl: Downloader | None = None
         self._geometry: Geometry | None = None
@@ -222,6 +149,14 @@ class PaidDownloader:
         self._t_connect = self._t_done = 0.0
         # (piece, {ip: bytes}) of every verified piece, as libtorrent attributed it.
         self.verified_shares: list[tuple[int, dict[str, int]]] = []
+
+    @property
+    def budget(self) -> int:
+        return self._budget.budget
+
+    @property
+    def locked(self) -> int:
+        return self._budget.locked
 
     # ---------------------------------------------------------------- running
 
@@ -331,13 +266,15 @@ class PaidDownloader:
             if not won.accepted:
                 p.note = f"bid {p.bid} lost ({won.reason}): free peer"
                 return
-            deposit = self._deposit_for(won.rate, int(won.terms.min_deposit))
+            deposit = self._budget.deposit_for(
+                int(won.rate), int(won.terms.min_deposit), self._pieces()
+            )
             if deposit is None:
                 # Withdraw: a winner that never pays would be cut off and banned.
                 await p.client.bid(self.key.address, 0, me, self.info_hash)
                 p.note = "budget below the payee's minimum deposit: free peer"
                 return
-            self._locked += deposit
+            self._budget.lock(deposit)
             try:
                 p.channel = await PayerChannel.open(
                     key=self.key,
@@ -350,9 +287,9 @@ class PaidDownloader:
                     deposit=deposit,
                 )
             except BaseException:
-                self._locked -= deposit  # the open failed before or at the lock
+                self._budget.unlock(deposit)  # the open failed before or at the lock
                 raise
-            p.rate = p.channel.rate
+            p.account.rate = p.channel.rate
             p.worker = asyncio.create_task(self._pay_loop(p), name=f"pay-{target}")
         except BidRejected as exc:
             p.note = f"bid lost ({exc}): free peer"
@@ -360,13 +297,8 @@ class PaidDownloader:
             p.note = f"no channel: {exc}"
             p.errors.append(str(exc))
 
-    def _deposit_for(self, rate: int, min_deposit: int) -> int | None:
-        geo = self._geometry
-        pieces = geo.num_pieces if geo else 64
-        left = self.budget - self._locked
-        want = max(min_deposit, rate * pieces)
-        deposit = min(left, want)
-        return deposit if deposit >= max(min_deposit, 1) else None
+    def _pieces(self) -> int:
+        return self._geometry.num_pieces if self._geometry else 64
 
     async def _rebid_all(self, me: str) -> None:
         """Re-bid to learn the uniform price now in force (it moves when others bid)."""
@@ -375,8 +307,8 @@ class PaidDownloader:
                 continue
             with contextlib.suppress(ChannelError):
                 won = await p.client.bid(self.key.address, p.bid, me, self.info_hash)
-                if won.accepted and won.rate != p.rate:
-                    p.rate = int(won.rate)
+                if won.accepted and won.rate != p.account.rate:
+                    p.account.rate = int(won.rate)
 
     # ---------------------------------------------------------------- paying
 
@@ -436,11 +368,7 @@ class PaidDownloader:
     def _earned(self, piece: int, size: int, by_ip: dict[str, int]) -> None:
         for ip, n in by_ip.items():
             p = self._paid.get(ip)
-            if p is None or p.channel is None or p.rate <= 0:
-                continue
-            amount = piece_payments(p.rate, {ip: n}, size).get(ip, 0)
-            if amount:
-                p.owed += amount
+            if p is not None and p.channel is not None and p.account.earn(n, size):
                 p.wake.set()
 
     async def _pay_loop(self, p: _Paid) -> None:
@@ -448,19 +376,17 @@ class PaidDownloader:
         here, so payments pipeline."""
         channel = p.channel
         assert channel is not None
+        acct = p.account
         while True:
             await p.wake.wait()
             p.wake.clear()
-            while p.owed > p.sent and not p.starved:
-                target = p.owed
-                if target > channel.deposit:
-                    await self._top_up(p, target)
-                    target = min(target, channel.deposit)
-                    if target <= p.sent:
-                        p.starved = True
-                        p.note = "budget spent: payments stopped"
-                        break
-                p.sent = target
+            while acct.due:
+                if acct.owed > channel.deposit:
+                    await self._top_up(p, acct.owed)
+                target = acct.next_payment(channel.deposit)
+                if target is None:
+                    p.note = "budget spent: payments stopped"
+                    break
                 task = asyncio.ensure_future(channel.pay_to(target))
                 p.receipts.add(task)
                 task.add_done_callback(functools.partial(self._receipt_done, p))
@@ -477,17 +403,16 @@ class PaidDownloader:
     async def _top_up(self, p: _Paid, target: int) -> None:
         channel = p.channel
         assert channel is not None
-        left = self.budget - self._locked
-        geo = self._geometry
-        chunk = p.rate * (geo.num_pieces if geo else 64)
-        additional = min(left, max(target - channel.deposit, chunk))
+        additional = self._budget.top_up_for(
+            target, channel.deposit, p.account.rate, self._pieces()
+        )
         if additional <= 0:
             return
-        self._locked += additional
+        self._budget.lock(additional)
         try:
             await channel.top_up(additional)
         except (ChannelError, LedgerError) as exc:
-            self._locked -= additional
+            self._budget.unlock(additional)
             p.errors.append(f"top-up failed: {exc}")
 
     async def _drain_payments(self, timeout: float = 10.0) -> None:
@@ -495,8 +420,10 @@ class PaidDownloader:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             await asyncio.sleep(0)
-            busy = [p for p in self._paid.values() if p.channel is not None and not p.starved]
-            if all(p.sent >= p.owed and not p.receipts for p in busy):
+            busy = [
+                p for p in self._paid.values() if p.channel is not None and not p.account.starved
+            ]
+            if all(p.account.sent >= p.account.owed and not p.receipts for p in busy):
                 return
             await asyncio.sleep(0.01)
 
@@ -526,7 +453,7 @@ class PaidDownloader:
                 PeerProgress(
                     endpoint=endpoints.get(ip, ip),
                     paid=paid,
-                    rate=p.rate if p is not None and paid else 0,
+                    rate=p.account.rate if p is not None and paid else 0,
                     pieces=t.pieces,
                     bytes=t.bytes,
                     units=p.channel.cumulative if p is not None and p.channel else 0,
@@ -548,7 +475,7 @@ class PaidDownloader:
             pieces_total=total,
             download_rate=rate,
             spent=self.spent,
-            locked=self._locked,
+            locked=self.locked,
             budget=self.budget,
             peers=self._peers(),
         )
@@ -566,7 +493,7 @@ class PaidDownloader:
                 "payee_target": p.payee_target,
                 "deposit": p.channel.deposit,
                 "cumulative": p.channel.cumulative,
-                "rate": p.rate,
+                "rate": p.account.rate,
                 "status": p.channel.record.status_label,
                 "errors": list(p.errors),
             }
@@ -581,7 +508,7 @@ class PaidDownloader:
             size=geo.total_size if geo else 0,
             pieces=geo.num_pieces if geo else 0,
             spent=self.spent,
-            locked=self._locked,
+            locked=self.locked,
             budget=self.budget,
             peers=self._peers(),
             channels=channels,

@@ -1,10 +1,15 @@
 """PaidSeeder: a gated libtorrent `Seeder`, the payee gRPC service and the bid market, joined.
 
-Threads: libtorrent's alert thread calls `_on_delivered`; everything that touches the book,
-the markets or the service runs on one private event loop (`_loop`), reached from the alert
-thread with `call_soon_threadsafe`. Peer states are shared by both and guarded by `_lock`.
+The decisions are pure and live elsewhere: the market (`client_sdk.torrent.market`) runs the
+auction, the reserve price and the possession challenges; the `PayerRoster` (`payers.py`) keeps
+each payer's account and the rate in force, and says what to credit, reprice and ban. This
+module only wires them to libtorrent and the payee service.
 
-Per payer and torrent (`_Peer`), keyed by its ledger account:
+Threads: libtorrent's alert thread calls `_on_delivered`; everything that touches the book,
+the markets or the service runs on one private event loop (`LoopThread`), reached from the alert
+thread with `soon`. The roster is shared by both and guarded by `_lock`.
+
+Per payer and torrent, keyed by its ledger account:
 - a bid carries its BitTorrent endpoint; its IP is admitted to the gate before it connects;
 - the auction's actions set its mode: PAID (a winner: its payments are credited to the gate),
   FREE (the optimistic slot: the gate is credited with a gift that keeps ahead of deliveries),
@@ -22,13 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
+import ipaddress
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,28 +44,36 @@ from client_sdk.channel import CheckpointPolicy, PayeeBook, PayeeStore, PayeeTer
 from client_sdk.channel.payee import PayeeChannel
 from client_sdk.ledger_client import AsyncLedgerClient, LedgerError
 from client_sdk.p2p import PayeeServer
-from client_sdk.p2p.service import Win
 from client_sdk.torrent.access import UnknownPeerPolicy
 from client_sdk.torrent.market import (
+    CHUNK_SIZE,
     NO_GROWTH,
-    ActionKind,
     Auctioneer,
     AuctioneerConfig,
     Bid,
-    BidRejected,
+    BidRefused,
     InfoHash,
-    PeerKey,
+    PeerAccount,
     PossessionChallenger,
     ReservePrice,
     RoundResult,
     SellerMarket,
-    TermsPolicy,
     TorrentGeometry,
 )
 from client_sdk.torrent.market.reserve import Growth
+from client_sdk.torrent.paid.chunks import chunk_reader
+from client_sdk.torrent.paid.loop import LoopThread
 from client_sdk.torrent.paid.market_rpc import MarketHandlers
-from client_sdk.torrent.paid.shares import PaidBytes
-from client_sdk.torrent.peers import PeerKey as LtPeer
+from client_sdk.torrent.paid.payers import (
+    Ban,
+    Credit,
+    Limits,
+    Mode,
+    PayerAccount,
+    PayerRoster,
+    Reprice,
+)
+from client_sdk.torrent.peers import PeerKey
 from client_sdk.torrent.seeder import Seeder
 from client_sdk.torrent.session import DEFAULT_PIECE_SIZE, Geometry
 from core.clock import Clock, SystemClock
@@ -100,34 +112,14 @@ class PaidSeederConfig:
     unknown_peers: UnknownPeerPolicy = UnknownPeerPolicy.BLOCK
     """Peers that never bid: BLOCK (only bidders connect) or SERVE (served like a plain seed)."""
 
-
-class Mode(enum.Enum):
-    CHOKED = "choked"
-    PAID = "paid"
-    FREE = "free"
-
-
-@dataclass
-class _Peer:
-    payer: str
-    info_hash: str
-    ip: str
-    endpoint: str
-    paid: PaidBytes
-    mode: Mode = Mode.CHOKED
-    gift: int = 0
-    forgiven: int = 0  # bytes of pieces the payer reported failed (capped)
-    sent: int = 0  # bytes queued to it, as the delivered hook reported
-    round_sent: int = 0  # sent at the last choke round
-    pieces: dict[int, int] = field(default_factory=dict)  # piece -> bytes queued, until whole
-    whole_pieces: int = 0
-    failures: int = 0
-    overdue_since: float | None = None
-    bans: int = 0
-
-    @property
-    def credited(self) -> int:
-        return self.paid.value + self.gift + self.forgiven
+    def limits(self, piece_length: int) -> Limits:
+        return Limits(
+            window=self.window,
+            gift_ahead=GIFT_AHEAD_PIECES * piece_length,
+            max_forgiven=self.max_forgiven_pieces * piece_length,
+            max_payment_failures=self.max_payment_failures,
+            payment_timeout=self.payment_timeout,
+        )
 
 
 @dataclass
@@ -135,6 +127,25 @@ class _Torrent:
     info_hash: str
     geometry: Geometry
     market: SellerMarket
+    payers: PayerRoster
+
+
+class _AuctionRates:
+    """The payee service's view of the rates: bids go to the auction, rates come from the
+    roster that the auction's rounds write."""
+
+    def __init__(self, seeder: PaidSeeder) -> None:
+        self._seeder = seeder
+
+    def bid(self, request: ppb.BidRequest) -> int | None:
+        return self._seeder._enter_bid(request)
+
+    def rate_for(self, payer: str, info_hash: str) -> int | None:
+        t = self._seeder._torrents.get(info_hash)
+        if t is None:
+            return None
+        with self._seeder._lock:
+            return t.payers.rate_for(payer, info_hash)
 
 
 class PaidSeeder:
@@ -174,11 +185,8 @@ class PaidSeeder:
         )
         self._lock = threading.Lock()
         self._torrents: dict[str, _Torrent] = {}
-        self._peers: dict[tuple[str, str], _Peer] = {}  # (payer, info hash)
-        self._by_ip: dict[tuple[str, str], _Peer] = {}  # (ip, info hash)
         self._secret = os.urandom(32)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._service = LoopThread("paid-seeder")
         self._server: PayeeServer | None = None
         self._ledger: AsyncLedgerClient | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -212,13 +220,12 @@ class PaidSeeder:
             TorrentGeometry(geometry.total_size, geometry.piece_length),
             self._secret,
             InfoHash(bytes.fromhex(ih)),
-            _chunk_reader(ti, save_path),
+            chunk_reader(ti, save_path),
             now=now,
         )
         cfg = self.config
         auctioneer = Auctioneer(
             InfoHash(bytes.fromhex(ih)),
-            TermsPolicy(self.key.address, channel_lifetime_s=cfg.terms.lifetime),
             config=AuctioneerConfig(cfg.paid_slots, cfg.optimistic_slots, cfg.optimistic_every),
         )
         reserve = ReservePrice(cfg.reserve_growth, now, fixed=cfg.reserve)
@@ -226,19 +233,15 @@ class PaidSeeder:
             auctioneer, reserve, challenger, min_bid_interval_s=cfg.min_bid_interval
         )
         market.choke_round(now)  # sets the auction's reserve
+        payers = PayerRoster(cfg.limits(geometry.piece_length))
         with self._lock:
-            self._torrents[ih] = _Torrent(ih, geometry, market)
+            self._torrents[ih] = _Torrent(ih, geometry, market, payers)
         return ih
 
     def start(self, timeout: float = 30.0) -> str:
         """Start the payee service on `ip` (and its event loop); returns its target."""
-        if self._loop is not None:
-            raise RuntimeError("already started")
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        self._thread = threading.Thread(target=loop.run_forever, name="paid-seeder", daemon=True)
-        self._thread.start()
-        return self._call(self._astart(), timeout)
+        self._service.start()
+        return self._service.run(self._astart(), timeout)
 
     async def _astart(self) -> str:
         self._ledger = AsyncLedgerClient(self._ledger_target, self.key)
@@ -257,7 +260,7 @@ class PaidSeeder:
             clock=self._ledger_clock,
         )
         book.on_receipts = self._on_receipts
-        server = PayeeServer(book, pricer=self._price)
+        server = PayeeServer(book, rates=_AuctionRates(self))
         handlers = MarketHandlers(self._market, self._clock, self._apply_round)
         server.servicer.register("ReservePrice", handlers.reserve_price)
         server.servicer.register("ProvePossession", handlers.prove_possession)
@@ -267,26 +270,22 @@ class PaidSeeder:
         # Channels from an earlier run: their peers are payers again.
         for ch in book.channels.values():
             if ch.is_open:
-                self._peer_for_channel(ch)
+                self._account_for_channel(ch)
         self._ticker = asyncio.create_task(self._tick_loop(), name="paid-seeder-tick")
         return self.payee_target
 
     def stop(self, *, close_channels: bool = True, timeout: float = 60.0) -> None:
         """Close every channel with its best state (unless told not to), then shut down."""
-        if self._loop is None:
+        if not self._service.running:
             self.seeder.close()
             return
         try:
             if close_channels:
                 self.close_all(timeout)
-            self._call(self._astop(), timeout)
+            self._service.run(self._astop(), timeout)
         finally:
             self.seeder.close()
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            if self._thread is not None:
-                self._thread.join(10)
-            self._loop.close()
-            self._loop = None
+            self._service.stop()
 
     async def _astop(self) -> None:
         if self._ticker is not None:
@@ -301,7 +300,7 @@ class PaidSeeder:
 
     def close_all(self, timeout: float = 60.0) -> list[bytes]:
         """Close every open channel on the ledger with the best state held; returns their ids."""
-        return self._call(self._close_all(), timeout)
+        return self._service.run(self._close_all(), timeout)
 
     async def _close_all(self) -> list[bytes]:
         book = self.book
@@ -318,16 +317,7 @@ class PaidSeeder:
 
     def call(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Run `fn` on the service's event loop (reads of the book and markets)."""
-
-        async def run() -> Any:
-            return fn()
-
-        return self._call(run(), timeout)
-
-    def _call(self, coro: Any, timeout: float) -> Any:
-        assert self._loop is not None
-        fut: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        return fut.result(timeout)
+        return self._service.call(fn, timeout)
 
     # ---------------------------------------------------------------- reporting
 
@@ -339,38 +329,14 @@ class PaidSeeder:
         channels = self.book.channels if self._server else {}
         peers = []
         with self._lock:
-            for p in self._peers.values():
-                chans = [
-                    c
-                    for c in channels.values()
-                    if (c.payer, c.record.info_hash) == (p.payer, p.info_hash)
-                ]
-                peers.append(
-                    {
-                        "payer": p.payer,
-                        "ip": p.ip,
-                        "info_hash": p.info_hash,
-                        "mode": p.mode.value,
-                        "rate": p.paid.rate,
-                        "sent_bytes": p.sent,
-                        "paid_bytes": p.paid.value,
-                        "gift_bytes": p.gift,
-                        "forgiven_bytes": p.forgiven,
-                        "whole_pieces": p.whole_pieces,
-                        "failures": p.failures,
-                        "banned": self.seeder.access.is_banned(p.ip),
-                        "channels": [
-                            {
-                                "channel_id": c.channel_id.hex(),
-                                "status": c.record.status.label(),
-                                "deposit": c.record.deposit,
-                                "best_cumulative": c.record.best_cumulative,
-                                "owed": c.record.owed,
-                            }
-                            for c in chans
-                        ],
-                    }
-                )
+            for t in self._torrents.values():
+                for p in t.payers:
+                    chans = [
+                        c
+                        for c in channels.values()
+                        if (c.payer, c.record.info_hash) == (p.payer, p.info_hash)
+                    ]
+                    peers.append(self._peer_stats(p, chans))
             torrents = {
                 ih: {
                     "reserve": t.market.reserve.price(self._clock()),
@@ -379,6 +345,32 @@ class PaidSeeder:
                 for ih, t in self._torrents.items()
             }
         return {"torrents": torrents, "peers": peers, "bans": list(self.bans)}
+
+    def _peer_stats(self, p: PayerAccount, chans: list[PayeeChannel]) -> dict[str, Any]:
+        return {
+            "payer": p.payer,
+            "ip": p.ip,
+            "info_hash": p.info_hash,
+            "mode": p.mode.value,
+            "rate": p.paid.rate,
+            "sent_bytes": p.sent,
+            "paid_bytes": p.paid.value,
+            "gift_bytes": p.gift,
+            "forgiven_bytes": p.forgiven,
+            "whole_pieces": p.whole_pieces,
+            "failures": p.failures,
+            "banned": self.seeder.access.is_banned(p.ip),
+            "channels": [
+                {
+                    "channel_id": c.channel_id.hex(),
+                    "status": c.record.status.label(),
+                    "deposit": c.record.deposit,
+                    "best_cumulative": c.record.best_cumulative,
+                    "owed": c.record.owed,
+                }
+                for c in chans
+            ],
+        }
 
     def market(self, info_hash: str) -> SellerMarket:
         m = self._market(info_hash)
@@ -392,128 +384,96 @@ class PaidSeeder:
 
     # ---------------------------------------------------------------- bids and the auction
 
-    def _price(self, request: ppb.BidRequest) -> int | None:
-        """The Pricer hook (service loop): every bid enters the auction; the rate is the
-        auction's uniform price when the bidder is among the winners."""
+    def _enter_bid(self, request: ppb.BidRequest) -> int | None:
+        """Service loop: every bid enters the auction; the rate is the auction's uniform price
+        when the bidder is among the winners."""
         t = self._torrents.get(request.info_hash)
         ip = _ip_of(request.peer_endpoint)
         if t is None or ip is None:
             return None
-        peer = self._peer(request.payer, request.info_hash, ip, request.peer_endpoint, t)
+        with self._lock:
+            t.payers.join(
+                request.payer, t.info_hash, ip, request.peer_endpoint, t.geometry.piece_length
+            )
         if not self.seeder.gate.is_gated(ip):
             self.seeder.admit(ip)  # before it connects, so it comes under its own class
         market = t.market
-        key = PeerKey(request.payer)
+        key = PeerAccount(request.payer)
         now = self._clock()
         if request.units_per_piece <= 0:
             market.auctioneer.withdraw_bid(key)
             market.on_peer_joined(key)
-            if market.auctioneer.pending:
-                self._apply_round(t.info_hash, market.auctioneer.run_round(now))
         else:
             bid = Bid(key, InfoHash(bytes.fromhex(t.info_hash)), request.units_per_piece, now)
             outcome = market.on_bid(bid, now)
             if isinstance(outcome, RoundResult):
                 self._apply_round(t.info_hash, outcome)
-            elif isinstance(outcome, BidRejected):
+            elif isinstance(outcome, BidRefused):
                 log.info("bid from %s refused: %s", request.payer, outcome.detail)
-            if market.auctioneer.pending:
-                # Answer this bid with a round that includes it, not with the last one's result.
-                self._apply_round(t.info_hash, market.auctioneer.run_round(now))
-        last = market.auctioneer.last
-        rate = next((w.rate for w in last.outcome.winners if w.peer == key), None) if last else None
-        return rate if rate and peer.mode is Mode.PAID else None
+        if market.auctioneer.pending:
+            # Answer this bid with a round that includes it, not with the last one's result.
+            self._apply_round(t.info_hash, market.auctioneer.run_round(now))
+        with self._lock:
+            return t.payers.rate_for(request.payer, t.info_hash)
 
     def _apply_round(self, info_hash: str, result: RoundResult) -> None:
-        """Turn the auction's actions into modes, rates and gate credits (service loop)."""
-        server = self._server
-        for action in result.actions:
-            with self._lock:
-                peer = self._peers.get((action.peer, info_hash))
-            if peer is None:
-                continue
-            key = (peer.payer, info_hash)
-            rate = action.response.rate_per_piece_units if action.response else 0
-            if action.kind is ActionKind.CHOKE:
-                mode = Mode.CHOKED
-            elif action.kind is ActionKind.UNCHOKE or rate == 0:
-                mode = Mode.FREE
-            else:
-                mode = Mode.PAID
-            with self._lock:
-                peer.mode = mode
-                if mode is Mode.PAID:
-                    peer.paid.set_rate(rate)
-            if server is not None:
-                if mode is Mode.PAID:
-                    server.servicer.bids[key] = Win(rate, peer.endpoint)
-                    for ch in server.book.channels.values():
-                        if ch.is_open and (ch.payer, ch.record.info_hash) == key:
-                            ch.record = ch.record.with_(rate=rate)
-                else:
-                    server.servicer.bids.pop(key, None)
-            if mode is Mode.FREE:
-                self._top_up_gift(peer)
-            self._push_credit(peer)
-
-    def _peer(self, payer: str, info_hash: str, ip: str, endpoint: str, t: _Torrent) -> _Peer:
+        """Service loop: the round's modes and rates into the roster, then their effects."""
+        t = self._torrents[info_hash]
         with self._lock:
-            peer = self._peers.get((payer, info_hash))
-            if peer is None:
-                peer = _Peer(payer, info_hash, ip, endpoint, PaidBytes(t.geometry.piece_length))
-                self._peers[(payer, info_hash)] = peer
-            elif peer.ip != ip:
-                self._by_ip.pop((peer.ip, info_hash), None)
-                peer.ip, peer.endpoint = ip, endpoint
-            peer.endpoint = endpoint
-            self._by_ip[(ip, info_hash)] = peer
-            return peer
+            effects = t.payers.apply_round(info_hash, result)
+        self._perform(effects)
 
-    def _peer_for_channel(self, ch: PayeeChannel) -> _Peer | None:
+    def _perform(self, effects: list[Credit | Reprice]) -> None:
+        for effect in effects:
+            if isinstance(effect, Reprice):
+                if self._server is not None:
+                    self.book.reprice(effect.payer, effect.info_hash, effect.rate)
+            else:
+                self.seeder.credit(effect.ip, effect.info_hash, effect.paid_bytes)
+
+    def _account_for_channel(self, ch: PayeeChannel) -> PayerAccount | None:
         r = ch.record
         t = self._torrents.get(r.info_hash)
         ip = _ip_of(r.peer_endpoint)
         if t is None or ip is None:
             return None
-        peer = self._peer(r.payer, r.info_hash, ip, r.peer_endpoint, t)
         with self._lock:
-            if peer.paid.rate == 0:
-                peer.paid.set_rate(r.rate)
-        return peer
+            acct = t.payers.join(r.payer, r.info_hash, ip, r.peer_endpoint, t.geometry.piece_length)
+            if acct.paid.rate == 0:
+                acct.paid.set_rate(r.rate)  # a channel from an earlier run keeps its rate
+        return acct
 
     # ---------------------------------------------------------------- payments
 
     def _on_receipts(self, receipts: list[ppb.PaymentReceipt]) -> None:
         """Committed receipts (service loop): credit accepted payments, count refusals."""
         book = self.book
-        touched: dict[int, _Peer] = {}
+        touched: dict[int, PayerAccount] = {}
         for r in receipts:
             ch = book.channels.get(bytes(r.channel_id))
             if ch is None:
                 continue
-            peer = self._peer_for_channel(ch)
-            if peer is None:
+            acct = self._account_for_channel(ch)
+            if acct is None:
                 continue
             if r.accepted:
                 with self._lock:
-                    peer.paid.paid(ch.record.best_cumulative)
-                touched[id(peer)] = peer
+                    acct.paid.paid(ch.record.best_cumulative)
+                touched[id(acct)] = acct
             elif r.reason != "DUPLICATE":
+                limits = self._torrents[acct.info_hash].payers.limits
                 with self._lock:
-                    peer.failures += 1
-                    strikes = peer.failures
-                if strikes >= self.config.max_payment_failures:
-                    self._ban(peer, f"{strikes} refused payment updates ({r.reason})")
-        for peer in touched.values():
-            self._push_credit(peer)
+                    ban = acct.refused_payment(r.reason, limits)
+                if ban is not None:
+                    self._ban(acct, ban)
+        for acct in touched.values():
+            self._push_credit(acct)
 
-    def _push_credit(self, peer: _Peer) -> None:
+    def _push_credit(self, acct: PayerAccount) -> None:
         with self._lock:
-            if peer.mode is Mode.CHOKED:
-                return
-            credited = peer.credited
-        if credited > 0:
-            self.seeder.credit(peer.ip, peer.info_hash, credited)
+            credit = acct.credit()
+        if credit is not None:
+            self._perform([credit])
 
     async def _report_failed_piece(
         self, request: ppb.FailedPieceReport, context: Any
@@ -526,83 +486,62 @@ class PaidSeeder:
         """
         t = self._torrents.get(request.info_hash)
         with self._lock:
-            peer = self._peers.get((request.payer, request.info_hash))
-        if t is None or peer is None or request.bytes <= 0:
+            acct = None if t is None else t.payers.get(request.payer, request.info_hash)
+        if t is None or acct is None or request.bytes <= 0:
             return ppb.FailedPieceAck()
-        piece_len = t.geometry.piece_length
         with self._lock:
-            cap = self.config.max_forgiven_pieces * piece_len
-            granted = max(0, min(request.bytes, piece_len, cap - peer.forgiven))
-            peer.forgiven += granted
-            total = peer.forgiven
+            granted = acct.forgive(request.bytes, t.geometry.piece_length, t.payers.limits)
+            total = acct.forgiven
         if granted:
-            log.info("forgave %d bytes of failed piece %d to %s", granted, request.piece, peer.ip)
-            self._push_credit(peer)
+            log.info("forgave %d bytes of failed piece %d to %s", granted, request.piece, acct.ip)
+            self._push_credit(acct)
         return ppb.FailedPieceAck(forgiven=granted, forgiven_total=total)
 
-    def _top_up_gift(self, peer: _Peer) -> None:
-        t = self._torrents[peer.info_hash]
+    def _ban(self, acct: PayerAccount, ban: Ban) -> None:
         with self._lock:
-            floor = peer.sent + self.config.window
-            if peer.credited < floor:
-                ahead = GIFT_AHEAD_PIECES * t.geometry.piece_length
-                peer.gift = peer.sent + ahead - peer.paid.value
-
-    def _ban(self, peer: _Peer, why: str) -> None:
-        with self._lock:
-            peer.failures = 0
-            peer.overdue_since = None
-            peer.bans += 1
-        self.seeder.ban(peer.ip, self.config.ban_seconds)
-        self.bans.append((peer.ip, why))
-        log.warning("banned %s (%s): %s", peer.ip, peer.payer, why)
+            acct.banned()
+        self.seeder.ban(ban.ip, self.config.ban_seconds)
+        self.bans.append((ban.ip, ban.why))
+        log.warning("banned %s (%s): %s", ban.ip, ban.payer, ban.why)
 
     # ---------------------------------------------------------------- libtorrent side
 
-    def _on_delivered(self, who: LtPeer, info_hash: str, piece: int, nbytes: int) -> None:
+    def _on_delivered(self, who: PeerKey, info_hash: str, piece: int, nbytes: int) -> None:
         """Alert thread: count, keep free peers' gifts ahead, report whole pieces."""
         t = self._torrents.get(info_hash)
         if t is None:
             return
         with self._lock:
-            peer = self._by_ip.get((who.ip, info_hash))
-            if peer is None:
+            acct = t.payers.at(who.ip, info_hash)
+            if acct is None:
                 return
-            peer.sent += nbytes
-            first = piece not in peer.pieces
-            got = peer.pieces.get(piece, 0) + nbytes
-            whole = got >= t.geometry.piece_size(piece)
-            if whole:
-                peer.pieces[piece] = -(1 << 62)  # counted; a resend does not count again
-                peer.whole_pieces += 1
-            else:
-                peer.pieces[piece] = got
-            mode = peer.mode
-            gift_low = mode is Mode.FREE and peer.credited < peer.sent + self.config.window
-        loop = self._loop
-        if loop is None:
+            delivery = acct.deliver(piece, nbytes, t.geometry.piece_size(piece))
+            mode = acct.mode
+            gift = None
+            if acct.gift_low(t.payers.limits):
+                acct.top_up_gift(t.payers.limits)
+                gift = acct.credit()
+        if not self._service.running:
             return
-        if gift_low:
-            self._top_up_gift(peer)
-            self._push_credit(peer)
-        if first:
-            loop.call_soon_threadsafe(self._uploaded, t, piece)
-        if whole and mode is Mode.PAID:
-            loop.call_soon_threadsafe(self._delivered_piece, peer)
+        if gift is not None:
+            self._perform([gift])
+        if delivery.first:
+            self._service.soon(self._uploaded, t, piece)
+        if delivery.whole and mode is Mode.PAID:
+            self._service.soon(self._delivered_piece, acct)
 
     def _uploaded(self, t: _Torrent, piece: int) -> None:
         # The delivered hook has no block index, so every chunk of a piece that went out is
         # treated as disclosed: the challenge then never names a chunk a peer was sent.
         now = self._clock()
-        chunks = -(-t.geometry.piece_size(piece) // (16 * 1024))
-        for chunk in range(chunks):
+        for chunk in range(-(-t.geometry.piece_size(piece) // CHUNK_SIZE)):
             t.market.on_upload(piece, chunk, now)
 
-    def _delivered_piece(self, peer: _Peer) -> None:
+    def _delivered_piece(self, acct: PayerAccount) -> None:
         if self._server is None:
             return
         for ch in self.book.channels.values():
-            if ch.is_open and (ch.payer, ch.record.info_hash) == (peer.payer, peer.info_hash):
+            if ch.is_open and (ch.payer, ch.record.info_hash) == (acct.payer, acct.info_hash):
                 self.book.delivered(ch.channel_id, 1)
                 return
 
@@ -624,35 +563,23 @@ class PaidSeeder:
         now = self._clock()
         for t in list(self._torrents.values()):
             with self._lock:
-                data = {}
-                for p in self._peers.values():
-                    if p.info_hash == t.info_hash:
-                        data[PeerKey(p.payer)] = p.sent - p.round_sent
-                        p.round_sent = p.sent
+                data = t.payers.round_data(t.info_hash)
             result, _announcement = t.market.choke_round(now, data)
             self._apply_round(t.info_hash, result)
 
     def _check_overdue(self) -> None:
-        """A paying winner that keeps whole pieces unpaid past the window while throttled has
-        stopped paying: after `payment_timeout` seconds it is banned."""
         gate = self.seeder.gate
         now = time.monotonic()
-        with self._lock:
-            peers = [p for p in self._peers.values() if p.mode is Mode.PAID]
-        for p in peers:
-            acct = gate.account(p.ip, p.info_hash)
-            if acct is None:
-                continue
-            overdue = acct.complete - p.credited > self.config.window and gate.is_throttled(p.ip)
-            with self._lock:
-                if not overdue:
-                    p.overdue_since = None
+        for t in list(self._torrents.values()):
+            for acct in t.payers:
+                stats = gate.account(acct.ip, acct.info_hash)
+                if stats is None:
                     continue
-                if p.overdue_since is None:
-                    p.overdue_since = now
-                late = now - p.overdue_since >= self.config.payment_timeout
-            if late and not self.seeder.access.is_banned(p.ip):
-                self._ban(p, "stopped paying: unpaid pieces beyond the credit window")
+                throttled = gate.is_throttled(acct.ip)
+                with self._lock:
+                    ban = acct.check_overdue(now, stats.complete, throttled, t.payers.limits)
+                if ban is not None and not self.seeder.access.is_banned(acct.ip):
+                    self._ban(acct, ban)
 
 
 def _ip_of(endpoint: str) -> str | None:
@@ -661,27 +588,7 @@ def _ip_of(endpoint: str) -> str | None:
         return None
     host = host.strip("[]")
     try:
-        import ipaddress
-
         ipaddress.ip_address(host)
     except ValueError:
         return None
     return host
-
-
-def _chunk_reader(ti: lt.torrent_info, save_path: Path) -> Callable[[int, int], bytes]:
-    """read_chunk(piece, chunk) from the seeded files, for proofs of possession."""
-    info = lt.torrent_info(ti)
-    files = info.layout()
-
-    def read(piece: int, chunk: int) -> bytes:
-        start = chunk * 16 * 1024
-        size = min(16 * 1024, info.piece_size(piece) - start)
-        out = bytearray()
-        for s in info.map_block(piece, start, size):
-            with (save_path / files.file_path(s.file_index)).open("rb") as fh:
-                fh.seek(s.offset)
-                out += fh.read(s.size)
-        return bytes(out)
-
-    return read

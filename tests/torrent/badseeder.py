@@ -1,4 +1,4 @@
-"""Helpers for tests and benchmarks: seeders that misbehave on purpose."""
+"""A seeder that misbehaves on purpose: it serves corrupted pieces."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def corrupt_piece(save_path: Path, ti: lt.torrent_info, piece: int) -> None:
     if not 0 <= piece < ti.num_pieces():
         raise IndexError(f"piece {piece} out of range 0..{ti.num_pieces() - 1}")
     for slice_ in ti.map_block(piece, 0, min(64, ti.piece_size(piece))):
-        path = save_path / ti.file_at(slice_.file_index).path
+        path = save_path / ti.layout().file_path(slice_.file_index)
         with path.open("r+b") as fh:
             fh.seek(slice_.offset)
             original = fh.read(slice_.size)

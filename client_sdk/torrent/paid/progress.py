@@ -1,0 +1,74 @@
+"""What a paid download reports: progress snapshots while it runs, a summary at the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class PeerProgress:
+    endpoint: str
+    paid: bool
+    rate: int  # units per piece (0: free)
+    pieces: int  # verified pieces it delivered whole
+    bytes: int  # verified bytes it delivered
+    units: int  # paid to it so far
+    failed_bytes: int
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressSnapshot:
+    info_hash: str
+    pieces_done: int
+    pieces_total: int
+    download_rate: int  # bytes/s
+    spent: int  # units signed over to payees
+    locked: int  # units put into channels (deposits + top-ups)
+    budget: int
+    peers: tuple[PeerProgress, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadSummary:
+    info_hash: str
+    complete: bool
+    seconds: float
+    transfer_seconds: float  # from connecting to the peers to the last verified piece
+    size: int
+    pieces: int
+    spent: int
+    locked: int
+    budget: int
+    peers: tuple[PeerProgress, ...]
+    channels: tuple[dict[str, Any], ...]
+    close_mode: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "info_hash": self.info_hash,
+            "complete": self.complete,
+            "seconds": round(self.seconds, 3),
+            "transfer_seconds": round(self.transfer_seconds, 3),
+            "size": self.size,
+            "pieces": self.pieces,
+            "spent": self.spent,
+            "locked": self.locked,
+            "budget": self.budget,
+            "close_mode": self.close_mode,
+            "peers": [
+                {
+                    "endpoint": p.endpoint,
+                    "paid": p.paid,
+                    "rate": p.rate,
+                    "pieces": p.pieces,
+                    "bytes": p.bytes,
+                    "units": p.units,
+                    "failed_bytes": p.failed_bytes,
+                    "note": p.note,
+                }
+                for p in self.peers
+            ],
+            "channels": list(self.channels),
+        }
