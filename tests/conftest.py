@@ -50,13 +50,3 @@ def ledger_any(db_url: str) -> Iterator[LedgerHarness]:
     """The same, once on SQLite and once on PostgreSQL."""
     with running_ledger(db_url) as harness:
         yield harness
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Real libtorrent swarms on a shared 2-core machine can miss a timing window now and then;
-    # one rerun, always reported in the summary ("N rerun"), keeps CI honest without hiding a
-    # test that fails twice in a row.
-    for item in items:
-        parts = Path(str(item.fspath)).parts
-        if "torrent" in parts or "e2e" in parts:
-            item.add_marker(pytest.mark.flaky(reruns=1))

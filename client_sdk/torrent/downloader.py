@@ -52,6 +52,8 @@ class _Torrent:
         self.requested: dict[int, dict[int, PeerKey]] = {}
         # piece -> (passed hash check, settle deadline) while its block alerts are in flight
         self.pending: dict[int, tuple[bool, float]] = {}
+        # Set by cache_flushed_alert: every write queued before flush_cache() is in the files.
+        self.flushed = threading.Event()
 
 
 class Downloader:
@@ -161,7 +163,12 @@ class Downloader:
         return out
 
     def wait_complete(self, info_hash: str, timeout: float) -> Progress:
-        """Block until every piece is verified (and written); TimeoutError otherwise."""
+        """Block until every piece is verified and written to the files; TimeoutError otherwise.
+
+        A piece passes its hash check from libtorrent's store buffer, possibly before its
+        blocks reach the file (the disk threads write them asynchronously), so `is_seeding`
+        alone does not mean the file is whole: the disk cache is flushed and awaited too.
+        """
         entry = self._entry(info_hash)
         deadline = time.monotonic() + timeout
         while True:
@@ -173,6 +180,7 @@ class Downloader:
                 with self._lock:
                     settled = not entry.pending
                 if settled:
+                    self._flush(entry, deadline)
                     return self.progress(info_hash)
             if time.monotonic() > deadline:
                 p = self.progress(info_hash)
@@ -180,6 +188,12 @@ class Downloader:
                     f"{info_hash}: {p.pieces_done}/{p.pieces_total} pieces after {timeout}s"
                 )
             time.sleep(0.01)
+
+    def _flush(self, entry: _Torrent, deadline: float) -> None:
+        entry.flushed.clear()
+        entry.handle.flush_cache()
+        if not entry.flushed.wait(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError("the downloaded data was not flushed to its files in time")
 
     def handle(self, info_hash: str) -> lt.torrent_handle:
         return self._entry(info_hash).handle
@@ -232,6 +246,11 @@ class Downloader:
                 self._on_piece(info_hash_hex(a.handle), int(a.piece_index), ok=True)
             elif isinstance(a, lt.hash_failed_alert):
                 self._on_piece(info_hash_hex(a.handle), int(a.piece_index), ok=False)
+            elif isinstance(a, lt.cache_flushed_alert):
+                with self._lock:
+                    entry = self._torrents.get(info_hash_hex(a.handle))
+                if entry is not None:
+                    entry.flushed.set()
             elif isinstance(a, lt.metadata_received_alert):
                 ih = info_hash_hex(a.handle)
                 ti = a.handle.torrent_file()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from client_sdk.torrent.session import sha256_file, write_test_file
+from client_sdk.wallet import Wallet
 from tests.ledger_harness import LedgerHarness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,27 +39,24 @@ def btt(home: Path, ledger: LedgerHarness, *args: str, **kw: object) -> list[str
     ]
 
 
+PASSWORD = "correct horse"
+
+
 def env() -> dict[str, str]:
-    return {**os.environ, "BTT_PASSWORD": "correct horse"}
+    return {**os.environ, "BTT_PASSWORD": PASSWORD}
 
 
-def wallet(home: Path, ledger: LedgerHarness) -> str:
-    out = subprocess.run(
-        btt(home, ledger, "--json", "wallet", "new"),
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
-    assert out.returncode == 0, out.stderr
-    return str(json.loads(out.stdout)["address"])
+def wallet(home: Path) -> str:
+    """The keystore `btt wallet new` writes (that command runs as a process in tests/sdk), made
+    in this process: every process start imports the whole SDK, and on a loaded machine a few
+    of them one after another took this test past its time limit."""
+    return Wallet.create(home / "wallet.json", PASSWORD).address
 
 
 def test_seed_and_download_commands(ledger: LedgerHarness, tmp_path: Path) -> None:
     seeder_home, payer_home = tmp_path / "seeder", tmp_path / "payer"
-    wallet(seeder_home, ledger)
-    payer = wallet(payer_home, ledger)
+    wallet(seeder_home)
+    payer = wallet(payer_home)
     ledger.fund(payer, 5_000_000)
     content = tmp_path / "share" / "film.bin"
     digest = write_test_file(content, 3 * 1024 * 1024 + 123)
