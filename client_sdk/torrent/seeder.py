@@ -65,6 +65,7 @@ class Seeder:
         self._handles: dict[str, lt.torrent_handle] = {}
         self._geometry: dict[str, Geometry] = {}
         self._delivered: dict[tuple[str, PeerKey], int] = {}
+        self._refused: dict[str, int] = {}  # IP -> connections the IP filter turned away
         policy = unknown_peers if gating else UnknownPeerPolicy.SERVE
         self.access = IpAccess(self.session, policy=policy, clock=clock)
         self.classes = PeerClasses(self.session)
@@ -147,6 +148,11 @@ class Seeder:
             items = list(self._delivered.items())
         return sum(n for (ih, k), n in items if ih == info_hash and k.ip == ip)
 
+    def refused(self, ip: str) -> int:
+        """Connections from `ip` that the IP filter (a ban, or an unknown peer) turned away."""
+        with self._lock:
+            return self._refused.get(ip, 0)
+
     def stats(self) -> list[PeerStats]:
         gate = {(s.info_hash, s.ip): s for s in self.gate.stats()}
         with self._lock:
@@ -218,6 +224,10 @@ class Seeder:
                 self.gate.on_delivered(key.ip, ih, piece, block, nbytes, key.peer_id, endpoint)
                 if self._hook is not None:
                     self._hook(key, ih, piece, nbytes)
+            elif isinstance(a, lt.peer_blocked_alert):
+                ip = str(a.ip[0])
+                with self._lock:
+                    self._refused[ip] = self._refused.get(ip, 0) + 1
 
     def _on_tick(self) -> None:
         self.access.expire()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from client_sdk.torrent.gate import Endpoint, ExposureGate
 from client_sdk.torrent.session import BLOCK_SIZE, Geometry
@@ -128,3 +131,56 @@ def test_credit_is_cumulative_and_monotonic() -> None:
     assert not rig.throttled
     with pytest.raises(ValueError):
         rig.gate.credit(IP, IH, -1)
+
+
+class GateMachine(RuleBasedStateMachine):
+    """Any interleaving of deliveries (pieces interleaved in the queue), payments and socket
+    progress, with libtorrent's two limits modelled: no block is queued while the send buffer
+    holds its watermark (F/2), and a throttled payer's socket gets nothing. The payer then never
+    holds more than the documented bound unpaid (gate.py, with no alert-thread lag):
+    W + F + the send buffer's watermark + one block."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rig = Rig()
+        self.next_block: dict[int, int] = {}
+        self.delivered = 0
+        self.paid = 0
+
+    @property
+    def sent(self) -> int:
+        return self.rig.sent.get(EP, 0)
+
+    @rule(piece=st.integers(0, 9))
+    def deliver(self, piece: int) -> None:
+        block = self.next_block.get(piece, 0)
+        if block >= BLOCKS or self.delivered - self.sent >= self.rig.gate.inflight // 2:
+            return
+        self.next_block[piece] = block + 1
+        self.rig.deliver(piece, range(block, block + 1))
+        self.delivered += BLOCK_SIZE
+
+    @rule(blocks=st.integers(0, 4))
+    def pay(self, blocks: int) -> None:
+        # An honest payer pays for whole pieces it holds, never beyond them.
+        acct = self.rig.gate.account(IP, IH)
+        if acct is None:
+            return
+        self.paid = max(self.paid, min(acct.sent_complete, self.paid + blocks * BLOCK_SIZE))
+        self.rig.gate.credit(IP, IH, self.paid)
+
+    @rule(nbytes=st.integers(0, 3 * BLOCK_SIZE))
+    def send(self, nbytes: int) -> None:
+        if not self.rig.throttled:
+            self.rig.sent[EP] = min(self.delivered, self.sent + nbytes)
+        self.rig.gate.tick()
+
+    @invariant()
+    def payer_holds_at_most_the_bound(self) -> None:
+        gate = self.rig.gate
+        bound = gate.window + gate.inflight + gate.inflight // 2 + BLOCK_SIZE
+        assert self.sent - self.paid <= bound
+
+
+test_gate_machine = GateMachine.TestCase
+test_gate_machine.settings = settings(max_examples=80, stateful_step_count=50, deadline=None)
