@@ -255,8 +255,48 @@ def run_once(
 PAID_RATE = 20_000  # units per piece: 64 MiB cost 5.12 BTT, above the 1 BTT minimum deposit
 
 
+class ExposureSampler:
+    """Samples, every millisecond, what the seeder has handed to libtorrent for the payer (payload
+    sent on its sockets plus what waits in its send buffers) minus what the payer has paid for;
+    keeps the maximum. Independent of the gate's own books and of the alert thread's lag."""
+
+    def __init__(self, seeder: Any, info_hash: str) -> None:
+        self._seeder = seeder
+        self._ih = info_hash
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="exposure-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        handle = self._seeder.seeder.handle(self._ih)
+        gate = self._seeder.seeder.gate
+        while not self._stop.wait(0.001):
+            handed: dict[str, int] = {}
+            for p in handle.get_peer_info():
+                ip = str(p.ip[0])
+                handed[ip] = handed.get(ip, 0) + int(p.total_upload) + int(p.used_send_buffer)
+            for ip, n in handed.items():
+                acct = gate.account(ip, self._ih)
+                paid = acct.paid if acct is not None else 0
+                self.peak = max(self.peak, n - paid)
+            self.samples += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 def paid_seeder_main(
-    ip: str, src: str, torrent: bytes, window: int, ledger: str, key_hex: str, ctl: Connection
+    ip: str,
+    src: str,
+    torrent: bytes,
+    window: int,
+    inflight: int,
+    ledger: str,
+    key_hex: str,
+    ctl: Connection,
 ) -> None:
     import libtorrent as lt
 
@@ -264,17 +304,21 @@ def paid_seeder_main(
     from core.crypto import SigningKey
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = PaidSeederConfig(reserve=PAID_RATE, window=window, choke_interval=10.0)
+        config = PaidSeederConfig(
+            reserve=PAID_RATE, window=window, inflight=inflight, choke_interval=10.0
+        )
         seeder = PaidSeeder(
             ip, SigningKey.from_hex(key_hex), ledger, Path(tmp) / "payee.db", config=config
         )
         try:
-            seeder.add(lt.torrent_info(lt.bdecode(torrent)), Path(src).parent)
+            ih = seeder.add(lt.torrent_info(lt.bdecode(torrent)), Path(src).parent)
             seeder.start()
+            sampler = ExposureSampler(seeder, ih)
             ctl.send((seeder.bt_endpoint, seeder.payee_target))
             cpu0 = time.process_time()
             ctl.recv()  # download finished
             cpu = time.process_time() - cpu0
+            sampler.stop()
             stats = seeder.stats()
             gate = seeder.seeder.gate
             (peer,) = stats["peers"]
@@ -287,6 +331,8 @@ def paid_seeder_main(
                     "drain_releases": gate.drain_releases,
                     "peak_unpaid": acct.peak_unpaid if acct else 0,
                     "peak_unpaid_complete": acct.peak_unpaid_complete if acct else 0,
+                    "peak_exposure": sampler.peak,
+                    "exposure_samples": sampler.samples,
                     "pump_errors": len(seeder.seeder.pump_errors),
                     "best_cumulative": peer["channels"][0]["best_cumulative"],
                 }
@@ -329,14 +375,23 @@ def paid_downloader_main(
 
 
 def run_paid_once(
-    ctx: Any, root: Path, src: Path, torrent: bytes, ledger: Any, args: argparse.Namespace, n: int
+    ctx: Any,
+    root: Path,
+    src: Path,
+    torrent: bytes,
+    ledger: Any,
+    args: argparse.Namespace,
+    n: int,
+    *,
+    piece: int,
+    window_pieces: int,
 ) -> dict[str, Any]:
     from core.crypto import SigningKey
 
     seeder_ip, dl_ip = f"127.0.78.{2 * n + 2}", f"127.0.78.{2 * n + 3}"
     payee_key, payer_key = SigningKey.generate(), SigningKey.generate()
     size = args.size_mib * 2**20
-    pieces = -(-size // DEFAULT_PIECE_SIZE)
+    pieces = -(-size // piece)
     ledger.fund(payer_key.address, PAID_RATE * pieces * 2)
     s_ctl, s_child = ctx.Pipe()
     d_ctl, d_child = ctx.Pipe()
@@ -347,7 +402,8 @@ def run_paid_once(
             seeder_ip,
             str(src),
             torrent,
-            args.window,
+            window_pieces * piece,
+            piece,
             ledger.target,
             payee_key.secret_bytes().hex(),
             s_child,
@@ -380,15 +436,76 @@ def run_paid_once(
         raise AssertionError(f"payee holds {sres['best_cumulative']}, payer paid {dres['paid']}")
     return {
         "mode": "paid",
+        "piece_kib": piece // 1024,
+        "window_pieces": window_pieces,
         "seconds": dres["seconds"],
         "setup_seconds": dres["setup_seconds"],
         "mib_s": size / dres["seconds"] / 2**20,
         "seeder_cpu_s_per_gib": sres["seeder_cpu_s"] / (size / 2**30),
         "throttle_events": sres["throttle_events"],
         "drain_releases": sres["drain_releases"],
-        "peak_unpaid_pieces": sres["peak_unpaid"] / DEFAULT_PIECE_SIZE,
-        "peak_unpaid_complete_pieces": sres["peak_unpaid_complete"] / DEFAULT_PIECE_SIZE,
+        "peak_exposure_pieces": sres["peak_exposure"] / piece,
+        "exposure_samples": sres["exposure_samples"],
+        "peak_unpaid_pieces": sres["peak_unpaid"] / piece,
+        "peak_unpaid_complete_pieces": sres["peak_unpaid_complete"] / piece,
         "pump_errors": sres["pump_errors"],
+    }
+
+
+# Issue goals for the paid flow, printed beside the figures.
+GOAL_RATIO = 0.9  # paid/plain throughput, at least
+GOAL_CPU = 1.5  # paid/plain seeder CPU per GiB, at most
+GOAL_EXPOSURE = 1.0  # peak delivered-and-unpaid, in windows (one piece by default), at most
+
+
+def run_frontier(ctx: Any, root: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Plain and paid runs side by side for each piece size and window; ratios within a pair."""
+    size = args.size_mib * 2**20
+    src = root / "seed" / "payload.bin"
+    write_test_file(src, size)
+    rows: list[dict[str, Any]] = []
+    n = 0
+    with BenchLedger(root) as ledger:
+        for piece_kib in args.piece_kib:
+            piece = piece_kib * 1024
+            out = root / f"payload-{piece_kib}.torrent"
+            create_torrent(src, piece_size=piece, out=out)
+            torrent = out.read_bytes()
+            for window in args.windows:
+                for _ in range(args.runs):
+                    plain = run_once(ctx, root, src, torrent, False, args, 2 * n)
+                    paid = run_paid_once(
+                        ctx, root, src, torrent, ledger, args, n, piece=piece, window_pieces=window
+                    )
+                    n += 1
+                    rows.append(
+                        {
+                            **paid,
+                            "plain_mib_s": plain["mib_s"],
+                            "plain_cpu_s_per_gib": plain["seeder_cpu_s_per_gib"],
+                            "ratio": paid["mib_s"] / plain["mib_s"],
+                            "cpu_ratio": paid["seeder_cpu_s_per_gib"]
+                            / plain["seeder_cpu_s_per_gib"],
+                            "exposure_windows": paid["peak_exposure_pieces"] / window,
+                        }
+                    )
+    print(
+        f"{'piece':>6} {'window':>6} {'plain MiB/s':>11} {'paid MiB/s':>10}"
+        f" {'ratio':>6} {'(goal)':>7} {'CPU x':>6} {'(goal)':>7}"
+        f" {'peak exposure':>13} {'(goal)':>7} {'gate books':>10}"
+    )
+    for r in rows:
+        print(
+            f"{r['piece_kib']:>4}Ki {r['window_pieces']:>6} {r['plain_mib_s']:11.1f}"
+            f" {r['mib_s']:10.1f} {r['ratio']:6.2f} {'>=' + str(GOAL_RATIO):>7}"
+            f" {r['cpu_ratio']:6.2f} {'<=' + str(GOAL_CPU):>7}"
+            f" {r['peak_exposure_pieces']:10.2f} pc {'<=' + str(r['window_pieces']) + ' pc':>7}"
+            f" {r['peak_unpaid_pieces']:7.2f} pc"
+        )
+    return {
+        "size_bytes": size,
+        "goals": {"ratio": GOAL_RATIO, "cpu_ratio": GOAL_CPU, "exposure_windows": GOAL_EXPOSURE},
+        "frontier": rows,
     }
 
 
@@ -445,12 +562,27 @@ def main() -> None:
     ap.add_argument("--credit-delay-ms", type=float, default=0.0)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per download")
-    ap.add_argument("--paid", action="store_true", help="plain vs real paid channels")
+    ap.add_argument("--paid", action="store_true", help="plain vs real paid channels: frontier")
+    ap.add_argument(
+        "--windows", type=_ints, default=[1, 2, 4], help="--paid: windows in pieces (1,2,4)"
+    )
+    ap.add_argument(
+        "--piece-kib", type=_ints, default=[256, 1024], help="--paid: piece sizes (256,1024)"
+    )
     args = ap.parse_args()
     if args.size_mib <= 0 or args.runs <= 0 or args.window < 0 or args.credit_delay_ms < 0:
         ap.error("size and runs must be positive; window and delay >= 0")
+    if any(w <= 0 for w in args.windows) or any(k < 16 or k & (k - 1) for k in args.piece_kib):
+        ap.error("windows must be positive; piece sizes powers of two >= 16 KiB")
     size = args.size_mib * 2**20
     ctx = mp.get_context("spawn")
+    if args.paid:
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = run_frontier(ctx, Path(tmp), args)
+        out = args.out or Path(__file__).resolve().parent / "results" / "swarm-paid.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(summary, indent=2) + "\n")
+        return
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -458,23 +590,14 @@ def main() -> None:
         write_test_file(src, size)
         create_torrent(src, out=root / "payload.torrent")
         torrent = (root / "payload.torrent").read_bytes()
-        if args.paid:
-            with BenchLedger(root) as ledger:
-                for n in range(args.runs):
-                    results.append(run_once(ctx, root, src, torrent, False, args, 2 * n))
-                    results.append(run_paid_once(ctx, root, src, torrent, ledger, args, n))
-        else:
-            for n in range(args.runs):
-                for gated in (False, True):
-                    results.append(
-                        run_once(ctx, root, src, torrent, gated, args, 2 * n + int(gated))
-                    )
-    other = "paid" if args.paid else "gated"
+        for n in range(args.runs):
+            for gated in (False, True):
+                results.append(run_once(ctx, root, src, torrent, gated, args, 2 * n + int(gated)))
 
     def med(mode: str, key: str) -> float:
         return statistics.median(r[key] for r in results if r["mode"] == mode)
 
-    ratio = med(other, "mib_s") / med("plain", "mib_s")
+    ratio = med("gated", "mib_s") / med("plain", "mib_s")
     head = f"{'mode':6} {'MiB/s':>8} {'seeder CPU s/GiB':>17} {'throttles':>9} {'drains':>6}"
     print(head + f" {'peak unpaid (pieces)':>21}")
     for r in results:
@@ -483,30 +606,36 @@ def main() -> None:
             f" {r['throttle_events']:9d} {r['drain_releases']:6d}"
             f" {r['peak_unpaid_pieces']:21.2f}"
         )
-    for mode in ("plain", other):
+    for mode in ("plain", "gated"):
         print(
             f"median {mode}: {med(mode, 'mib_s'):.1f} MiB/s,"
             f" seeder {med(mode, 'seeder_cpu_s_per_gib'):.2f} CPU s/GiB"
         )
     print(
-        f"ratio {other}/plain (medians): {ratio:.3f}  window={args.window} bytes"
+        f"ratio gated/plain (medians): {ratio:.3f}  window={args.window} bytes"
         f"  credit delay={args.credit_delay_ms} ms"
     )
-    name = "swarm-paid.json" if args.paid else "swarm.json"
-    out = args.out or Path(__file__).resolve().parent / "results" / name
+    out = args.out or Path(__file__).resolve().parent / "results" / "swarm.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     summary = {
         "size_bytes": size,
         "window": args.window,
         "credit_delay_ms": args.credit_delay_ms,
-        "median_mib_s": {m: med(m, "mib_s") for m in ("plain", other)},
+        "median_mib_s": {m: med(m, "mib_s") for m in ("plain", "gated")},
         "median_seeder_cpu_s_per_gib": {
-            m: med(m, "seeder_cpu_s_per_gib") for m in ("plain", other)
+            m: med(m, "seeder_cpu_s_per_gib") for m in ("plain", "gated")
         },
         "ratio": ratio,
         "runs": results,
     }
     out.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 1,2,4: {text!r}") from None
 
 
 if __name__ == "__main__":
