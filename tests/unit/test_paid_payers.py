@@ -219,3 +219,63 @@ def test_the_rate_in_force_never_exceeds_the_bid_and_is_the_uniform_price(
             price = reserve if losing is None else max(losing, reserve)
             # The highest losing bid or the reserve; a price of 0 makes winners free riders.
             assert price > 0 and set(rates.values()) == {price}
+
+
+def test_boundaries_of_delivery_gifts_and_bans() -> None:
+    acct = account()
+    assert not acct.deliver(0, PIECE - 1, PIECE).whole  # one byte short is not whole
+    assert acct.deliver(0, 1, PIECE).whole
+    free = account(Mode.FREE)
+    free.gift = LIMITS.window  # exactly the window ahead: not low
+    assert not free.gift_low(LIMITS)
+    free.gift -= 1
+    assert free.gift_low(LIMITS)
+    acct.banned()
+    acct.banned()
+    assert acct.bans == 2
+
+
+def test_overdue_counts_only_whole_pieces_beyond_what_was_credited() -> None:
+    acct = account(rate=100)
+    acct.paid.paid(100)  # one piece credited
+    # Two whole pieces sent, one paid: exactly the window unpaid, not overdue.
+    assert acct.check_overdue(100.0, 2 * PIECE, True, LIMITS) is None
+    assert acct.overdue_since is None
+    assert acct.check_overdue(100.0, 2 * PIECE + 1, True, LIMITS) is None
+    assert acct.overdue_since == 100.0
+    assert acct.check_overdue(109.0, 2 * PIECE + 1, True, LIMITS) is None
+    ban = acct.check_overdue(110.0, 2 * PIECE + 1, True, LIMITS)
+    assert ban == Ban(
+        "127.0.0.9", "Tpayer", "stopped paying: unpaid pieces beyond the credit window"
+    )
+    acct.banned()
+    assert acct.overdue_since is None and acct.failures == 0
+
+
+def test_gift_and_credit_boundaries() -> None:
+    free = account(Mode.FREE, rate=100)
+    free.gift = LIMITS.window  # exactly a window ahead of nothing sent: no top-up
+    free.top_up_gift(LIMITS)
+    assert free.gift == LIMITS.window
+    free.paid.paid(100)  # one piece paid for
+    free.deliver(0, 3 * PIECE, 4 * PIECE)
+    free.top_up_gift(LIMITS)
+    assert free.gift == 3 * PIECE + LIMITS.gift_ahead - PIECE  # ahead of sent, less paid
+    one = account(Mode.FREE, rate=100)
+    one.gift = 1
+    assert one.credit() == Credit("127.0.0.9", IH, 1)
+
+
+def test_a_winner_outbid_is_choked_and_an_unknown_bidder_is_skipped() -> None:
+    roster = PayerRoster(LIMITS)
+    auction = Auctioneer(IHB, config=AuctioneerConfig(paid_slots=2, optimistic_slots=0), reserve=5)
+    z = roster.join("Tz", IH, "127.0.0.5", "x:1", PIECE)
+    # "Ta" sorts first among the new winners and is not in the roster: "Tz" is still served.
+    auction.submit_bid(Bid(PeerAccount("Ta"), IHB, 70, 1.0))
+    auction.submit_bid(Bid(PeerAccount("Tz"), IHB, 60, 1.0))
+    roster.apply_round(IH, auction.run_round(1.0))
+    assert z.mode is Mode.PAID
+    auction.config = AuctioneerConfig(paid_slots=1, optimistic_slots=0)
+    auction.submit_bid(Bid(PeerAccount("Tz"), IHB, 10, 2.0))
+    roster.apply_round(IH, auction.run_round(2.0))
+    assert z.mode is Mode.CHOKED and roster.rate_for("Tz", IH) is None

@@ -150,3 +150,25 @@ def test_locked_never_exceeds_budget_and_paid_never_exceeds_earned(
         assert deposit <= b.locked
         assert acct.sent <= min(acct.owed, deposit)
         assert signed == sorted(set(signed))  # every new state pays strictly more
+
+
+def test_unlock_accepts_nothing_and_everything_locked() -> None:
+    b = Budget(100)
+    b.lock(40)
+    b.unlock(0)
+    assert b.locked == 40
+    b.unlock(40)
+    assert (b.locked, b.left) == (0, 100)
+    b.lock(0)
+    b.lock(100)
+    assert b.left == 0
+
+
+def test_payment_boundaries() -> None:
+    assert piece_payments(0, {"a": PIECE}, PIECE) == {}  # free: nothing earned, no error
+    assert piece_payments(5, {"a": 1}, 1) == {"a": 5}  # a one-byte piece
+    assert piece_payments(100, {"a": 0}, 10) == {}  # no bytes, nothing
+    assert piece_payments(1, {"a": PIECE}, PIECE) == {"a": 1}  # one unit is still paid
+    assert PayeeAccount(rate=1).earn(PIECE, PIECE) == 1
+    tiny = PayeeAccount(rate=100)
+    assert tiny.earn(1, PIECE) == 0 and tiny.owed == 0  # rounds down to nothing
