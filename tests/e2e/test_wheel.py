@@ -27,7 +27,9 @@ from bridge.devtools import devnode_fund
 from core.crypto import SigningKey
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.e2e
+# Building a wheel and a fresh venv takes minutes on a loaded 2-core machine (the subprocess
+# calls have their own 300 s limits); the suite-wide 120 s would cut the fixture short.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 NOT_SOURCE = (
     ".git",
     ".venv",
