@@ -3,15 +3,18 @@
 `AsyncLedgerClient` is the implementation; `LedgerClient` runs it on a private event loop thread
 for scripts, so there is one client and no copy-pasted synchronous twin.
 
-Every call has a deadline. Only idempotent reads are retried (UNAVAILABLE / DEADLINE_EXCEEDED,
-exponential backoff); a write is never resent blindly, except a transfer or withdrawal refused
-with NONCE_REUSED (nothing changed), which is re-signed once with a fresh nonce.
+Every call has a deadline. On UNAVAILABLE or DEADLINE_EXCEEDED reads are retried, and writes
+are resent as the very same signed bytes (the ledger applies a signed request at most once and
+answers a resend with the first outcome), with exponential backoff and a bound. A write is
+signed anew only after a refusal that says nothing was applied: a transfer or withdrawal refused
+with NONCE_REUSED (another client of the key took the nonce) is re-signed once with a fresh one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
@@ -25,13 +28,14 @@ from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from core.crypto import SigningKey
 from core.envelopes import sign
-from core.rejections import reason_of
+from core.rejections import DATABASE_UNAVAILABLE, reason_of
 from core.signing import derive_channel_id
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0
 READ_ATTEMPTS = 4
+WRITE_ATTEMPTS = 6
 BACKOFF_BASE = 0.1
 BACKOFF_CAP = 2.0
 _RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -45,10 +49,19 @@ class LedgerError(Exception):
 class LedgerUnavailable(LedgerError):
     """The ledger could not be reached or did not answer in time."""
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, reason: str | None = None) -> None:
         super().__init__(f"ledger unavailable ({code.name}): {message}")
         self.code = code
         self.message = message
+        self.reason = reason
+
+
+class LedgerOutcomeUnknown(LedgerUnavailable):
+    """A write was sent but no answer said whether it took effect, after every resend allowed.
+
+    Send the same signed request again later to learn its outcome; signing a new one could
+    apply the operation twice.
+    """
 
 
 class LedgerRejected(LedgerError):
@@ -65,15 +78,15 @@ class NoSigningKey(LedgerError):
     """A signed operation was called on a client made without a key."""
 
 
-def _error(exc: grpc.RpcError) -> LedgerError:
+def _error(exc: grpc.RpcError, *, write: bool = False) -> LedgerError:
     code = exc.code()  # type: ignore[attr-defined]
     details = exc.details() or ""  # type: ignore[attr-defined]
     reason = reason_of(exc)
-    if reason is not None:
-        return LedgerRejected(reason, code, details)
     if code in _RETRYABLE:
-        return LedgerUnavailable(code, details)
-    return LedgerRejected(code.name, code, details)
+        if write and reason != DATABASE_UNAVAILABLE:
+            return LedgerOutcomeUnknown(code, details, reason)
+        return LedgerUnavailable(code, details, reason)
+    return LedgerRejected(reason or code.name, code, details)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +116,13 @@ class AsyncLedgerClient:
         ca_cert: str | Path | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         read_attempts: int = READ_ATTEMPTS,
+        write_attempts: int = WRITE_ATTEMPTS,
     ) -> None:
         self.target = target
         self.key = key
         self.timeout = timeout
         self.read_attempts = max(1, read_attempts)
+        self.write_attempts = max(1, write_attempts)
         options = [
             ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
             ("grpc.keepalive_time_ms", 30_000),
@@ -138,20 +153,23 @@ class AsyncLedgerClient:
             raise NoSigningKey("this operation needs a signing key; create the client with one")
         return self.key
 
-    async def _write(self, call: Awaitable[T]) -> T:
-        try:
-            return await call
-        except grpc.RpcError as exc:
-            raise _error(exc) from None
+    async def _write(self, send: Callable[[], Awaitable[T]]) -> T:
+        """Send one signed request; resend the same bytes while the outcome is unknown."""
+        return await self._retrying(send, self.write_attempts, write=True)
 
     async def _read(self, make_call: Callable[[], Awaitable[T]]) -> T:
+        return await self._retrying(make_call, self.read_attempts, write=False)
+
+    async def _retrying(
+        self, make_call: Callable[[], Awaitable[T]], attempts: int, *, write: bool
+    ) -> T:
         delay = BACKOFF_BASE
-        for attempt in range(self.read_attempts):
+        for attempt in range(attempts):
             try:
                 return await make_call()
             except grpc.RpcError as exc:
-                if exc.code() not in _RETRYABLE or attempt + 1 == self.read_attempts:  # type: ignore[attr-defined]
-                    raise _error(exc) from None
+                if exc.code() not in _RETRYABLE or attempt + 1 == attempts:  # type: ignore[attr-defined]
+                    raise _error(exc, write=write) from None
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, BACKOFF_CAP)
         raise AssertionError("unreachable")
@@ -268,12 +286,15 @@ class AsyncLedgerClient:
 
         async def attempt(nonce: int) -> pb.TransferResponse:
             payload = pb.TransferPayload(
-                from_account=key.address, to_account=to, amount=amount, nonce=nonce, memo=memo
+                from_account=key.address,
+                to_account=to,
+                amount=amount,
+                nonce=nonce,
+                memo=memo,
+                request_id=os.urandom(16),
             )
-            signed = await self._sign(payload)
-            return await self._write(
-                self._stub.Transfer(pb.TransferRequest(transfer=signed), timeout=self.timeout)
-            )
+            request = pb.TransferRequest(transfer=await self._sign(payload))
+            return await self._write(lambda: self._stub.Transfer(request, timeout=self.timeout))
 
         return await self._with_account_nonce(attempt)
 
@@ -282,13 +303,15 @@ class AsyncLedgerClient:
 
         async def attempt(nonce: int) -> pb.Withdrawal:
             payload = pb.WithdrawalPayload(
-                account=key.address, tron_address=tron_address, amount=amount, nonce=nonce
+                account=key.address,
+                tron_address=tron_address,
+                amount=amount,
+                nonce=nonce,
+                request_id=os.urandom(16),
             )
-            signed = await self._sign(payload)
+            request = pb.RequestWithdrawalRequest(withdrawal=await self._sign(payload))
             r = await self._write(
-                self._stub.RequestWithdrawal(
-                    pb.RequestWithdrawalRequest(withdrawal=signed), timeout=self.timeout
-                )
+                lambda: self._stub.RequestWithdrawal(request, timeout=self.timeout)
             )
             return r.withdrawal
 
@@ -296,8 +319,10 @@ class AsyncLedgerClient:
 
     # ---------------------------------------------------------------- channels
 
-    async def _channel_write(self, call: Awaitable[pb.ChannelResponse]) -> pb.Channel:
-        return (await self._write(call)).channel
+    async def _channel_write(
+        self, method: Callable[..., Awaitable[pb.ChannelResponse]], request: Any
+    ) -> pb.Channel:
+        return (await self._write(lambda: method(request, timeout=self.timeout))).channel
 
     async def open_channel(
         self, payee: str, deposit: int, expiry: int, salt: int, refund: pb.Signed
@@ -316,12 +341,12 @@ class AsyncLedgerClient:
             )
         )
         request = pb.OpenChannelRequest(commitment=commitment, refund=refund)
-        return await self._channel_write(self._stub.OpenChannel(request, timeout=self.timeout))
+        return await self._channel_write(self._stub.OpenChannel, request)
 
     async def submit_state(self, state: pb.Signed) -> pb.Channel:
         """Checkpoint a payer-signed ChannelStatePayload (anyone may submit it)."""
         request = pb.SubmitStateRequest(state=state)
-        return await self._channel_write(self._stub.SubmitState(request, timeout=self.timeout))
+        return await self._channel_write(self._stub.SubmitState, request)
 
     async def close_channel(
         self, channel_id: bytes, state: pb.Signed | None, nonce: int, cumulative: int
@@ -333,21 +358,21 @@ class AsyncLedgerClient:
         request = pb.CloseChannelRequest(close=close)
         if state is not None:
             request.state.CopyFrom(state)
-        return await self._channel_write(self._stub.CloseChannel(request, timeout=self.timeout))
+        return await self._channel_write(self._stub.CloseChannel, request)
 
     async def cooperative_close(self, payer_close: pb.Signed, payee_close: pb.Signed) -> pb.Channel:
         request = pb.CooperativeCloseRequest(payer_close=payer_close, payee_close=payee_close)
-        return await self._channel_write(self._stub.CooperativeClose(request, timeout=self.timeout))
+        return await self._channel_write(self._stub.CooperativeClose, request)
 
     async def request_close(self, channel_id: bytes) -> pb.Channel:
         signed = await self._sign(pb.RequestClosePayload(channel_id=channel_id))
         request = pb.RequestCloseRequest(request=signed)
-        return await self._channel_write(self._stub.RequestClose(request, timeout=self.timeout))
+        return await self._channel_write(self._stub.RequestClose, request)
 
     async def claim_refund(self, channel_id: bytes, refund: pb.Signed) -> pb.Channel:
         claim = await self._sign(pb.ClaimRefundPayload(channel_id=channel_id))
         request = pb.ClaimRefundRequest(claim=claim, refund=refund)
-        return await self._channel_write(self._stub.ClaimRefund(request, timeout=self.timeout))
+        return await self._channel_write(self._stub.ClaimRefund, request)
 
     async def top_up(
         self,
@@ -368,7 +393,7 @@ class AsyncLedgerClient:
         request = pb.TopUpRequest(topup=signed)
         if refund is not None:
             request.refund.CopyFrom(refund)
-        return await self._channel_write(self._stub.TopUp(request, timeout=self.timeout))
+        return await self._channel_write(self._stub.TopUp, request)
 
     # ---------------------------------------------------------------- events
 

@@ -6,6 +6,7 @@ deterministically, and on receipt keeps the exact payload bytes it verified over
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -20,6 +21,7 @@ from core.signing import SignedBy, signing_digest
 M = TypeVar("M", bound=Message)
 
 MAX_PAYLOAD_BYTES = 4096
+REQUEST_TAG = b"BTT-CHANNELS/v1 request"
 
 
 def message_type(message: Message | type[Message]) -> str:
@@ -72,3 +74,14 @@ def open_signed(ledger_id: str, signed: pb.Signed, payload_type: type[M], field:
         raise Rejected(Rejection.MALFORMED, f"{field}: {exc}") from exc
     digest = signing_digest(ledger_id, message_type(payload_type), signed.payload)
     return Opened(payload, SignedBy(digest=digest, signature=bytes(signed.signature)))
+
+
+def request_digest(method: str, request: Message) -> bytes:
+    """What makes two requests the same request: the method and its exact signed envelopes.
+
+    A state-changing request is applied at most once by this digest; sending the same bytes
+    again returns the first outcome.
+    """
+    return hashlib.sha256(
+        REQUEST_TAG + b"\x00" + method.encode() + b"\x00" + serialize(request)
+    ).digest()

@@ -59,6 +59,14 @@ class Rejected(Exception):
         self.message = message
 
 
+# Reasons of UNAVAILABLE answers, which are not refusals: the request may, and should, be sent
+# again as the very same bytes.
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+"""The ledger's database could not be reached in time; nothing was committed."""
+OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
+"""The database connection failed during COMMIT; the request may or may not have taken effect."""
+
+
 def reason_of(error: object) -> str | None:
     """The stable reason a failed call carries in its trailers (a grpc.RpcError), else None."""
     trailers = getattr(error, "trailing_metadata", None)

@@ -2,6 +2,10 @@
 
 Load state (locked) -> pure protocol decides -> write the new state, its journal rows and its
 outbox events -> commit -> wake subscribers. A `Rejected` raised anywhere rolls everything back.
+
+Signed requests take effect at most once: a write given its request's digest stores its result
+in the same transaction, and the same request sent again is answered with that result. When the
+connection fails while COMMIT is in flight, the outcome is looked up, never guessed.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -32,25 +36,48 @@ from ledger.protocol import (
     StateProof,
 )
 from ledger.storage import payout_store
+from ledger.storage.deadline import caller as caller_deadline
+from ledger.storage.errors import CommitOutcomeUnknown, DatabaseUnavailable
+from ledger.storage.replies import ReplyCodec, dump, load, record_codec
 from ledger.storage.store import Store, Tx
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # PostgreSQL: serialization_failure, deadlock_detected. SQLite: "database is locked".
-_RETRYABLE_SQLSTATES = {"40001", "40P01"}
-MAX_ATTEMPTS = 8
+_CONFLICT_SQLSTATES = {"40001", "40P01"}
+_RETRY_PAUSE = 0.002
+_RETRY_PAUSE_MAX = 0.1
 MAX_REASON_CHARS = 500
 EVENT_REFERENCE_CHARS = 160  # the events.reference column
 
 
-def _retryable(exc: DBAPIError) -> bool:
-    if exc.connection_invalidated:  # a pooled connection died (server restart): use a new one
-        return True
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    if sqlstate in _RETRYABLE_SQLSTATES:
+def _conflict(exc: DBAPIError) -> bool:
+    """A lock conflict: the transaction rolled back and may simply be run again."""
+    if getattr(exc.orig, "sqlstate", None) in _CONFLICT_SQLSTATES:
         return True
     return isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Once(Generic[T]):
+    """A signed request that may take effect only once: its digest, and how its result is kept."""
+
+    digest: bytes
+    kind: str
+    codec: ReplyCodec[T]
+
+
+CHANNEL_REPLY: ReplyCodec[Channel] = record_codec(Channel)
+WITHDRAWAL_REPLY: ReplyCodec[Withdrawal] = record_codec(Withdrawal)
+TRANSFER_REPLY: ReplyCodec[tuple[Account, int]] = ReplyCodec(
+    lambda r: {"account": dump(r[0]), "entry_id": r[1]},
+    lambda d: (load(Account, d["account"]), int(d["entry_id"])),
+)
+
+
+def _once(digest: bytes | None, kind: str, codec: ReplyCodec[T]) -> Once[T] | None:
+    return Once(digest, kind, codec) if digest else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,20 +159,95 @@ class LedgerService:
     def now(self) -> Timestamp:
         return self.clock.now()
 
-    def _write(self, work: Callable[[Tx, Timestamp], T]) -> T:
-        """Run `work` in a transaction, retrying lock conflicts; ring the bell after commit."""
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+    def _write(self, work: Callable[[Tx, Timestamp], T], once: Once[T] | None = None) -> T:
+        """Run `work` in one transaction and return its result; ring the bell after commit.
+
+        With `once`, the result is stored under the request's digest in the same transaction,
+        and a request that already took effect is answered with its stored result.
+        """
+        # Each transaction is bounded by the store's timeout; the whole call, retries and the
+        # lookup after an unclear COMMIT included, by the caller's deadline (or two timeouts).
+        deadline = caller_deadline() or time.monotonic() + 2 * self.store.timeout
+        try:
+            return self._commit(work, once, deadline)
+        except CommitOutcomeUnknown:
+            if once is None:
+                raise
+            return self._resolve(work, once, deadline)
+
+    def _commit(
+        self,
+        work: Callable[[Tx, Timestamp], T],
+        once: Once[T] | None,
+        deadline: float,
+        *,
+        claim_first: bool = False,
+    ) -> T:
+        """Retry what certainly did not commit (conflicts, a lost connection before COMMIT) until
+        it commits, is rejected, or `deadline` comes."""
+        pause = _RETRY_PAUSE
+        while True:
             try:
-                with self.store.transaction() as tx:
-                    result = work(tx, self.now())
+                with self.store.transaction(min(self.store.deadline(), deadline)) as tx:
+                    now = self.now()
+                    if once is not None and claim_first:
+                        tx.claim_request(once.digest, once.kind, now)
+                    result = work(tx, now)
+                    if once is not None:
+                        reply = once.codec.encode(result)
+                        if claim_first:
+                            tx.complete_claim(once.digest, reply)
+                        else:
+                            tx.record_request(once.digest, once.kind, reply, now)
                 self.bell.ring()
                 return result
-            except DBAPIError as exc:
-                if attempt == MAX_ATTEMPTS or not _retryable(exc):
+            except (Rejected, IntegrityError):
+                # The same request may have taken effect already (a resend, or a concurrent
+                # twin): then this refusal is only its echo, and the stored result is the answer.
+                stored = self._applied(once, deadline) if once is not None else None
+                if stored is not None:
+                    return stored
+                raise
+            except DatabaseUnavailable:
+                if time.monotonic() + pause >= deadline:
                     raise
-                log.info("retrying after lock conflict", extra={"attempt": attempt})
-                time.sleep(0.002 * attempt)
-        raise AssertionError("unreachable")
+            except DBAPIError as exc:
+                if not _conflict(exc):
+                    raise
+                if time.monotonic() + pause >= deadline:
+                    raise DatabaseUnavailable(f"database busy: {exc.orig}") from exc
+                log.info("retrying after lock conflict")
+            time.sleep(pause)
+            pause = min(pause * 2, _RETRY_PAUSE_MAX)
+
+    def _resolve(self, work: Callable[[Tx, Timestamp], T], once: Once[T], deadline: float) -> T:
+        """The connection failed while COMMIT was in flight: find out, or say it is unknown.
+
+        Look the digest up on a fresh connection. If it is not there, the first attempt either
+        did not commit or its COMMIT is still on its way; doing the work again is then safe
+        because this attempt claims the digest first: while the first attempt is pending, the
+        claim waits for it, and if it commits the claim fails and the lookup finds its result.
+        """
+        pause = _RETRY_PAUSE
+        while True:
+            try:
+                stored = self._applied(once, deadline)
+                if stored is not None:
+                    return stored
+                return self._commit(work, once, deadline, claim_first=True)
+            except (DatabaseUnavailable, CommitOutcomeUnknown) as exc:
+                if time.monotonic() + pause >= deadline:
+                    raise CommitOutcomeUnknown(str(exc)) from exc
+            time.sleep(pause)
+            pause = min(pause * 2, _RETRY_PAUSE_MAX)
+
+    def _applied(self, once: Once[T], deadline: float) -> T | None:
+        """The stored result of this request, if it took effect."""
+        with self.store.reader(min(self.store.deadline(), deadline)) as tx:
+            found = tx.applied_request(once.digest)
+        if found is None or found[0] != once.kind:
+            return None
+        return once.codec.decode(found[1])
 
     def _read(self, work: Callable[[Tx], T]) -> T:
         with self.store.reader() as tx:
@@ -197,8 +299,17 @@ class LedgerService:
         return found or Account(account_id)
 
     def transfer(
-        self, sender: str, recipient: str, amount: int, nonce: int, memo: str, proof: SignedBy
+        self,
+        sender: str,
+        recipient: str,
+        amount: int,
+        nonce: int,
+        memo: str,
+        proof: SignedBy,
+        *,
+        request: bytes | None = None,
     ) -> tuple[Account, int]:
+        """`request`: the digest of the signed request, making a resend answer the same."""
         protocol.check_address(sender, "from_account")
         protocol.check_address(recipient, "to_account")
         if len(memo) > 120:
@@ -226,7 +337,7 @@ class LedgerService:
             assert entry is not None
             return Account(sender, Amount(s.balance - amount), Nonce(nonce)), entry
 
-        return self._write(work)
+        return self._write(work, _once(request, "transfer", TRANSFER_REPLY))
 
     # ------------------------------------------------------------ channels
     def open_channel(
@@ -240,6 +351,7 @@ class LedgerService:
         channel_id: bytes,
         commitment: SignedBy,
         refund: Refund,
+        request: bytes | None = None,
     ) -> Channel:
         protocol.check_address(payer, "payer")
         protocol.check_address(payee, "payee")
@@ -265,7 +377,7 @@ class LedgerService:
             )
 
         try:
-            return self._write(work)
+            return self._write(work, _once(request, "open_channel", CHANNEL_REPLY))
         except IntegrityError:
             # A concurrent open of the same channel committed first.
             raise Rejected(
@@ -279,22 +391,30 @@ class LedgerService:
         *,
         event: EventKind,
         moves_money: bool,
+        once: Once[Channel] | None,
     ) -> Channel:
         def work(tx: Tx, now: Timestamp) -> Channel:
             channel = self._channel(tx, channel_id)
             t = decide(channel, now)
             return self._commit_channel(tx, t, now, event=event, lock_accounts=moves_money)
 
-        return self._write(work)
+        return self._write(work, once)
 
     def submit_state(
-        self, channel_id: bytes, nonce: int, cumulative: int, proof: SignedBy
+        self,
+        channel_id: bytes,
+        nonce: int,
+        cumulative: int,
+        proof: SignedBy,
+        *,
+        request: bytes | None = None,
     ) -> Channel:
         return self._channel_op(
             channel_id,
             lambda c, now: protocol.submit_state(c, nonce, cumulative, proof, now),
             event=EventKind.CHANNEL_UPDATED,
             moves_money=False,
+            once=_once(request, "submit_state", CHANNEL_REPLY),
         )
 
     def close_channel(
@@ -304,6 +424,8 @@ class LedgerService:
         close_nonce: int,
         close_cumulative: int,
         close_proof: SignedBy,
+        *,
+        request: bytes | None = None,
     ) -> Channel:
         return self._channel_op(
             channel_id,
@@ -312,32 +434,46 @@ class LedgerService:
             ),
             event=EventKind.CHANNEL_SETTLED,
             moves_money=True,
+            once=_once(request, "close_channel", CHANNEL_REPLY),
         )
 
     def cooperative_close(
-        self, channel_id: bytes, cumulative: int, payer_proof: SignedBy, payee_proof: SignedBy
+        self,
+        channel_id: bytes,
+        cumulative: int,
+        payer_proof: SignedBy,
+        payee_proof: SignedBy,
+        *,
+        request: bytes | None = None,
     ) -> Channel:
         return self._channel_op(
             channel_id,
             lambda c, now: protocol.cooperative_close(c, cumulative, payer_proof, payee_proof, now),
             event=EventKind.CHANNEL_SETTLED,
             moves_money=True,
+            once=_once(request, "cooperative_close", CHANNEL_REPLY),
         )
 
-    def request_close(self, channel_id: bytes, proof: SignedBy) -> Channel:
+    def request_close(
+        self, channel_id: bytes, proof: SignedBy, *, request: bytes | None = None
+    ) -> Channel:
         return self._channel_op(
             channel_id,
             lambda c, now: protocol.request_close(c, proof, now, self.challenge_window),
             event=EventKind.CHANNEL_CLOSING,
             moves_money=False,
+            once=_once(request, "request_close", CHANNEL_REPLY),
         )
 
-    def claim_refund(self, channel_id: bytes, claim: SignedBy, refund: Refund) -> Channel:
+    def claim_refund(
+        self, channel_id: bytes, claim: SignedBy, refund: Refund, *, request: bytes | None = None
+    ) -> Channel:
         return self._channel_op(
             channel_id,
             lambda c, now: protocol.claim_refund(c, claim, refund, now),
             event=EventKind.CHANNEL_SETTLED,
             moves_money=True,
+            once=_once(request, "claim_refund", CHANNEL_REPLY),
         )
 
     def top_up(
@@ -348,6 +484,8 @@ class LedgerService:
         sequence: int,
         proof: SignedBy,
         refund: Refund | None,
+        *,
+        request: bytes | None = None,
     ) -> Channel:
         def work(tx: Tx, now: Timestamp) -> Channel:
             channel = self._channel(tx, channel_id)
@@ -359,7 +497,7 @@ class LedgerService:
                 tx, t, now, event=EventKind.CHANNEL_TOPPED_UP, lock_accounts=False
             )
 
-        return self._write(work)
+        return self._write(work, _once(request, "top_up", CHANNEL_REPLY))
 
     def get_channel(self, channel_id: bytes) -> Channel:
         def work(tx: Tx) -> Channel:
@@ -451,7 +589,14 @@ class LedgerService:
         return self._write(work)
 
     def request_withdrawal(
-        self, account_id: str, tron_address: str, amount: int, nonce: int, proof: SignedBy
+        self,
+        account_id: str,
+        tron_address: str,
+        amount: int,
+        nonce: int,
+        proof: SignedBy,
+        *,
+        request: bytes | None = None,
     ) -> Withdrawal:
         protocol.check_address(account_id, "account")
 
@@ -476,7 +621,7 @@ class LedgerService:
             )
             return w
 
-        return self._write(work)
+        return self._write(work, _once(request, "request_withdrawal", WITHDRAWAL_REPLY))
 
     def list_withdrawals(
         self, status: str = "", limit: int = 100, after: int = 0, *, account: str = ""

@@ -58,3 +58,7 @@ assert set(STATUS_OF) == set(Rejection), "every rejection needs a status code"
 
 def status_error(rejected: Rejected) -> StatusError:
     return refusal(STATUS_OF[rejected.reason], rejected.reason.value, rejected.message)
+
+
+def unavailable_error(reason: str, message: str) -> StatusError:
+    return refusal(grpc.StatusCode.UNAVAILABLE, reason, message)

@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from core.clock import Clock, SystemClock
-from core.database import is_sqlite, make_engine
+from core.database import DEFAULT_TIMEOUT, is_sqlite, make_engine
 from core.rpc import Metrics, RequestInterceptor
 from ledger.rpc.servicer import LedgerServicer, TreasuryServicer
 from ledger.service import LedgerService
@@ -45,12 +45,16 @@ def build_service(
     challenge_window: int = 3600,
     migrate: bool | None = None,
     pool_size: int = 16,
+    db_timeout: float = DEFAULT_TIMEOUT,
 ) -> LedgerService:
-    """Open the store (upgrading an embedded SQLite database on start) and pin the ledger id."""
-    engine = make_engine(db_url, pool_size=pool_size)
+    """Open the store (upgrading an embedded SQLite database on start) and pin the ledger id.
+
+    `db_timeout`: seconds one transaction may take (less when the caller's deadline is sooner).
+    """
+    engine = make_engine(db_url, pool_size=pool_size, timeout=db_timeout)
     if migrate if migrate is not None else is_sqlite(db_url):
         upgrade(engine)
-    store = Store(engine)
+    store = Store(engine, timeout=db_timeout)
     with store.transaction() as tx:
         stored = tx.set_meta_once("ledger_id", ledger_id or f"btt-{uuid.uuid4().hex[:16]}")
     if ledger_id and stored != ledger_id:

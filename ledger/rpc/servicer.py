@@ -11,8 +11,10 @@ import contextlib
 import functools
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import grpc
@@ -20,15 +22,17 @@ import grpc
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from core.crypto import check_address
-from core.envelopes import open_signed
-from core.rejections import Rejected, Rejection
-from core.rpc import rejection_reason
+from core.envelopes import open_signed, request_digest
+from core.rejections import DATABASE_UNAVAILABLE, OUTCOME_UNKNOWN, Rejected, Rejection
+from core.rpc import StatusError, rejection_reason
 from core.types import MAX_AMOUNT
 from core.wire import channel_status_from_pb
 from ledger.protocol import Refund, StateProof, check_id
 from ledger.rpc import convert
-from ledger.rpc.errors import status_error
+from ledger.rpc.errors import status_error, unavailable_error
 from ledger.service import LedgerService
+from ledger.storage import deadline
+from ledger.storage.errors import CommitOutcomeUnknown, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,29 +42,67 @@ VERSION = "0.1.0"
 SUBSCRIBE_POLL_SECONDS = 0.5
 
 
+# When the database work of the current call must be done: the caller's deadline, less a margin
+# for the answer to travel back.
+_call_deadline: ContextVar[float | None] = ContextVar("call_deadline", default=None)
+
+
+def _deadline_of(context: grpc.aio.ServicerContext) -> float | None:
+    remaining = context.time_remaining()
+    if remaining is None:
+        return None
+    return time.monotonic() + remaining - min(0.25, 0.1 * remaining)
+
+
+async def _abort(context: grpc.aio.ServicerContext, err: StatusError) -> None:
+    await err.abort(context)
+
+
 async def abort_rejected(context: grpc.aio.ServicerContext, rejected: Rejected) -> None:
-    err = status_error(rejected)
-    context.set_trailing_metadata(err.trailing_metadata)
-    await context.abort(err.code, err.message)
+    await _abort(context, status_error(rejected))
 
 
 def rpc(handler: Handler) -> Handler:
-    """Map `Rejected` to its status; never leak a traceback to the caller."""
+    """Map `Rejected` to its status and database trouble to UNAVAILABLE, saying what is known
+    about the request's outcome; never leak a traceback to the caller."""
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        _call_deadline.set(_deadline_of(context))
         try:
             return await handler(self, request, context)
         except Rejected as rejected:
             rejection_reason.set(rejected.reason.value)
             await abort_rejected(context, rejected)
+        except DatabaseUnavailable as exc:
+            rejection_reason.set(DATABASE_UNAVAILABLE)
+            log.warning("database unavailable in %s: %s", handler.__name__, exc)
+            await _abort(
+                context,
+                unavailable_error(
+                    DATABASE_UNAVAILABLE,
+                    f"the database is unavailable ({exc}); nothing was committed, send again",
+                ),
+            )
+        except CommitOutcomeUnknown as exc:
+            rejection_reason.set(OUTCOME_UNKNOWN)
+            log.warning("commit outcome unknown in %s: %s", handler.__name__, exc)
+            await _abort(
+                context,
+                unavailable_error(
+                    OUTCOME_UNKNOWN,
+                    f"the database connection failed while committing ({exc}); the outcome is "
+                    "unknown: send the same signed request again to learn it (it takes effect "
+                    "at most once)",
+                ),
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             if isinstance(exc, grpc.aio.AbortError):
                 raise
             log.exception("internal error in %s", handler.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error; nothing was committed")
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
     return wrapper
 
@@ -71,11 +113,25 @@ class _Base:
         self.executor = executor
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+        """Run `fn` on the database pool, its database work bounded by the caller's deadline."""
+        until = _call_deadline.get()
+
+        def bounded() -> T:
+            with deadline.until(until):
+                return fn(*args, **kwargs)
+
+        return await asyncio.get_running_loop().run_in_executor(self.executor, bounded)
 
     def opened(self, signed: pb.Signed, payload_type: type[Any], field: str) -> Any:
         return open_signed(self.service.ledger_id, signed, payload_type, field)
+
+
+MAX_REQUEST_ID_BYTES = 32
+
+
+def _check_request_id(request_id: bytes) -> None:
+    if len(request_id) > MAX_REQUEST_ID_BYTES:
+        raise Rejected(Rejection.MALFORMED, f"request_id is over {MAX_REQUEST_ID_BYTES} bytes")
 
 
 def _refund(opened: Any) -> Refund:
@@ -104,8 +160,16 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
     async def Transfer(self, request: pb.TransferRequest, context: Any) -> pb.TransferResponse:
         o = self.opened(request.transfer, pb.TransferPayload, "transfer")
         p = o.payload
+        _check_request_id(p.request_id)
         account, entry = await self.call(
-            self.service.transfer, p.from_account, p.to_account, p.amount, p.nonce, p.memo, o.proof
+            self.service.transfer,
+            p.from_account,
+            p.to_account,
+            p.amount,
+            p.nonce,
+            p.memo,
+            o.proof,
+            request=request_digest("Transfer", request),
         )
         return pb.TransferResponse(from_account=convert.account_to_pb(account), entry_id=entry)
 
@@ -124,6 +188,7 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
             channel_id=bytes(p.channel_id),
             commitment=c.proof,
             refund=_refund(r),
+            request=request_digest("OpenChannel", request),
         )
         return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
 
@@ -132,7 +197,12 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
         s = self.opened(request.state, pb.ChannelStatePayload, "state")
         p = s.payload
         channel = await self.call(
-            self.service.submit_state, bytes(p.channel_id), p.nonce, p.cumulative, s.proof
+            self.service.submit_state,
+            bytes(p.channel_id),
+            p.nonce,
+            p.cumulative,
+            s.proof,
+            request=request_digest("SubmitState", request),
         )
         return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
 
@@ -155,6 +225,7 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
             p.nonce,
             p.cumulative,
             close.proof,
+            request=request_digest("CloseChannel", request),
         )
         return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
 
@@ -168,7 +239,12 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
             raise Rejected(Rejection.PAYLOAD_MISMATCH, "both parties must sign the same payload")
         p = a.payload
         channel = await self.call(
-            self.service.cooperative_close, bytes(p.channel_id), p.cumulative, a.proof, b.proof
+            self.service.cooperative_close,
+            bytes(p.channel_id),
+            p.cumulative,
+            a.proof,
+            b.proof,
+            request=request_digest("CooperativeClose", request),
         )
         return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
 
@@ -177,7 +253,12 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
         self, request: pb.RequestCloseRequest, context: Any
     ) -> pb.ChannelResponse:
         o = self.opened(request.request, pb.RequestClosePayload, "request")
-        channel = await self.call(self.service.request_close, bytes(o.payload.channel_id), o.proof)
+        channel = await self.call(
+            self.service.request_close,
+            bytes(o.payload.channel_id),
+            o.proof,
+            request=request_digest("RequestClose", request),
+        )
         return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
 
     @rpc
@@ -185,7 +266,11 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
         claim = self.opened(request.claim, pb.ClaimRefundPayload, "claim")
         refund = self.opened(request.refund, pb.RefundPayload, "refund")
         channel = await self.call(
-            self.service.claim_refund, bytes(claim.payload.channel_id), claim.proof, _refund(refund)
+            self.service.claim_refund,
+            bytes(claim.payload.channel_id),
+            claim.proof,
+            _refund(refund),
+            request=request_digest("ClaimRefund", request),
         )
         return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
 
@@ -204,6 +289,7 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
             p.sequence,
             o.proof,
             refund,
+            request=request_digest("TopUp", request),
         )
         return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
 
@@ -279,8 +365,15 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
     ) -> pb.WithdrawalResponse:
         o = self.opened(request.withdrawal, pb.WithdrawalPayload, "withdrawal")
         p = o.payload
+        _check_request_id(p.request_id)
         w = await self.call(
-            self.service.request_withdrawal, p.account, p.tron_address, p.amount, p.nonce, o.proof
+            self.service.request_withdrawal,
+            p.account,
+            p.tron_address,
+            p.amount,
+            p.nonce,
+            o.proof,
+            request=request_digest("RequestWithdrawal", request),
         )
         return pb.WithdrawalResponse(withdrawal=convert.withdrawal_to_pb(w))
 

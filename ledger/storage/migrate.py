@@ -24,5 +24,8 @@ def alembic_config(url: str) -> Config:
 def upgrade(engine: Engine) -> None:
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # A migration may rewrite a large table: the per-statement limit is for requests.
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -168,3 +168,15 @@ payout_txs = Table(
     Column("recorded_at", BigInteger, nullable=False),
     UniqueConstraint("withdrawal_id", "seq", name="withdrawal_seq"),
 )
+
+# Every state-changing request that took effect, by the digest of its exact signed bytes, with
+# the result it was answered with: the same request sent again gets that answer and no second
+# effect. Written in the transaction of the effect itself; kept for good, like the journal.
+applied_requests = Table(
+    "applied_requests",
+    metadata,
+    Column("digest", LargeBinary(32), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("reply", Text, nullable=False),
+    Column("at", BigInteger, nullable=False),
+)

@@ -7,7 +7,9 @@ IMMEDIATE) and writes the decision. Repositories never commit: the transaction b
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -24,37 +26,146 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
+from core.database import DEFAULT_TIMEOUT
 from core.status import ChannelStatus, EventKind, SettleReason, WithdrawalStatus
 from core.types import Amount, ChannelId, Nonce, Timestamp
 from ledger.domain import Account, Channel, Event, Totals, Withdrawal
 from ledger.protocol import Movement, due_at
 from ledger.storage import schema as t
+from ledger.storage.deadline import deadline_for
+from ledger.storage.errors import CommitOutcomeUnknown, DatabaseUnavailable
+from ledger.storage.watchdog import Watchdog
+
+# SQLSTATE classes and codes that say the connection or the server failed, not the request:
+# connection exceptions, operator intervention (shutdown, statement timeout), too many clients.
+_UNAVAILABLE_CLASSES = ("08", "57")
+_UNAVAILABLE_CODES = {"53300"}
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when `exc` is about reaching the database, not about the request itself."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection in time
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    state = _sqlstate(exc)
+    if state is None:
+        # psycopg reports a lost or refused connection without a SQLSTATE; SQLite reports a lock
+        # wait past its busy timeout as "database is locked", a conflict and not an outage.
+        return isinstance(exc, OperationalError) and "locked" not in str(exc.orig).lower()
+    return state.startswith(_UNAVAILABLE_CLASSES) or state in _UNAVAILABLE_CODES
+
+
+def _committed_nothing(exc: BaseException) -> bool:
+    """After COMMIT failed: True only when the server said the transaction did not commit."""
+    if not isinstance(exc, DBAPIError) or exc.connection_invalidated:
+        return False
+    state = _sqlstate(exc)
+    if state is not None:
+        return not state.startswith(_UNAVAILABLE_CLASSES)
+    return "locked" in str(exc.orig).lower()  # SQLite busy: the transaction is still open
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return f"{orig.__class__.__name__}: {str(orig).strip().splitlines()[0] if str(orig) else ''}"
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self.timeout = timeout
         # SQLite has one writer at a time; queueing writers here is fair and fast, where
         # SQLite's own busy handler sleeps in growing steps and ruins tail latency.
         self._writer = threading.Lock() if self.dialect == "sqlite" else None
+        # SQLite has no socket to go silent; its waits are bounded by the busy timeout.
+        self.watchdog = Watchdog() if self.dialect != "sqlite" else None
+
+    def deadline(self) -> float:
+        """When work started now must end: the store's timeout or the caller's deadline."""
+        return deadline_for(self.timeout)
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, deadline: float | None = None) -> Iterator[Tx]:
+        """One write transaction that ends by `deadline`, committed when the block exits.
+
+        Raises `DatabaseUnavailable` when nothing was committed (no connection in time, the
+        connection failed or timed out before COMMIT) and `CommitOutcomeUnknown` when the
+        connection failed while COMMIT was in flight. Conflicts (deadlock, serialization, a busy
+        SQLite) and constraint violations propagate as SQLAlchemy errors, nothing committed.
+        """
+        deadline = self.deadline() if deadline is None else deadline
+        with self._write_turn(deadline), self._connection(deadline) as conn:
+            trans = conn.begin()
+            try:
+                yield Tx(conn, lock=self._writer is None)
+            except BaseException as exc:
+                with contextlib.suppress(SQLAlchemyError):
+                    trans.rollback()
+                if is_unavailable(exc):
+                    raise DatabaseUnavailable(_reason(exc)) from exc
+                raise
+            try:
+                trans.commit()
+            except SQLAlchemyError as exc:
+                if not _committed_nothing(exc):
+                    raise CommitOutcomeUnknown(_reason(exc)) from exc
+                with contextlib.suppress(SQLAlchemyError):
+                    trans.rollback()
+                raise
+
+    @contextmanager
+    def reader(self, deadline: float | None = None) -> Iterator[Tx]:
+        deadline = self.deadline() if deadline is None else deadline
+        with self._connection(deadline) as conn:
+            try:
+                yield Tx(conn, lock=False)
+                conn.rollback()
+            except SQLAlchemyError as exc:
+                if is_unavailable(exc):
+                    raise DatabaseUnavailable(_reason(exc)) from exc
+                raise
+
+    @contextmanager
+    def _write_turn(self, deadline: float) -> Iterator[None]:
         if self._writer is None:
-            with self.engine.begin() as conn:
-                yield Tx(conn, lock=True)
+            yield
             return
-        with self._writer, self.engine.begin() as conn:
-            yield Tx(conn, lock=False)
+        if not self._writer.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise DatabaseUnavailable("timed out waiting for the database write lock")
+        try:
+            yield
+        finally:
+            self._writer.release()
 
     @contextmanager
-    def reader(self) -> Iterator[Tx]:
-        with self.engine.connect() as conn:
-            yield Tx(conn, lock=False)
-            conn.rollback()
+    def _connection(self, deadline: float) -> Iterator[Connection]:
+        """A pooled connection whose use, rollback or commit included, ends by `deadline`."""
+        try:
+            conn = self.engine.connect()
+        except (DBAPIError, sa_exc.TimeoutError) as exc:
+            raise DatabaseUnavailable(f"cannot connect: {_reason(exc)}") from exc
+        token = None
+        try:
+            if self.watchdog is not None:
+                fd = conn.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
+                token = self.watchdog.arm(fd, deadline)
+            yield conn
+        finally:
+            if token is not None:
+                self.watchdog.disarm(token)  # type: ignore[union-attr]
+            conn.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -168,6 +279,10 @@ _ADD_BALANCE_SET_NONCE = _ADD_BALANCE.values(nonce=bindparam("nonce"))
 _INSERT_JOURNAL = insert(t.journal)
 _INSERT_JOURNAL_RETURNING = insert(t.journal).returning(t.journal.c.entry_id)
 _INSERT_EVENT = insert(t.events)
+_INSERT_REQUEST = insert(t.applied_requests)
+_SELECT_REQUEST = select(t.applied_requests.c.kind, t.applied_requests.c.reply).where(
+    t.applied_requests.c.digest == bindparam("digest")
+)
 _SELECT_CHANNEL = select(t.channels).where(t.channels.c.channel_id == bindparam("cid"))
 _SELECT_CHANNEL_LOCKED = _SELECT_CHANNEL.with_for_update()
 _INSERT_CHANNEL = insert(t.channels)
@@ -374,6 +489,31 @@ class Tx:
         return self.conn.execute(
             select(func.coalesce(func.max(t.events.c.event_id), 0))
         ).scalar_one()
+
+    # ------------------------------------------------------------ applied requests
+    def record_request(self, digest: bytes, kind: str, reply: str, at: Timestamp) -> None:
+        """Remember the result of a request that took effect in this transaction."""
+        self.conn.execute(
+            _INSERT_REQUEST, {"digest": digest, "kind": kind, "reply": reply, "at": at}
+        )
+
+    def claim_request(self, digest: bytes, kind: str, at: Timestamp) -> None:
+        """Take the request's digest before doing its work (its result is filled in later): a
+        concurrent transaction holding the same digest makes this wait, then fail if it
+        committed."""
+        self.record_request(digest, kind, "", at)
+
+    def complete_claim(self, digest: bytes, reply: str) -> None:
+        self.conn.execute(
+            update(t.applied_requests)
+            .where(t.applied_requests.c.digest == digest)
+            .values(reply=reply)
+        )
+
+    def applied_request(self, digest: bytes) -> tuple[str, str] | None:
+        """(kind, stored result) of the request with this digest, if it took effect."""
+        row = self.conn.execute(_SELECT_REQUEST, {"digest": digest}).first()
+        return (row.kind, row.reply) if row else None
 
     # ------------------------------------------------------------ bridge
     def deposit_exists(self, txid: str, index: int) -> tuple[str, int] | None:

@@ -209,8 +209,10 @@ def test_refund_after_expiry_honours_checkpoint(
     refunded = stub.ClaimRefund(ch.refund_claim()).channel
     assert refunded.settle_reason == pb.SETTLE_REASON_REFUND
     assert (refunded.paid_to_payee, refunded.refunded_to_payer) == (333, 667)
+    # The same claim again gets the same answer; any other settling request is refused.
+    assert stub.ClaimRefund(ch.refund_claim()).channel == refunded
     expect(
-        grpc.StatusCode.FAILED_PRECONDITION, "CHANNEL_SETTLED", stub.ClaimRefund, ch.refund_claim()
+        grpc.StatusCode.FAILED_PRECONDITION, "CHANNEL_SETTLED", stub.CloseChannel, ch.close(4, 333)
     )
     audit_ok(stub)
 
@@ -253,9 +255,12 @@ def test_error_classes(ledger: LedgerHarness, stub: pb_grpc.LedgerStub) -> None:
         stub.Transfer,
         pb.TransferRequest(transfer=elsewhere),
     )
-    # Replayed nonce.
-    payer.transfer(payee.address, 10, nonce=1)
-    expect(code.ALREADY_EXISTS, "NONCE_REUSED", payer.transfer, payee.address, 10, 1)
+    # The same signed transfer again is answered as the first time and moves nothing more; another
+    # transfer with a used nonce is refused.
+    first = payer.transfer(payee.address, 10, nonce=1)
+    assert payer.transfer(payee.address, 10, nonce=1) == first
+    assert payer.balance() == 9_990
+    expect(code.ALREADY_EXISTS, "NONCE_REUSED", payer.transfer, payee.address, 11, 1)
     # Amounts: zero, negative, over the maximum, over the balance.
     expect(code.INVALID_ARGUMENT, "INVALID_AMOUNT", payer.transfer, payee.address, 0, 2)
     expect(code.INVALID_ARGUMENT, "INVALID_AMOUNT", payer.transfer, payee.address, -5, 2)
@@ -276,15 +281,20 @@ def test_error_classes(ledger: LedgerHarness, stub: pb_grpc.LedgerStub) -> None:
         pb.GetChannelRequest(channel_id=b"\x00" * 32),
     )
     # Channel: lower state after a higher one, replayed state, over deposit, wrong signer.
+    # (The very same request again is answered as the first time; other requests are refused.)
     ch = Channel(payer, payee, 1_000)
-    stub.OpenChannel(ch.open_request())
+    opened = stub.OpenChannel(ch.open_request())
+    assert stub.OpenChannel(ch.open_request()) == opened
+    ch.deposit = 900  # the same channel id, other terms
     expect(code.ALREADY_EXISTS, "CHANNEL_EXISTS", stub.OpenChannel, ch.open_request())
-    stub.SubmitState(pb.SubmitStateRequest(state=ch.state(5, 500)))
+    ch.deposit = 1_000
+    checkpointed = stub.SubmitState(pb.SubmitStateRequest(state=ch.state(5, 500)))
+    assert stub.SubmitState(pb.SubmitStateRequest(state=ch.state(5, 500))) == checkpointed
     expect(
         code.FAILED_PRECONDITION,
         "STALE_STATE",
         stub.SubmitState,
-        pb.SubmitStateRequest(state=ch.state(5, 500)),
+        pb.SubmitStateRequest(state=ch.state(5, 499)),
     )
     expect(
         code.FAILED_PRECONDITION,

@@ -67,18 +67,20 @@ class Signed(_message.Message):
     def __init__(self, payload: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class TransferPayload(_message.Message):
-    __slots__ = ("from_account", "to_account", "amount", "nonce", "memo")
+    __slots__ = ("from_account", "to_account", "amount", "nonce", "memo", "request_id")
     FROM_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     TO_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     MEMO_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     from_account: str
     to_account: str
     amount: int
     nonce: int
     memo: str
-    def __init__(self, from_account: _Optional[str] = ..., to_account: _Optional[str] = ..., amount: _Optional[int] = ..., nonce: _Optional[int] = ..., memo: _Optional[str] = ...) -> None: ...
+    request_id: bytes
+    def __init__(self, from_account: _Optional[str] = ..., to_account: _Optional[str] = ..., amount: _Optional[int] = ..., nonce: _Optional[int] = ..., memo: _Optional[str] = ..., request_id: _Optional[bytes] = ...) -> None: ...
 
 class OpenChannelPayload(_message.Message):
     __slots__ = ("payer", "payee", "deposit", "expiry", "salt", "channel_id")
@@ -159,16 +161,18 @@ class TopUpPayload(_message.Message):
     def __init__(self, channel_id: _Optional[bytes] = ..., additional_deposit: _Optional[int] = ..., new_expiry: _Optional[int] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class WithdrawalPayload(_message.Message):
-    __slots__ = ("account", "tron_address", "amount", "nonce")
+    __slots__ = ("account", "tron_address", "amount", "nonce", "request_id")
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     TRON_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     account: str
     tron_address: str
     amount: int
     nonce: int
-    def __init__(self, account: _Optional[str] = ..., tron_address: _Optional[str] = ..., amount: _Optional[int] = ..., nonce: _Optional[int] = ...) -> None: ...
+    request_id: bytes
+    def __init__(self, account: _Optional[str] = ..., tron_address: _Optional[str] = ..., amount: _Optional[int] = ..., nonce: _Optional[int] = ..., request_id: _Optional[bytes] = ...) -> None: ...
 
 class Account(_message.Message):
     __slots__ = ("id", "balance", "nonce")
