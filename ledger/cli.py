@@ -18,7 +18,7 @@ import typer
 from prometheus_client import start_http_server
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.database import make_engine
+from core.database import DEFAULT_TIMEOUT, make_engine
 from core.rejections import Rejected
 from core.status import ChannelStatus
 from ledger import logs
@@ -84,6 +84,13 @@ def serve(
     db_workers: Annotated[
         int, typer.Option(envvar="BTT_LEDGER_DB_WORKERS", help="concurrent DB transactions")
     ] = 8,
+    db_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="BTT_LEDGER_DB_TIMEOUT",
+            help="seconds one database transaction may take (a client's shorter deadline wins)",
+        ),
+    ] = DEFAULT_TIMEOUT,
     processes: Annotated[
         int,
         typer.Option(
@@ -115,12 +122,15 @@ def serve(
         tls = TlsFiles(tls_cert, tls_key)
     if db_workers < 1:
         _fail("--db-workers must be at least 1")
+    if not db_timeout > 0:
+        _fail("--db-timeout must be above 0")
     service = _service(
         db,
         ledger_id=ledger_id,
         challenge_window=challenge_window,
         migrate=migrate or None,
         pool_size=db_workers,
+        db_timeout=db_timeout,
     )
 
     async def run() -> None:
