@@ -51,7 +51,7 @@ def _deadline_of(context: grpc.aio.ServicerContext) -> float | None:
     remaining = context.time_remaining()
     if remaining is None:
         return None
-    return time.monotonic() + remaining - min(0.25, 0.1 * remaining)
+    return time.monotonic() + remaining - min(1.0, 0.2 * remaining)
 
 
 async def _abort(context: grpc.aio.ServicerContext, err: StatusError) -> None:

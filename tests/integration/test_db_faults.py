@@ -122,14 +122,14 @@ def test_lost_commit_reply_is_looked_up_not_applied_twice(rig: Rig) -> None:
 def test_lost_commit_reply_then_refused_connections_is_unavailable_and_unknown(rig: Rig) -> None:
     rig.proxy.lose_commit_reply(then_refuse=True)
     request = rig.transfer_request(100, nonce=1)
-    reply, took = call(rig, request, timeout=3)
+    reply, took = call(rig, request, timeout=4)
     assert rig.proxy.faults == 1
     assert isinstance(reply, grpc.RpcError)
     assert reply.code() == grpc.StatusCode.UNAVAILABLE, reply.details()
     assert reason_of(reply) == OUTCOME_UNKNOWN
     assert "outcome is unknown" in reply.details()
     assert "nothing was committed" not in reply.details()
-    assert took < 3
+    assert took < 4
     assert rig.effects() == (1, FUNDS - 100, 1)  # it did commit
     rig.proxy.accept()
     again, _ = call(rig, request, timeout=5)
