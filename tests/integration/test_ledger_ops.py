@@ -22,6 +22,12 @@ from tests.ledger_harness import LedgerHarness
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[2]
+# Waiting for a server process that is still starting: retry the connection often, not with
+# gRPC's growing backoff (which can outlast the wait on a busy machine).
+QUICK_RECONNECT = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 250),
+]
 
 
 def free_port() -> int:
@@ -63,7 +69,7 @@ def test_serve_as_a_process_then_stop_cleanly(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        with grpc.insecure_channel(f"127.0.0.1:{port}", options=QUICK_RECONNECT) as ch:
             grpc.channel_ready_future(ch).result(timeout=20)
             reply = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest())
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
@@ -160,7 +166,7 @@ def test_several_processes_share_one_port_and_one_database(tmp_path: Path) -> No
         assert all("listening on" in line for line in said), said
         ids = set()
         for _ in range(8):  # fresh connections land on either process
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            with grpc.insecure_channel(f"127.0.0.1:{port}", options=QUICK_RECONNECT) as ch:
                 grpc.channel_ready_future(ch).result(timeout=20)
                 ids.add(pb_grpc.LedgerStub(ch).GetInfo(pb.GetInfoRequest()).ledger_id)
         assert ids == {"multi"}
