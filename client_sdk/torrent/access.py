@@ -31,6 +31,17 @@ class UnknownPeerPolicy(StrEnum):
     BLOCK = "block"
 
 
+class LegacyPeers(StrEnum):
+    """How a paid seeder treats peers that never bid (plain BitTorrent clients)."""
+
+    SERVE = "serve"
+    """Unchoked in the optimistic slot (round robin) and in every paid slot left unsold."""
+    OPTIMISTIC = "optimistic"
+    """Unchoked in the optimistic slot only."""
+    BLOCK = "block"
+    """Not let in at all."""
+
+
 class IpAccess:
     """Owns the session's IP filter: timed bans, plus an allow list when unknown IPs are
     blocked. Every change rebuilds and installs the whole filter; libtorrent disconnects
@@ -127,14 +138,22 @@ class PeerClasses:
     libtorrent assigns classes when a connection starts, so `assign` must run before the peer
     connects (or the peer must be kicked and reconnect). The class filter is a 32-bit mask, so
     at most ~29 IPs can hold their own class at once.
+
+    With `choke_unknown`, peers without a class of their own are left to libtorrent's choker
+    (its unchoke slots, round robin for a seed), LAN addresses included (libtorrent's `local`
+    class would exempt them), while classed peers are exempt from it: the gate alone holds them.
     """
 
     THROTTLED_RATE = 1  # bytes/s: holds the send buffer without closing the connection
 
-    def __init__(self, session: lt.session) -> None:
+    def __init__(self, session: lt.session, *, choke_unknown: bool = False) -> None:
         self._session = session
+        self._choke_unknown = choke_unknown
         self._lock = threading.Lock()
         self._by_ip: dict[str, int] = {}
+        if choke_unknown:
+            with self._lock:
+                self._install()
 
     def assign(self, ip: str) -> int:
         _check_ip(ip)
@@ -145,6 +164,10 @@ class PeerClasses:
             if cls >= 32:
                 self._session.delete_peer_class(cls)
                 raise PeerClassesFull(f"no peer class left for {ip}: {len(self._by_ip)} in use")
+            if self._choke_unknown:
+                pc = self._session.get_peer_class(cls)
+                pc["ignore_unchoke_slots"] = True
+                self._session.set_peer_class(cls, pc)
             self._by_ip[ip] = cls
             self._install()
             return cls
@@ -164,10 +187,11 @@ class PeerClasses:
         f = lt.ip_filter()
         f.add_rule(*_ALL_V4, 1 << ses.global_peer_class_id)
         f.add_rule(*_ALL_V6, 1 << ses.global_peer_class_id)
+        local = ses.global_peer_class_id if self._choke_unknown else ses.local_peer_class_id
         for lo, hi in _LOCAL_V4:
-            f.add_rule(lo, hi, 1 << ses.local_peer_class_id)
+            f.add_rule(lo, hi, 1 << local)
         for ip, cls in self._by_ip.items():
-            base = ses.local_peer_class_id if _is_local(ip) else ses.global_peer_class_id
+            base = local if _is_local(ip) else ses.global_peer_class_id
             f.add_rule(ip, ip, (1 << base) | (1 << cls))
         ses.set_peer_class_filter(f)
 

@@ -11,26 +11,32 @@ import contextlib
 import ipaddress
 import signal
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import libtorrent as lt
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from client_sdk.cli import CliError, format_btt, handled, parse_amount, state
+from client_sdk.torrent.access import LegacyPeers
 from client_sdk.torrent.market.autobid import SpendingRate
 from client_sdk.torrent.paid import (
     CloseMode,
-    DownloadSummary,
+    DownloadsSummary,
     PaidDownloader,
     PaidSeeder,
     PaidSeederConfig,
     ProgressSnapshot,
+    Wanted,
 )
 from client_sdk.torrent.session import DEFAULT_PIECE_SIZE, create_torrent
 
 DEFAULT_LISTEN = "127.0.0.1:6881"
+
+T = TypeVar("T")
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -55,28 +61,88 @@ def parse_paid_peer(text: str) -> tuple[str, str]:
     return bt, payee
 
 
-def _load_source(source: Path, piece_size: int, home: Path) -> tuple[lt.torrent_info, Path]:
-    """A .torrent (its data beside it) or a file/directory to make a torrent for."""
+def _load_source(
+    source: Path, piece_size: int, home: Path, trackers: Sequence[str]
+) -> tuple[lt.torrent_info, Path, Path]:
+    """A .torrent (its data beside it) or a file/directory to make a torrent for, naming
+    `trackers`. Returns the torrent, its data directory and the .torrent's path."""
     if not source.exists():
         raise CliError(f"no such file: {source}")
     if source.suffix == ".torrent":
         try:
-            return lt.torrent_info(str(source)), source.resolve().parent
+            return lt.torrent_info(str(source)), source.resolve().parent, source.resolve()
         except RuntimeError as exc:
             raise CliError(f"not a valid .torrent: {exc}") from None
     out = home / "torrents" / f"{source.name}.torrent"
-    return create_torrent(source.resolve(), piece_size=piece_size, out=out), source.resolve().parent
+    ti = create_torrent(source.resolve(), piece_size=piece_size, out=out, trackers=trackers)
+    return ti, source.resolve().parent, out
+
+
+def _per_source(values: list[T], count: int, what: str) -> list[T]:
+    """One value for every source, or one per source in order."""
+    if len(values) == 1:
+        return values * count
+    if len(values) != count:
+        raise CliError(f"give one {what} for all sources or one per source ({count})")
+    return values
+
+
+def _check_tracker(url: str) -> str:
+    if not url.startswith(("http://", "https://", "udp://")) or "/" not in url.split("//", 1)[1]:
+        raise CliError(
+            f"invalid tracker {url!r}: expected an announce URL like http://host:port/announce"
+        )
+    return url
+
+
+@dataclass(frozen=True)
+class _SeedOptions:
+    sources: list[Path]
+    listen: str
+    payee_port: int
+    reserves: list[str]
+    trackers: list[str]
+    legacy_peers: LegacyPeers
+    dht: bool
+    slots: int
+    upload_limit: int
+    window: int
+    choke_interval: float
+    piece_size: int
+    seconds: float
 
 
 def seed(
     ctx: typer.Context,
-    source: Annotated[Path, typer.Argument(help="A file or directory, or a .torrent.")],
+    sources: Annotated[
+        list[Path], typer.Argument(help="Files or directories, or .torrent files (data beside).")
+    ],
     listen: Annotated[str, typer.Option("--listen", help="BitTorrent ip:port.")] = DEFAULT_LISTEN,
     payee_port: Annotated[int, typer.Option("--payee-port", help="Payee gRPC port [free]")] = 0,
     reserve: Annotated[
-        str, typer.Option("--reserve", help="Reserve price per piece (BTT or units).")
-    ] = "0.001",
-    slots: Annotated[int, typer.Option("--slots", help="Paid upload slots.")] = 4,
+        list[str] | None,
+        typer.Option(
+            "--reserve",
+            help="Reserve price per piece (BTT or units): one for all, or one per source.",
+        ),
+    ] = None,
+    tracker: Annotated[
+        list[str] | None,
+        typer.Option("--tracker", help="Announce URL, put into new torrents (repeatable)."),
+    ] = None,
+    legacy_peers: Annotated[
+        LegacyPeers,
+        typer.Option(
+            "--legacy-peers",
+            help="Peers that never bid: serve (optimistic slot + unsold paid slots), "
+            "optimistic (that slot only) or block.",
+        ),
+    ] = LegacyPeers.SERVE,
+    dht: Annotated[bool, typer.Option("--dht", help="Use the DHT too (public swarms).")] = False,
+    slots: Annotated[int, typer.Option("--slots", help="Paid upload slots per torrent.")] = 4,
+    upload_limit: Annotated[
+        int, typer.Option("--upload-limit", help="Bytes/s for all uploads (0: unlimited).")
+    ] = 0,
     window: Annotated[
         int, typer.Option("--window", help="Credit window in bytes (one piece: whitepaper).")
     ] = DEFAULT_PIECE_SIZE,
@@ -92,64 +158,95 @@ def seed(
 ) -> None:
     """Seed for pay: libtorrent plus the payee service; channels close on exit."""
     handled(_seed)(
-        ctx, source, listen, payee_port, reserve, slots, window, choke_interval, piece_size, seconds
+        ctx,
+        _SeedOptions(
+            sources=sources,
+            listen=listen,
+            payee_port=payee_port,
+            reserves=reserve or ["0.001"],
+            trackers=[_check_tracker(t) for t in tracker or []],
+            legacy_peers=legacy_peers,
+            dht=dht,
+            slots=slots,
+            upload_limit=upload_limit,
+            window=window,
+            choke_interval=choke_interval,
+            piece_size=piece_size,
+            seconds=seconds,
+        ),
     )
 
 
-def _seed(
-    ctx: typer.Context,
-    source: Path,
-    listen: str,
-    payee_port: int,
-    reserve: str,
-    slots: int,
-    window: int,
-    choke_interval: float,
-    piece_size: int,
-    seconds: float,
-) -> None:
+def _seed(ctx: typer.Context, o: _SeedOptions) -> None:
     s = state(ctx)
-    ip, port = parse_listen(listen)
-    if slots < 0 or window < 0 or choke_interval <= 0:
-        raise CliError("slots and window must be >= 0 and the choke interval > 0")
+    ip, port = parse_listen(o.listen)
+    if o.slots < 0 or o.window < 0 or o.upload_limit < 0 or o.choke_interval <= 0:
+        raise CliError("slots, window and upload limit must be >= 0, the choke interval > 0")
+    reserves = [
+        parse_amount(r, allow_zero=True)
+        for r in _per_source(o.reserves, len(o.sources), "--reserve")
+    ]
+    loaded = [_load_source(src, o.piece_size, s.home, o.trackers) for src in o.sources]
     config = PaidSeederConfig(
-        paid_slots=slots,
-        reserve=parse_amount(reserve, allow_zero=True),
-        window=window,
-        choke_interval=choke_interval,
+        paid_slots=o.slots,
+        upload_limit=o.upload_limit,
+        window=o.window,
+        choke_interval=o.choke_interval,
+        legacy_peers=o.legacy_peers,
+        dht=o.dht,
     )
-    ti, data = _load_source(source, piece_size, s.home)
     seeder = PaidSeeder(
         ip,
         s.wallet().signing_key,
         s.ledger,
         s.home / "payee.db",
         port=port,
-        payee_port=payee_port,
+        payee_port=o.payee_port,
         config=config,
     )
     try:
-        ih = seeder.add(ti, data)
+        torrents: list[dict[str, Any]] = []
+        for (ti, data, path), units in zip(loaded, reserves, strict=True):
+            ih = seeder.add(ti, data, reserve=units, trackers=o.trackers)
+            torrents.append(
+                {
+                    "info_hash": ih,
+                    "name": ti.name(),
+                    "torrent": str(path),
+                    "magnet": seeder.magnet(ih),
+                    "reserve": units,
+                    "size": ti.total_size(),
+                }
+            )
         target = seeder.start()
         info = {
-            "info_hash": ih,
+            **{k: torrents[0][k] for k in ("info_hash", "torrent", "magnet")},
+            "torrents": torrents,
             "bt_endpoint": seeder.bt_endpoint,
             "payee": target,
             "paid_peer": f"{seeder.bt_endpoint}={target}",
-            "magnet": lt.make_magnet_uri(ti),
+            "trackers": o.trackers,
+            "legacy_peers": o.legacy_peers.value,
         }
-        s.emit(
-            info,
-            lambda c: c.print(
-                f"seeding {ih}\nbittorrent {seeder.bt_endpoint}  payee {target}\n"
-                f"download with: --paid-peer {info['paid_peer']}"
-            ),
-        )
+
+        def human(c: Any) -> None:
+            for t in torrents:
+                c.print(
+                    f"seeding {t['name']} ({t['info_hash']}), reserve {format_btt(t['reserve'])}"
+                    f"/piece\n  torrent {t['torrent']}\n  magnet  {t['magnet']}"
+                )
+            c.print(f"bittorrent {seeder.bt_endpoint}  payee {target}")
+            if o.trackers:
+                c.print(f"announced to {', '.join(o.trackers)}")
+            else:
+                c.print(f"no tracker: download with --paid-peer {info['paid_peer']}")
+
+        s.emit(info, human)
         stop = threading.Event()
         # SIGTERM stops like Ctrl-C: channels still close with their best states.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         with contextlib.suppress(KeyboardInterrupt):
-            stop.wait(seconds if seconds > 0 else None)
+            stop.wait(o.seconds if o.seconds > 0 else None)
         stats = seeder.stats()
     finally:
         seeder.stop()
@@ -161,8 +258,12 @@ def _seed(
 
 def download(
     ctx: typer.Context,
-    torrent: Annotated[str, typer.Argument(help="A .torrent file or a magnet URI.")],
-    budget: Annotated[str, typer.Option("--budget", help="Most BTT to lock in channels.")],
+    torrents: Annotated[
+        list[str], typer.Argument(help=".torrent files or magnet URIs (several: one session).")
+    ],
+    budget: Annotated[
+        str, typer.Option("--budget", help="Most BTT to lock in channels, for all torrents.")
+    ],
     listen: Annotated[str, typer.Option("--listen", help="BitTorrent ip:port.")] = ("127.0.0.1:0"),
     peer: Annotated[
         list[str] | None, typer.Option("--peer", help="A free peer ip:port (repeatable).")
@@ -180,49 +281,62 @@ def download(
     ] = CloseMode.COOPERATIVE,
     timeout: Annotated[float, typer.Option("--timeout", help="Give up after seconds.")] = 600.0,
     spending_rate: Annotated[
-        int, typer.Option("--spending-rate", help="Autobid: percent of the budget to spend.")
-    ] = 100,
+        list[int] | None,
+        typer.Option(
+            "--spending-rate",
+            help="Autobid: percent of the budget to spend; one for all torrents or one per "
+            "torrent (0: bidding off for that torrent).",
+        ),
+    ] = None,
     no_bid: Annotated[
         bool, typer.Option("--no-bid", help="Bidding off: plain BitTorrent, pay nobody.")
     ] = False,
+    dht: Annotated[bool, typer.Option("--dht", help="Use the DHT too (public swarms).")] = False,
 ) -> None:
-    """Download, paying each paid peer per verified piece; free peers are used too."""
-    if spending_rate < 0:
+    """Download, paying each paid peer per verified piece; free peers are used too. Peers come
+    from the torrents' trackers (paid seeders announce their payee service there), --peer and
+    --paid-peer, and the DHT with --dht."""
+    rates = spending_rate or [100]
+    if any(r < 0 for r in rates):
         raise typer.BadParameter("must be >= 0", param_hint="--spending-rate")
     if no_bid:  # paid peers become plain peers; a seeder that serves only payers gives nothing
         peer = [*(peer or []), *(p.split("=", 1)[0] for p in paid_peer or [])]
-        paid_peer, budget = [], "0"
+        paid_peer, budget, rates = [], "0", [0]
     handled(_download)(
         ctx,
-        torrent,
-        budget,
-        listen,
-        peer or [],
-        paid_peer or [],
-        rate,
-        out,
-        close,
-        timeout,
-        SpendingRate.percent(spending_rate),
+        _DownloadOptions(
+            torrents=torrents,
+            budget=budget,
+            listen=listen,
+            peers=peer or [],
+            paid_peers=paid_peer or [],
+            rate=rate,
+            out=out,
+            close=close,
+            timeout=timeout,
+            spending_rates=rates,
+            dht=dht,
+        ),
     )
 
 
-def _download(
-    ctx: typer.Context,
-    torrent: str,
-    budget: str,
-    listen: str,
-    peers: list[str],
-    paid_peers: list[str],
-    rate: str | None,
-    out: Path,
-    close: CloseMode,
-    timeout: float,
-    spending_rate: SpendingRate,
-) -> None:
-    s = state(ctx)
-    ip, port = parse_listen(listen)
-    source: lt.torrent_info | Path | str
+@dataclass(frozen=True)
+class _DownloadOptions:
+    torrents: list[str]
+    budget: str
+    listen: str
+    peers: list[str]
+    paid_peers: list[str]
+    rate: str | None
+    out: Path
+    close: CloseMode
+    timeout: float
+    spending_rates: list[int]
+    dht: bool
+
+
+def _wanted(torrent: str, spending_rate: int) -> Wanted:
+    source: Path | str
     if torrent.startswith("magnet:"):
         source = torrent
     else:
@@ -230,31 +344,44 @@ def _download(
         if not path.is_file():
             raise CliError(f"no such .torrent file: {torrent}")
         source = path
-    for p in peers:
+    return Wanted(
+        source, bidding=spending_rate > 0, spending_rate=SpendingRate.percent(spending_rate)
+    )
+
+
+def _download(ctx: typer.Context, o: _DownloadOptions) -> None:
+    s = state(ctx)
+    ip, port = parse_listen(o.listen)
+    rates = [
+        int(r)
+        for r in _per_source([str(r) for r in o.spending_rates], len(o.torrents), "--spending-rate")
+    ]
+    wanted = [_wanted(t, r) for t, r in zip(o.torrents, rates, strict=True)]
+    for p in o.peers:
         parse_listen(p)
     dl = PaidDownloader(
         key=s.wallet().signing_key,
         ledger_target=s.ledger,
         ip=ip,
         port=port,
-        out_dir=out,
-        source=source,
-        budget=parse_amount(budget, allow_zero=True),
-        seeders=[parse_paid_peer(p) for p in paid_peers],
-        peers=peers,
-        rate=parse_amount(rate) if rate is not None else None,
-        spending_rate=spending_rate,
+        out_dir=o.out,
+        sources=wanted,
+        budget=parse_amount(o.budget, allow_zero=True),
+        seeders=[parse_paid_peer(p) for p in o.paid_peers],
+        peers=o.peers,
+        rate=parse_amount(o.rate) if o.rate is not None else None,
         store_path=s.home / "channels.db",
-        close_mode=close,
-        timeout=timeout,
+        close_mode=o.close,
+        timeout=o.timeout,
+        dht=o.dht,
     )
-    summary = dl.run() if s.json else _with_bar(dl)
+    summary = dl.run_all() if s.json else _with_bar(dl)
     _report(s, summary)
     if not summary.complete:
-        raise CliError(f"download incomplete after {timeout:g}s")
+        raise CliError(f"download incomplete after {o.timeout:g}s")
 
 
-def _with_bar(dl: PaidDownloader) -> DownloadSummary:
+def _with_bar(dl: PaidDownloader) -> DownloadsSummary:
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -276,19 +403,24 @@ def _with_bar(dl: PaidDownloader) -> DownloadSummary:
                 spent=f"{format_btt(p.spent)} spent" + (f" ({prices})" if prices else ""),
             )
 
-        return dl.run(update)
+        return dl.run_all(update)
 
 
-def _report(s: Any, summary: DownloadSummary) -> None:
+def _report(s: Any, summary: DownloadsSummary) -> None:
     def human(c: Any) -> None:
         c.print(
-            f"{'complete' if summary.complete else 'incomplete'}: {summary.pieces} pieces in "
-            f"{summary.seconds:.1f}s, spent {format_btt(summary.spent)} of "
+            f"{'complete' if summary.complete else 'incomplete'}: {len(summary.torrents)} "
+            f"torrent(s) in {summary.seconds:.1f}s, spent {format_btt(summary.spent)} of "
             f"{format_btt(summary.budget)}"
         )
-        for p in summary.peers:
-            kind = f"paid {p.rate}u/piece" if p.paid else "free"
-            c.print(f"  {p.endpoint:22} {kind:22} {p.pieces:6d} pieces {p.units:>12d}u  {p.note}")
+        for t in summary.torrents:
+            state_ = "complete" if t.complete else "incomplete"
+            c.print(f"{t.info_hash}: {state_}, {t.pieces} pieces, spent {format_btt(t.spent)}")
+            for p in t.peers:
+                kind = f"paid {p.rate}u/piece" if p.paid else "free"
+                c.print(
+                    f"  {p.endpoint:22} {kind:22} {p.pieces:6d} pieces {p.units:>12d}u  {p.note}"
+                )
 
     s.emit(summary.to_json(), human)
 

@@ -37,6 +37,10 @@ class Seeder:
     With `gating` on, peers handed to `admit()` (or first seen in `credit()`) get their own
     peer class and are throttled by the `ExposureGate`; unknown peers are served or blocked
     according to `unknown_peers`. With `gating` off it is a plain seeder that still counts.
+
+    With `choke_unknown`, served unknown peers share `unknown_slots` unchoke slots that
+    libtorrent's own choker rotates round robin every `unchoke_interval` seconds; gated peers
+    are outside those slots.
     """
 
     def __init__(
@@ -53,10 +57,22 @@ class Seeder:
         upload_limit: int = 0,
         settings: Mapping[str, Any] | None = None,
         pump_interval: float = 0.005,
+        choke_unknown: bool = False,
+        unknown_slots: int = 1,
+        unchoke_interval: int = 15,
     ) -> None:
         # Gated seeders cap each peer's accepted requests and send buffer at `inflight` so that
         # partially delivered pieces stay within the gate's in-flight allowance (see gate.py).
         extra = {**gated_session_settings(inflight), **(settings or {})} if gating else settings
+        if choke_unknown:
+            extra = {
+                **(extra or {}),
+                "seed_choking_algorithm": int(lt.seed_choking_algorithm_t.round_robin),
+                "unchoke_slots_limit": unknown_slots,
+                "unchoke_interval": max(1, unchoke_interval),
+                "optimistic_unchoke_interval": max(1, unchoke_interval),
+            }
+        self._unknown_slots = unknown_slots
         self.session = make_session(ip, port, upload_limit=upload_limit, extra=extra)
         self.ip = ip
         self.gating = gating
@@ -68,7 +84,7 @@ class Seeder:
         self._refused: dict[str, int] = {}  # IP -> connections the IP filter turned away
         policy = unknown_peers if gating else UnknownPeerPolicy.SERVE
         self.access = IpAccess(self.session, policy=policy, clock=clock)
-        self.classes = PeerClasses(self.session)
+        self.classes = PeerClasses(self.session, choke_unknown=choke_unknown)
         self.gate = ExposureGate(
             self.classes, self._sent_probe, window=window, inflight=inflight, clock=clock
         )
@@ -103,6 +119,21 @@ class Seeder:
             self._handles[ih] = handle
             self._geometry[ih] = geometry
         return ih
+
+    def set_unknown_slots(self, slots: int) -> None:
+        """Unchoke slots for peers outside the gate (see `choke_unknown`)."""
+        if slots != self._unknown_slots:
+            self._unknown_slots = slots
+            self.session.apply_settings({"unchoke_slots_limit": slots})
+
+    def connect(self, info_hash: str, peers: Sequence[tuple[str, int]]) -> None:
+        handle = self._handle(info_hash)
+        for ip, port in peers:
+            handle.connect_peer((ip, int(port)))
+
+    def peer_ips(self, info_hash: str) -> set[str]:
+        """The IPs connected to `info_hash` now."""
+        return {str(p.ip[0]) for p in self._handle(info_hash).get_peer_info()}
 
     def wait_seeding(self, info_hash: str, timeout: float = 10.0) -> None:
         handle = self._handle(info_hash)

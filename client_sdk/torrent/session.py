@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,9 +147,15 @@ def sha256_file(path: Path) -> str:
 
 
 def create_torrent(
-    content: Path, *, piece_size: int = DEFAULT_PIECE_SIZE, out: Path | None = None
+    content: Path,
+    *,
+    piece_size: int = DEFAULT_PIECE_SIZE,
+    out: Path | None = None,
+    trackers: Sequence[str] = (),
 ) -> lt.torrent_info:
-    """Create a v1 .torrent for a file or directory; optionally write it to `out`."""
+    """Create a v1 .torrent for a file or directory, naming `trackers` (one tier each, in
+    order); optionally write it to `out`. v1 only: some clients (aria2c) hash a hybrid v1+v2
+    info dictionary to another info hash."""
     if piece_size < BLOCK_SIZE or piece_size & (piece_size - 1):
         raise ValueError(f"piece size must be a power of two >= {BLOCK_SIZE}, got {piece_size}")
     if not content.exists():
@@ -157,6 +163,8 @@ def create_torrent(
     files = lt.list_files(str(content), lambda _path: True)
     ct = lt.create_torrent(files, piece_size, lt.create_torrent.v1_only)
     ct.set_creator("btt-channels")
+    for tier, url in enumerate(trackers):
+        ct.add_tracker(url, tier)
     lt.set_piece_hashes(ct, str(content.parent))
     encoded = lt.bencode(ct.generate())
     if out is not None:

@@ -126,6 +126,10 @@ class BidAnnouncer:
         self._wake.set()
         return True
 
+    @property
+    def torrents(self) -> list[bytes]:
+        return list(self._torrents)
+
     def offer(self, info_hash: bytes) -> Offer | None:
         t = self._torrents.get(info_hash)
         return None if t is None else t.offer

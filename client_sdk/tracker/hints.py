@@ -32,7 +32,6 @@ class Exposed:
 class _Claim:
     bid: int
     connected_at: float | None = None
-    real: int | None = None
     settled: bool = False
 
 
@@ -43,6 +42,7 @@ class BidHints:
     grace: float = 30.0
     """Seconds a connected peer with a claim may take to make its real bid."""
     _claims: dict[tuple[str, str], _Claim] = field(default_factory=dict)
+    _real: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0 < self.min_percent <= 100 or self.grace < 0:
@@ -58,9 +58,9 @@ class BidHints:
             return None
         if old is not None and old.bid == bid:
             return None
-        c = _Claim(bid, old.connected_at if old else None, old.real if old else None)
+        c = _Claim(bid, old.connected_at if old else None)
         self._claims[key] = c
-        return None if c.real is None else self._judge(info_hash, ip, c)
+        return None if key not in self._real else self._judge(info_hash, ip, c)
 
     def claim(self, info_hash: str, ip: str) -> int:
         c = self._claims.get((info_hash, ip))
@@ -72,12 +72,11 @@ class BidHints:
         return [ip for _, ip in sorted(mine, key=lambda x: (-x[0], x[1]))[:count]]
 
     def real_bid(self, info_hash: str, ip: str, bid: int) -> Exposed | None:
-        """The peer bid `bid` for real; exposed when far below its claim."""
+        """The peer bid `bid` for real; exposed when far below its claim (now or once a
+        tracker claims more)."""
+        self._real[(info_hash, ip)] = bid
         c = self._claims.get((info_hash, ip))
-        if c is None:
-            return None
-        c.real = bid
-        return self._judge(info_hash, ip, c)
+        return None if c is None else self._judge(info_hash, ip, c)
 
     def connected(self, info_hash: str, ips: Iterable[str], now: float) -> list[Exposed]:
         """`ips` are connected now: start their grace, and expose claimed peers whose grace
@@ -89,7 +88,7 @@ class BidHints:
                 continue
             if c.connected_at is None:
                 c.connected_at = now
-            elif c.real is None and now - c.connected_at > self.grace:
+            elif (info_hash, ip) not in self._real and now - c.connected_at > self.grace:
                 exposed = self._judge(info_hash, ip, c)
                 if exposed is not None:
                     out.append(exposed)
@@ -98,8 +97,8 @@ class BidHints:
     def _judge(self, info_hash: str, ip: str, c: _Claim) -> Exposed | None:
         if c.settled:
             return None
-        real = c.real or 0
-        if real * 100 >= c.bid * self.min_percent:
+        real = self._real.get((info_hash, ip))
+        if (real or 0) * 100 >= c.bid * self.min_percent:
             return None
         c.settled = True  # judged once per claim: a new claim is judged again
-        return Exposed(ip, info_hash, c.bid, c.real)
+        return Exposed(ip, info_hash, c.bid, real)

@@ -76,6 +76,8 @@ def test_seed_and_download_commands(ledger: LedgerHarness, tmp_path: Path) -> No
             "100u",
             "--choke-interval",
             "1",
+            "--legacy-peers",
+            "block",
         ),
         env=env(),
         stdout=subprocess.PIPE,

@@ -54,8 +54,25 @@ class TrackerProcess:
         return self.proc.wait(timeout=15)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def tracker_process() -> Iterator[TrackerProcess]:
+    """One tracker per test module (starting a process is slow); tests use their own torrents."""
+    yield from _tracker(interval=60)
+
+
+@pytest.fixture(scope="module")
+def fast_tracker() -> Iterator[TrackerProcess]:
+    """Clients re-announce every 2 s: a seeder hears of new bids quickly."""
+    yield from _tracker(interval=2)
+
+
+@pytest.fixture
+def own_tracker() -> Iterator[TrackerProcess]:
+    """A tracker for one test alone (one that stops it)."""
+    yield from _tracker(interval=60)
+
+
+def _tracker(*, interval: int) -> Iterator[TrackerProcess]:
     ip = next_ip()
     proc = subprocess.Popen(
         btt_command(
@@ -64,7 +81,7 @@ def tracker_process() -> Iterator[TrackerProcess]:
             "--listen",
             f"{ip}:0",
             "--interval",
-            "10",
+            str(interval),
             "--min-interval",
             "1",
             "--rate",

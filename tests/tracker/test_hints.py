@@ -60,3 +60,14 @@ def test_best_claims_first() -> None:
 def test_settings_are_checked() -> None:
     with pytest.raises(ValueError):
         BidHints(min_percent=0)
+
+
+def test_a_real_bid_made_before_the_claim_is_judged_when_the_claim_comes() -> None:
+    hints = BidHints()
+    assert hints.real_bid(IH, "127.0.0.2", 10) is None
+    assert hints.claimed(IH, "127.0.0.2", 10_000) == Exposed("127.0.0.2", IH, 10_000, 10)
+    # A claimed peer that did bid is not exposed for "no bid" after the grace.
+    hints.claimed(IH, "127.0.0.3", 50)
+    hints.real_bid(IH, "127.0.0.3", 50)
+    hints.connected(IH, ["127.0.0.3"], now=0)
+    assert hints.connected(IH, ["127.0.0.3"], now=1000) == []

@@ -191,9 +191,9 @@ def test_btt_bids_shows_what_bidscrape_lists(
 
 
 def test_tracker_process_stops_cleanly_and_refuses_a_bad_listen(
-    tracker_process: TrackerProcess,
+    own_tracker: TrackerProcess,
 ) -> None:
-    assert tracker_process.stop() == 0
+    assert own_tracker.stop() == 0
     bad = subprocess.run(
         btt_command("tracker", "--listen", "nowhere:80"),
         capture_output=True,

@@ -131,6 +131,19 @@ def test_budget_is_shared_across_torrents() -> None:
     assert {u.info_hash: u.rate_per_piece_units for u in updates} == {A: 250_000, B: 500_000}
 
 
+def test_a_torrent_of_its_own_spending_rate_rebids_at_once() -> None:
+    clock = FakeClock()
+    ab = bidder(clock)
+    needs = [TorrentNeed(A, PIECE, 50 * MIB), TorrentNeed(B, PIECE, 50 * MIB)]
+    ab.poll(needs)
+    ab.set_torrent_spending_rate(B, SpendingRate.percent(20))
+    updates = ab.poll(needs)  # a user change: no waiting for the re-bid interval
+    assert {u.info_hash: u.rate_per_piece_units for u in updates} == {B: 50_000}
+    assert ab.current_bid(A) == 250_000  # the balance is still spread over both torrents
+    ab.set_torrent_spending_rate(B, None)
+    assert {u.info_hash: u.rate_per_piece_units for u in ab.poll(needs)} == {B: 250_000}
+
+
 def test_disabling_withdraws_and_reenabling_bids_again() -> None:
     clock = FakeClock()
     ab = bidder(clock)

@@ -112,6 +112,7 @@ class Autobidder:
         self._spending_rate = spending_rate
         self._enabled = True
         self._disabled_torrents: set[InfoHash] = set()
+        self._torrent_rates: dict[InfoHash, SpendingRate] = {}
         self._sent: dict[InfoHash, _Sent] = {}
         self._user_changed = False
 
@@ -129,6 +130,14 @@ class Autobidder:
 
     def set_spending_rate(self, rate: SpendingRate) -> None:
         self._spending_rate = rate
+        self._user_changed = True
+
+    def set_torrent_spending_rate(self, info_hash: InfoHash, rate: SpendingRate | None) -> None:
+        """This torrent's own spending rate (None: the common one)."""
+        if rate is None:
+            self._torrent_rates.pop(info_hash, None)
+        else:
+            self._torrent_rates[info_hash] = rate
         self._user_changed = True
 
     def set_enabled(self, enabled: bool) -> None:
@@ -154,7 +163,7 @@ class Autobidder:
         """Call often (e.g. every choke round); returns only the bids worth sending now.
 
         The balance is spread over the remaining bytes of every torrent being bid on, so the
-        per-byte bid is the same for all of them.
+        per-byte bid is the same for all of them (times each torrent's own spending rate).
         """
         now = self._clock()
         needs = list(needs)
@@ -163,8 +172,9 @@ class Autobidder:
         forced, self._user_changed = self._user_changed, False
         updates = [u for n in needs if (u := self._withdrawal(n, now)) is not None]
         for need in active:
+            spending = self._torrent_rates.get(need.info_hash, self._spending_rate)
             rate = autobid_per_piece(
-                self._spending_rate, self.remaining_balance, total_remaining, need.piece_size
+                spending, self.remaining_balance, total_remaining, need.piece_size
             )
             reason = self._rebid_reason(self._sent.get(need.info_hash), rate, now, forced)
             if reason is not None:

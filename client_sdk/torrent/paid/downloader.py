@@ -14,6 +14,11 @@ Payments are pipelined: each is signed and queued at once on the channel's payme
 receipts are collected as they come. Deposits plus top-ups never exceed the budget; when the
 budget is spent, payments stop and the seeder cuts us off while free peers carry on.
 
+Several torrents share one libtorrent session, one budget and one autobidder (which spreads
+the balance over every torrent being bid on); bidding and the spending rate are set per torrent
+(`Wanted`). Paid seeders are given (`seeders`) or found through the torrents' HTTP trackers
+(`BuyerDiscovery`: peers that announce a payee port), and our bid is announced there too.
+
 On finish the payer asks each payee for a cooperative close (CloseMode.COOPERATIVE, the
 default: the money settles at once), or leaves the channels to the payees
 (CloseMode.LEAVE_TO_PAYEE), which close with the best state before the refund unlocks.
@@ -42,10 +47,16 @@ from client_sdk.p2p import PayeeClient
 from client_sdk.torrent.downloader import Downloader
 from client_sdk.torrent.market import Autobidder, InfoHash, SpendingRate, TorrentNeed
 from client_sdk.torrent.paid.market_rpc import fetch_reserve
-from client_sdk.torrent.paid.progress import DownloadSummary, PeerProgress, ProgressSnapshot
+from client_sdk.torrent.paid.progress import (
+    DownloadsSummary,
+    DownloadSummary,
+    PeerProgress,
+    ProgressSnapshot,
+)
 from client_sdk.torrent.paid.spending import Budget, PayeeAccount
 from client_sdk.torrent.peers import PeerKey
 from client_sdk.torrent.session import Geometry
+from client_sdk.tracker.discovery import BuyerDiscovery
 from core.crypto import SigningKey
 
 log = logging.getLogger(__name__)
@@ -95,6 +106,39 @@ class _Tally:
     failed: int = 0
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """One torrent to download and the user's controls for it."""
+
+    source: lt.torrent_info | Path | str
+    """A torrent_info, a .torrent path or a magnet URI."""
+    bidding: bool = True
+    """False: plain BitTorrent for this torrent, paying nobody."""
+    spending_rate: SpendingRate | None = None
+    """The autobid's spending rate for this torrent (None: the downloader's)."""
+
+
+@dataclass
+class _Download:
+    """One torrent of the session: its paid seeders and what each peer delivered."""
+
+    wanted: Wanted
+    info_hash: str = ""
+    geometry: Geometry | None = None
+    paid: dict[str, _Paid] = field(default_factory=dict)  # seeder IP -> paid seeder
+    tally: dict[str, _Tally] = field(default_factory=dict)  # IP -> verified/failed counts
+    endpoints: dict[str, str] = field(default_factory=dict)  # IP -> "ip:port" as we know it
+    failed_pieces: list[int] = field(default_factory=list)
+    # (piece, {ip: bytes}) of every verified piece, as libtorrent attributed it.
+    verified_shares: list[tuple[int, dict[str, int]]] = field(default_factory=list)
+    complete: bool = False
+    t_done: float = 0.0
+
+    @property
+    def bidding(self) -> bool:
+        return self.wanted.bidding
+
+
 class PaidDownloader:
     def __init__(
         self,
@@ -103,8 +147,9 @@ class PaidDownloader:
         ledger_target: str,
         ip: str,
         out_dir: Path,
-        source: lt.torrent_info | Path | str,
+        source: lt.torrent_info | Path | str | None = None,
         budget: int,
+        sources: Sequence[Wanted] = (),
         seeders: Sequence[tuple[str | Endpoint, str]] = (),
         peers: Sequence[str | Endpoint] = (),
         rate: int | None = None,
@@ -114,17 +159,21 @@ class PaidDownloader:
         close_mode: CloseMode = CloseMode.COOPERATIVE,
         timeout: float = 600.0,
         ban_seconds: float = 300.0,
-        rebid_interval: float = 10.0,
+        rebid_interval: float = 2.0,
         downloader_settings: Mapping[str, Any] | None = None,
+        dht: bool = False,
     ) -> None:
         if rate is not None and rate <= 0:
             raise ValueError("rate must be > 0 (or None for the autobidder)")
+        wanted = ([Wanted(source)] if source is not None else []) + list(sources)
+        if not wanted:
+            raise ValueError("nothing to download: give a source")
         self.key = key
         self.ledger_target = ledger_target
         self.ip = ip
         self.port = port
         self.out_dir = out_dir
-        self.source = source
+        self._downloads = [_Download(w) for w in wanted]
         self._budget = Budget(budget)
         self.paid_specs = [(parse_endpoint(bt), target) for bt, target in seeders]
         self.free_peers = [parse_endpoint(p) for p in peers]
@@ -137,18 +186,31 @@ class PaidDownloader:
         self.timeout = timeout
         self.ban_seconds = ban_seconds
         self.rebid_interval = rebid_interval
-        self._settings = downloader_settings
+        self._settings = {**(downloader_settings or {}), **({"enable_dht": True} if dht else {})}
         self._lock = threading.Lock()
-        self._tally: dict[str, _Tally] = {}  # ip -> verified/failed counts
-        self._paid: dict[str, _Paid] = {}  # ip -> paid seeder
+        self._by_hash: dict[str, _Download] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dl: Downloader | None = None
-        self._geometry: Geometry | None = None
-        self.info_hash = ""
-        self.failed_pieces: list[int] = []
-        self._t_connect = self._t_done = 0.0
-        # (piece, {ip: bytes}) of every verified piece, as libtorrent attributed it.
-        self.verified_shares: list[tuple[int, dict[str, int]]] = []
+        self._ledger: AsyncLedgerClient | None = None
+        self._store: PayerStore | None = None
+        self._me = ""
+        self._opening: set[asyncio.Task[None]] = set()
+        self._recorded_spent = 0
+        self.discovery: BuyerDiscovery | None = None
+        self._t_connect = 0.0
+
+    @property
+    def info_hash(self) -> str:
+        """The (first) torrent's info hash, once added."""
+        return self._downloads[0].info_hash
+
+    @property
+    def failed_pieces(self) -> list[int]:
+        return [p for d in self._downloads for p in d.failed_pieces]
+
+    @property
+    def verified_shares(self) -> list[tuple[int, dict[str, int]]]:
+        return [v for d in self._downloads for v in d.verified_shares]
 
     @property
     def budget(self) -> int:
@@ -163,15 +225,32 @@ class PaidDownloader:
     def run(self, progress: Callable[[ProgressSnapshot], None] | None = None) -> DownloadSummary:
         return asyncio.run(self.arun(progress))
 
+    def run_all(
+        self, progress: Callable[[ProgressSnapshot], None] | None = None
+    ) -> DownloadsSummary:
+        return asyncio.run(self.arun_all(progress))
+
     async def arun(
         self,
         progress: Callable[[ProgressSnapshot], None] | None = None,
         *,
         interval: float = 0.25,
     ) -> DownloadSummary:
+        """Download the one torrent; its summary."""
+        if len(self._downloads) != 1:
+            raise ValueError("several torrents: use arun_all")
+        return (await self.arun_all(progress, interval=interval)).torrents[0]
+
+    async def arun_all(
+        self,
+        progress: Callable[[ProgressSnapshot], None] | None = None,
+        *,
+        interval: float = 0.25,
+    ) -> DownloadsSummary:
         self._loop = asyncio.get_running_loop()
         ledger = AsyncLedgerClient(self.ledger_target, self.key)
         store = PayerStore(self.store_path)
+        self._ledger, self._store = ledger, store
         dl = Downloader(
             self.ip,
             self.out_dir,
@@ -179,52 +258,48 @@ class PaidDownloader:
             on_piece_verified=self._on_verified,
             on_piece_failed=self._on_failed,
             ban_sole_bad_peer=self.ban_seconds,
-            settings=self._settings,
+            settings=self._settings or None,
         )
         self._dl = dl
         t0 = time.perf_counter()
-        complete = False
         try:
-            ih = dl.add(self.source)
-            self.info_hash = ih
-            ti = dl.handle(ih).torrent_file()
-            self._geometry = Geometry.of(ti) if ti is not None else None
-            me = f"{self.ip}:{dl.port}"
+            for d in self._downloads:
+                d.info_hash = dl.add(d.wanted.source)
+                self._by_hash[d.info_hash] = d
+                self._refresh_geometry(d)
+                if d.wanted.spending_rate is not None:
+                    self.autobidder.set_torrent_spending_rate(
+                        InfoHash(bytes.fromhex(d.info_hash)), d.wanted.spending_rate
+                    )
+                if not d.bidding:
+                    self.autobidder.set_torrent_enabled(InfoHash(bytes.fromhex(d.info_hash)), False)
+            self._me = f"{self.ip}:{dl.port}"
             await asyncio.gather(
-                *(self._open(bt, target, ledger, store, me) for bt, target in self.paid_specs)
+                *(
+                    self._open(d, bt, target)
+                    for d in self._downloads
+                    if d.bidding
+                    for bt, target in self.paid_specs
+                )
             )
-            dl.connect(ih, [bt for bt, _ in self.paid_specs] + self.free_peers)
+            for d in self._downloads:
+                dl.connect(d.info_hash, [bt for bt, _ in self.paid_specs] + self.free_peers)
             self._t_connect = time.perf_counter()
-            deadline = time.monotonic() + self.timeout
-            next_rebid = time.monotonic() + self.rebid_interval
-            next_progress = 0.0
-            while True:
-                # Poll finely so completion is seen when it happens; report at `interval`.
-                await asyncio.sleep(COMPLETION_POLL)
-                if self._geometry is None:
-                    ti = dl.handle(ih).torrent_file()
-                    self._geometry = Geometry.of(ti) if ti is not None else None
-                if progress is not None and time.monotonic() >= next_progress:
-                    next_progress = time.monotonic() + interval
-                    progress(self.snapshot())
-                if dl.progress(ih).complete:
-                    await asyncio.to_thread(dl.wait_complete, ih, 10.0)
-                    self._t_done = time.perf_counter()
-                    complete = True
-                    break
-                if time.monotonic() > deadline:
-                    break
-                if time.monotonic() >= next_rebid:
-                    next_rebid = time.monotonic() + self.rebid_interval
-                    await self._rebid_all(me)
+            self._start_discovery(dl)
+            await self._until_done(progress, interval)
             await self._drain_payments()
             if progress is not None:
                 progress(self.snapshot())
-            if complete and self.close_mode is CloseMode.COOPERATIVE:
-                await self._close_all()
-            return self._summary(time.perf_counter() - t0, complete)
+            if self.close_mode is CloseMode.COOPERATIVE:
+                await self._close_all(done_only=True)
+            return self._summary(time.perf_counter() - t0)
         finally:
-            for p in self._paid.values():
+            if self.discovery is not None:
+                with contextlib.suppress(Exception):
+                    await self.discovery.stop()
+            for task in list(self._opening):
+                task.cancel()
+            for p in self._all_paid():
                 if p.worker is not None:
                     p.worker.cancel()
                 with contextlib.suppress(Exception):
@@ -233,45 +308,145 @@ class PaidDownloader:
             store.close()
             await ledger.close()
 
+    async def _until_done(
+        self, progress: Callable[[ProgressSnapshot], None] | None, interval: float
+    ) -> None:
+        dl = self._dl
+        assert dl is not None
+        deadline = time.monotonic() + self.timeout
+        next_rebid = time.monotonic() + self.rebid_interval
+        next_progress = 0.0
+        while True:
+            # Poll finely so completion is seen when it happens; report at `interval`.
+            await asyncio.sleep(COMPLETION_POLL)
+            for d in self._downloads:
+                if d.geometry is None:
+                    self._refresh_geometry(d)
+                if not d.complete and dl.progress(d.info_hash).complete:
+                    await asyncio.to_thread(dl.wait_complete, d.info_hash, 10.0)
+                    d.complete, d.t_done = True, time.perf_counter()
+            if progress is not None and time.monotonic() >= next_progress:
+                next_progress = time.monotonic() + interval
+                progress(self.snapshot())
+            if all(d.complete for d in self._downloads) or time.monotonic() > deadline:
+                return
+            if time.monotonic() >= next_rebid:
+                next_rebid = time.monotonic() + self.rebid_interval
+                await self._rebid_all()
+
+    def _refresh_geometry(self, d: _Download) -> None:
+        assert self._dl is not None
+        ti = self._dl.handle(d.info_hash).torrent_file()
+        d.geometry = Geometry.of(ti) if ti is not None else None
+
+    def _all_paid(self) -> list[_Paid]:
+        return [p for d in self._downloads for p in d.paid.values()]
+
+    # ---------------------------------------------------------------- discovery
+
+    def _start_discovery(self, dl: Downloader) -> None:
+        """Announce our bids to the torrents' HTTP trackers and hear of paid seeders there."""
+        discovery = BuyerDiscovery(self, self.ip, dl.port)
+        tracked = False
+        for d in self._downloads:
+            if not d.bidding:
+                continue  # libtorrent's own announces find it plain peers
+            trackers = [str(t["url"]) for t in dl.handle(d.info_hash).trackers()]
+            tracked |= discovery.add_torrent(
+                d.info_hash, trackers, functools.partial(self._left, d), self._bid_for(d)
+            )
+        if tracked:
+            self.discovery = discovery
+            discovery.start()
+
+    def _left(self, d: _Download) -> int:
+        """Bytes still missing (all of them while libtorrent is still checking the files; 1
+        while a magnet's metadata is unknown: a tracker must not take us for a seed)."""
+        if self._dl is None or d.geometry is None:
+            return 1
+        st = self._dl.handle(d.info_hash).status()
+        wanted = int(st.total_wanted) or d.geometry.total_size
+        return max(0, wanted - int(st.total_wanted_done))
+
+    def found_seller(self, info_hash: str, bt: Endpoint, payee: str) -> None:
+        """A tracker lists a peer with a payee service: bid there, open a channel, connect."""
+        d = self._by_hash.get(info_hash)
+        if d is None or not d.bidding or bt[0] in d.paid or self._loop is None:
+            return
+        task = self._loop.create_task(self._open_and_connect(d, bt, payee))
+        self._opening.add(task)
+        task.add_done_callback(self._opening.discard)
+
+    async def _open_and_connect(self, d: _Download, bt: Endpoint, payee: str) -> None:
+        # Bid (and open the channel) first: the seeder admits a bidder before it connects.
+        await self._open(d, bt, payee)
+        if self._dl is not None:
+            self._dl.connect(d.info_hash, [bt])
+
+    def found_peers(self, info_hash: str, peers: Sequence[Endpoint]) -> None:
+        d = self._by_hash.get(info_hash)
+        if d is not None and self._dl is not None:
+            for ip, port in peers:
+                d.endpoints.setdefault(ip, f"{ip}:{port}")
+            self._dl.connect(info_hash, peers)
+
     # ---------------------------------------------------------------- opening
 
-    def _bid_for(self, reserve: int | None) -> int:
+    def _needs(self) -> list[TorrentNeed]:
+        needs = []
+        for d in self._downloads:
+            geo = d.geometry
+            piece = geo.piece_length if geo else 256 * 1024
+            remaining = self._left(d) if geo else piece * 1024
+            needs.append(TorrentNeed(InfoHash(bytes.fromhex(d.info_hash)), piece, remaining))
+        return needs
+
+    def _bid_for(self, d: _Download) -> int:
+        if not d.bidding:
+            return 0
         if self.fixed_rate is not None:
             return self.fixed_rate
-        geo = self._geometry
-        piece = geo.piece_length if geo else 256 * 1024
-        remaining = geo.total_size if geo else piece * 1024
-        ih = InfoHash(bytes.fromhex(self.info_hash))
-        self.autobidder.poll([TorrentNeed(ih, piece, remaining)])
-        return self.autobidder.current_bid(ih) or 0
+        self._poll_autobid()
+        return self.autobidder.current_bid(InfoHash(bytes.fromhex(d.info_hash))) or 0
 
-    async def _open(
-        self,
-        bt: Endpoint,
-        target: str,
-        ledger: AsyncLedgerClient,
-        store: PayerStore,
-        me: str,
-    ) -> None:
+    def _poll_autobid(self) -> dict[str, int]:
+        """Spread the balance left over every torrent being bid on; the bids that changed."""
+        spent = self.spent
+        if spent > self._recorded_spent:
+            self.autobidder.record_spent(spent - self._recorded_spent)
+            self._recorded_spent = spent
+        return {
+            bytes(u.info_hash).hex(): u.rate_per_piece_units or 0
+            for u in self.autobidder.poll(self._needs())
+        }
+
+    async def _open(self, d: _Download, bt: Endpoint, target: str) -> None:
+        ledger, store = self._ledger, self._store
+        assert ledger is not None and store is not None
         p = _Paid(bt, target, PayeeClient(target))
-        self._paid[bt[0]] = p
+        d.paid[bt[0]] = p
+        d.endpoints[bt[0]] = f"{bt[0]}:{bt[1]}"
         try:
-            reserve = await fetch_reserve(target, self.info_hash)
+            reserve = await fetch_reserve(target, d.info_hash)
             p.reserve = int(reserve.reserve_price) if reserve is not None else None
-            p.bid = self._bid_for(p.reserve)
+            p.bid = self._bid_for(d)
             if p.bid <= 0:
                 p.note = "no bid (budget or autobid is zero): free peer"
                 return
-            won = await p.client.bid(self.key.address, p.bid, me, self.info_hash)
+            won = await p.client.bid(self.key.address, p.bid, self._me, d.info_hash)
             if not won.accepted:
                 p.note = f"bid {p.bid} lost ({won.reason}): free peer"
                 return
+            # From here the seeder serves us as a payer: what it delivers while the channel
+            # opens is owed too, and paid once it is open.
+            p.account.rate = int(won.rate)
             deposit = self._budget.deposit_for(
-                int(won.rate), int(won.terms.min_deposit), self._pieces()
+                int(won.rate), int(won.terms.min_deposit), self._pieces(d)
             )
             if deposit is None:
                 # Withdraw: a winner that never pays would be cut off and banned.
-                await p.client.bid(self.key.address, 0, me, self.info_hash)
+                p.account.rate = 0
+                await p.client.bid(self.key.address, 0, self._me, d.info_hash)
                 p.note = "budget below the payee's minimum deposit: free peer"
                 return
             self._budget.lock(deposit)
@@ -281,83 +456,98 @@ class PaidDownloader:
                     ledger=ledger,
                     payee=p.client,
                     store=store,
-                    info_hash=self.info_hash,
-                    peer_endpoint=me,
+                    info_hash=d.info_hash,
+                    peer_endpoint=self._me,
                     bid=p.bid,
                     deposit=deposit,
                 )
             except BaseException:
                 self._budget.unlock(deposit)  # the open failed before or at the lock
+                p.account.rate = 0
                 raise
             p.account.rate = p.channel.rate
-            p.worker = asyncio.create_task(self._pay_loop(p), name=f"pay-{target}")
+            p.worker = asyncio.create_task(self._pay_loop(d, p), name=f"pay-{target}")
+            p.wake.set()
         except BidRejected as exc:
             p.note = f"bid lost ({exc}): free peer"
         except (ChannelError, LedgerError) as exc:
             p.note = f"no channel: {exc}"
             p.errors.append(str(exc))
 
-    def _pieces(self) -> int:
-        return self._geometry.num_pieces if self._geometry else 64
+    def _pieces(self, d: _Download) -> int:
+        return d.geometry.num_pieces if d.geometry else 64
 
-    async def _rebid_all(self, me: str) -> None:
-        """Re-bid to learn the uniform price now in force (it moves when others bid)."""
-        for p in self._paid.values():
-            if p.channel is None:
-                continue
-            with contextlib.suppress(ChannelError):
-                won = await p.client.bid(self.key.address, p.bid, me, self.info_hash)
-                if won.accepted and won.rate != p.account.rate:
-                    p.account.rate = int(won.rate)
+    async def _rebid_all(self) -> None:
+        """Re-bid to learn the uniform price now in force (it moves when others bid), with the
+        autobid's new bid where the balance or what is left moved it."""
+        moved = {} if self.fixed_rate is not None else self._poll_autobid()
+        for d in self._downloads:
+            if d.info_hash in moved and moved[d.info_hash] > 0:
+                for p in d.paid.values():
+                    p.bid = moved[d.info_hash]
+                if self.discovery is not None:
+                    self.discovery.set_bid(d.info_hash, moved[d.info_hash])
+            for p in d.paid.values():
+                if p.channel is None:
+                    continue
+                with contextlib.suppress(ChannelError):
+                    won = await p.client.bid(self.key.address, p.bid, self._me, d.info_hash)
+                    if won.accepted and won.rate != p.account.rate:
+                        p.account.rate = int(won.rate)
 
     # ---------------------------------------------------------------- paying
 
     def _on_verified(self, ih: str, piece: int, shares: Mapping[PeerKey, int]) -> None:
         """Alert thread: tally, then hand the payments to the event loop."""
-        geo = self._geometry
-        if geo is None or ih != self.info_hash:
+        d = self._by_hash.get(ih)
+        if d is None:
             return
-        size = geo.piece_size(piece)
+        if d.geometry is None:  # a magnet whose metadata just arrived
+            self._refresh_geometry(d)
+            if d.geometry is None:
+                return
+        size = d.geometry.piece_size(piece)
+        by_ip: dict[str, int] = {}
         with self._lock:
             for peer, n in shares.items():
-                t = self._tally.setdefault(peer.ip, _Tally())
+                t = d.tally.setdefault(peer.ip, _Tally())
                 t.bytes += n
                 t.pieces += int(n >= size)
-        by_ip: dict[str, int] = {}
-        for peer, n in shares.items():
-            by_ip[peer.ip] = by_ip.get(peer.ip, 0) + n
-        with self._lock:
-            self.verified_shares.append((piece, dict(by_ip)))
+                by_ip[peer.ip] = by_ip.get(peer.ip, 0) + n
+            d.verified_shares.append((piece, dict(by_ip)))
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._earned, piece, size, by_ip)
+            self._loop.call_soon_threadsafe(self._earned, d, size, by_ip)
 
     def _on_failed(self, ih: str, piece: int, shares: Mapping[PeerKey, int]) -> None:
+        d = self._by_hash.get(ih)
+        if d is None:
+            return
         with self._lock:
-            self.failed_pieces.append(piece)
+            d.failed_pieces.append(piece)
             for peer, n in shares.items():
-                self._tally.setdefault(peer.ip, _Tally()).failed += n
+                d.tally.setdefault(peer.ip, _Tally()).failed += n
         # A failed piece is paid to nobody, so a paid seeder's blocks in it go unpaid and count
         # against its credit window. When free peers shared the piece, suspect them first and
         # ban them at once, before more mixed pieces strand the paid seeder's credit.
         ips = {p.ip for p in shares}
-        paid = {ip for ip in ips if ip in self._paid and self._paid[ip].channel is not None}
+        paid = {ip for ip in ips if ip in d.paid and d.paid[ip].channel is not None}
         if self._loop is not None:
             for peer, n in shares.items():
                 if peer.ip in paid and n > 0:
-                    self._loop.call_soon_threadsafe(self._report_failed, peer.ip, ih, piece, n)
+                    self._loop.call_soon_threadsafe(self._report_failed, d, peer.ip, piece, n)
         if paid and len(ips) > 1 and self._dl is not None:
             for ip in ips - paid:
                 self._dl.ban(ip, self.ban_seconds)
 
-    def _report_failed(self, ip: str, ih: str, piece: int, nbytes: int) -> None:
+    def _report_failed(self, d: _Download, ip: str, piece: int, nbytes: int) -> None:
         """Event loop: ask the paid seeder to forgive its blocks in a failed piece."""
-        p = self._paid.get(ip)
+        p = d.paid.get(ip)
         if p is None:
             return
 
         async def report() -> None:
             try:
-                await p.client.report_failed_piece(self.key.address, ih, piece, nbytes)
+                await p.client.report_failed_piece(self.key.address, d.info_hash, piece, nbytes)
             except Exception as exc:  # a payee that cannot hear it throttles us; nothing to undo
                 log.info("failed-piece report to %s not delivered: %s", ip, exc)
 
@@ -365,13 +555,13 @@ class PaidDownloader:
         p.receipts.add(task)
         task.add_done_callback(p.receipts.discard)
 
-    def _earned(self, piece: int, size: int, by_ip: dict[str, int]) -> None:
+    def _earned(self, d: _Download, size: int, by_ip: dict[str, int]) -> None:
         for ip, n in by_ip.items():
-            p = self._paid.get(ip)
-            if p is not None and p.channel is not None and p.account.earn(n, size):
+            p = d.paid.get(ip)
+            if p is not None and p.account.earn(n, size) and p.channel is not None:
                 p.wake.set()
 
-    async def _pay_loop(self, p: _Paid) -> None:
+    async def _pay_loop(self, d: _Download, p: _Paid) -> None:
         """Sign and queue the next cumulative as soon as more is owed; never await a receipt
         here, so payments pipeline."""
         channel = p.channel
@@ -382,7 +572,7 @@ class PaidDownloader:
             p.wake.clear()
             while acct.due:
                 if acct.owed > channel.deposit:
-                    await self._top_up(p, acct.owed)
+                    await self._top_up(d, p, acct.owed)
                 target = acct.next_payment(channel.deposit)
                 if target is None:
                     p.note = "budget spent: payments stopped"
@@ -400,11 +590,11 @@ class PaidDownloader:
             p.errors.append(str(exc))
             log.warning("payment to %s failed: %s", p.payee_target, exc)
 
-    async def _top_up(self, p: _Paid, target: int) -> None:
+    async def _top_up(self, d: _Download, p: _Paid, target: int) -> None:
         channel = p.channel
         assert channel is not None
         additional = self._budget.top_up_for(
-            target, channel.deposit, p.account.rate, self._pieces()
+            target, channel.deposit, p.account.rate, self._pieces(d)
         )
         if additional <= 0:
             return
@@ -420,34 +610,36 @@ class PaidDownloader:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             await asyncio.sleep(0)
-            busy = [
-                p for p in self._paid.values() if p.channel is not None and not p.account.starved
-            ]
+            busy = [p for p in self._all_paid() if p.channel is not None and not p.account.starved]
             if all(p.account.sent >= p.account.owed and not p.receipts for p in busy):
                 return
             await asyncio.sleep(0.01)
 
-    async def _close_all(self) -> None:
-        for p in self._paid.values():
-            if p.channel is None:
+    async def _close_all(self, *, done_only: bool) -> None:
+        for d in self._downloads:
+            if done_only and not d.complete:
                 continue
-            try:
-                await p.channel.cooperative_close()
-            except (ChannelError, LedgerError) as exc:
-                p.errors.append(f"cooperative close failed: {exc}")
-                p.note = "close left to the payee"
+            for p in d.paid.values():
+                if p.channel is None:
+                    continue
+                try:
+                    await p.channel.cooperative_close()
+                except (ChannelError, LedgerError) as exc:
+                    p.errors.append(f"cooperative close failed: {exc}")
+                    p.note = "close left to the payee"
 
     # ---------------------------------------------------------------- reporting
 
-    def _peers(self) -> tuple[PeerProgress, ...]:
+    def _peers(self, d: _Download) -> tuple[PeerProgress, ...]:
         with self._lock:
-            tally = {ip: _Tally(t.pieces, t.bytes, t.failed) for ip, t in self._tally.items()}
-        endpoints = {bt[0]: f"{bt[0]}:{bt[1]}" for bt, _ in self.paid_specs}
+            tally = {ip: _Tally(t.pieces, t.bytes, t.failed) for ip, t in d.tally.items()}
+        endpoints = dict(d.endpoints)
+        endpoints.update({bt[0]: f"{bt[0]}:{bt[1]}" for bt, _ in self.paid_specs})
         endpoints.update({ip: f"{ip}:{port}" for ip, port in self.free_peers})
         out = []
-        for ip in sorted(set(tally) | set(self._paid)):
+        for ip in sorted(set(tally) | set(d.paid)):
             t = tally.get(ip, _Tally())
-            p = self._paid.get(ip)
+            p = d.paid.get(ip)
             paid = p is not None and p.channel is not None
             out.append(
                 PeerProgress(
@@ -464,28 +656,42 @@ class PaidDownloader:
         return tuple(out)
 
     def snapshot(self) -> ProgressSnapshot:
+        """Progress over every torrent (pieces summed)."""
         dl = self._dl
         done = total = rate = 0
-        if dl is not None and self.info_hash:
-            pr = dl.progress(self.info_hash)
-            done, total, rate = pr.pieces_done, pr.pieces_total, pr.download_rate
+        if dl is not None:
+            for d in self._downloads:
+                if d.info_hash:
+                    pr = dl.progress(d.info_hash)
+                    done += pr.pieces_done
+                    total += pr.pieces_total
+                    rate += pr.download_rate
         return ProgressSnapshot(
-            info_hash=self.info_hash,
+            info_hash=self.info_hash if len(self._downloads) == 1 else "",
             pieces_done=done,
             pieces_total=total,
             download_rate=rate,
             spent=self.spent,
             locked=self.locked,
             budget=self.budget,
-            peers=self._peers(),
+            peers=tuple(p for d in self._downloads for p in self._peers(d)),
         )
 
     @property
     def spent(self) -> int:
-        return sum(p.channel.cumulative for p in self._paid.values() if p.channel is not None)
+        return sum(p.channel.cumulative for p in self._all_paid() if p.channel is not None)
 
-    def _summary(self, seconds: float, complete: bool) -> DownloadSummary:
-        geo = self._geometry
+    def _summary(self, seconds: float) -> DownloadsSummary:
+        return DownloadsSummary(
+            torrents=tuple(self._torrent_summary(d, seconds) for d in self._downloads),
+            seconds=seconds,
+            spent=self.spent,
+            locked=self.locked,
+            budget=self.budget,
+        )
+
+    def _torrent_summary(self, d: _Download, seconds: float) -> DownloadSummary:
+        geo = d.geometry
         channels = tuple(
             {
                 "channel_id": p.channel.channel_id.hex(),
@@ -497,20 +703,20 @@ class PaidDownloader:
                 "status": p.channel.record.status_label,
                 "errors": list(p.errors),
             }
-            for p in self._paid.values()
+            for p in d.paid.values()
             if p.channel is not None
         )
         return DownloadSummary(
-            info_hash=self.info_hash,
-            complete=complete,
+            info_hash=d.info_hash,
+            complete=d.complete,
             seconds=seconds,
-            transfer_seconds=max(0.0, self._t_done - self._t_connect) if complete else 0.0,
+            transfer_seconds=max(0.0, d.t_done - self._t_connect) if d.complete else 0.0,
             size=geo.total_size if geo else 0,
             pieces=geo.num_pieces if geo else 0,
-            spent=self.spent,
+            spent=sum(p.channel.cumulative for p in d.paid.values() if p.channel is not None),
             locked=self.locked,
             budget=self.budget,
-            peers=self._peers(),
+            peers=self._peers(d),
             channels=channels,
             close_mode=self.close_mode.value,
         )

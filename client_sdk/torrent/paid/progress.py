@@ -72,3 +72,31 @@ class DownloadSummary:
             ],
             "channels": list(self.channels),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadsSummary:
+    """Every torrent of one download session, and the budget they shared."""
+
+    torrents: tuple[DownloadSummary, ...]
+    seconds: float
+    spent: int
+    locked: int
+    budget: int
+
+    @property
+    def complete(self) -> bool:
+        return all(t.complete for t in self.torrents)
+
+    def to_json(self) -> dict[str, Any]:
+        """The first torrent's summary (the whole of it when there is one), overridden by the
+        totals, plus every torrent's under `torrents`."""
+        return {
+            **self.torrents[0].to_json(),
+            "complete": self.complete,
+            "seconds": round(self.seconds, 3),
+            "spent": self.spent,
+            "locked": self.locked,
+            "budget": self.budget,
+            "torrents": [t.to_json() for t in self.torrents],
+        }

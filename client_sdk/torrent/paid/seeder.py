@@ -21,6 +21,13 @@ Per payer and torrent, keyed by its ledger account:
 - refused updates (bad signature, stale, over the deposit...) count as failures: after
   `max_payment_failures` it is banned. A PAID peer that stays throttled with more than the
   window unpaid for `payment_timeout` seconds (it stopped paying) is banned too.
+
+Peers that never bid (legacy clients) have no peer class: libtorrent's own choker serves them
+round robin in `optimistic_slots` unchoke slots, plus every paid slot the auctions left unsold
+under `LegacyPeers.SERVE` (payers' classes are exempt from that choker). Each torrent has its own
+reserve price and market. With trackers in its torrents, the seeder announces where its payee
+service listens and its reserve (`SellerDiscovery`), connects to the highest bidders they list,
+and drops a peer whose real bid is far below its tracker bid.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -44,7 +51,7 @@ from client_sdk.channel import CheckpointPolicy, PayeeBook, PayeeStore, PayeeTer
 from client_sdk.channel.payee import PayeeChannel
 from client_sdk.ledger_client import AsyncLedgerClient, LedgerError
 from client_sdk.p2p import PayeeServer
-from client_sdk.torrent.access import UnknownPeerPolicy
+from client_sdk.torrent.access import LegacyPeers, UnknownPeerPolicy
 from client_sdk.torrent.market import (
     CHUNK_SIZE,
     NO_GROWTH,
@@ -76,6 +83,8 @@ from client_sdk.torrent.paid.payers import (
 from client_sdk.torrent.peers import PeerKey
 from client_sdk.torrent.seeder import Seeder
 from client_sdk.torrent.session import DEFAULT_PIECE_SIZE, Geometry
+from client_sdk.tracker.discovery import SellerDiscovery
+from client_sdk.tracker.hints import BidHints
 from core.clock import Clock, SystemClock
 from core.crypto import SigningKey
 from core.status import ChannelStatus
@@ -109,8 +118,15 @@ class PaidSeederConfig:
     """Bytes/s for the whole seeder (0: unlimited)."""
     terms: PayeeTerms = field(default_factory=PayeeTerms)
     checkpoint: CheckpointPolicy = field(default_factory=CheckpointPolicy)
-    unknown_peers: UnknownPeerPolicy = UnknownPeerPolicy.BLOCK
-    """Peers that never bid: BLOCK (only bidders connect) or SERVE (served like a plain seed)."""
+    legacy_peers: LegacyPeers = LegacyPeers.SERVE
+    """Peers that never bid: served in the optimistic slot and unsold paid slots (SERVE), in
+    the optimistic slot only (OPTIMISTIC), or not at all (BLOCK)."""
+    dht: bool = False
+    """Find peers through the DHT too (public swarms); trackers and `connect` otherwise."""
+    hint_min_percent: int = 50
+    """A peer whose real bid is below this percentage of its tracker bid is dropped."""
+    hint_grace: float = 30.0
+    """Seconds a connected peer with a tracker bid may take to make its real bid."""
 
     def limits(self, piece_length: int) -> Limits:
         return Limits(
@@ -128,6 +144,9 @@ class _Torrent:
     geometry: Geometry
     market: SellerMarket
     payers: PayerRoster
+    trackers: list[str] = field(default_factory=list)
+    unsold: int = 0
+    """Paid slots the last round left unsold (lent to legacy peers under SERVE)."""
 
 
 class _AuctionRates:
@@ -179,9 +198,17 @@ class PaidSeeder:
             gating=True,
             window=self.config.window,
             inflight=self.config.inflight,
-            unknown_peers=self.config.unknown_peers,
+            unknown_peers=(
+                UnknownPeerPolicy.BLOCK
+                if self.config.legacy_peers is LegacyPeers.BLOCK
+                else UnknownPeerPolicy.SERVE
+            ),
             on_delivered=self._on_delivered,
             upload_limit=self.config.upload_limit,
+            settings={"enable_dht": True} if self.config.dht else None,
+            choke_unknown=self.config.legacy_peers is not LegacyPeers.BLOCK,
+            unknown_slots=self.config.optimistic_slots,
+            unchoke_interval=round(self.config.choke_interval),
         )
         self._lock = threading.Lock()
         self._torrents: dict[str, _Torrent] = {}
@@ -191,6 +218,8 @@ class PaidSeeder:
         self._ledger: AsyncLedgerClient | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.bans: list[tuple[str, str]] = []  # (ip, why)
+        self.discovery: SellerDiscovery | None = None
+        self._legacy_sent: dict[tuple[str, str], int] = {}  # (payer IP, info hash) -> bytes
 
     # ---------------------------------------------------------------- set-up
 
@@ -210,9 +239,24 @@ class PaidSeeder:
             raise RuntimeError("not started")
         return self._server.book
 
-    def add(self, ti: lt.torrent_info, save_path: Path, *, timeout: float = 30.0) -> str:
-        """Seed `ti` from `save_path` (checked first); returns its info hash."""
+    def add(
+        self,
+        ti: lt.torrent_info,
+        save_path: Path,
+        *,
+        reserve: int | None = None,
+        trackers: Sequence[str] = (),
+        timeout: float = 30.0,
+    ) -> str:
+        """Seed `ti` from `save_path` (checked first) at its own `reserve` price (default: the
+        config's), announced to its trackers and `trackers`; returns its info hash."""
         ih = self.seeder.add(ti, save_path)
+        handle = self.seeder.handle(ih)
+        known = [str(t["url"]) for t in handle.trackers()]
+        for url in trackers:
+            if url not in known:
+                handle.add_tracker({"url": url, "tier": len(known)})
+                known.append(url)
         self.seeder.wait_seeding(ih, timeout)
         geometry = Geometry.of(ti)
         now = self._clock()
@@ -228,15 +272,22 @@ class PaidSeeder:
             InfoHash(bytes.fromhex(ih)),
             config=AuctioneerConfig(cfg.paid_slots, cfg.optimistic_slots, cfg.optimistic_every),
         )
-        reserve = ReservePrice(cfg.reserve_growth, now, fixed=cfg.reserve)
+        fixed = reserve if reserve is not None else cfg.reserve
+        reserve_price = ReservePrice(cfg.reserve_growth, now, fixed=fixed)
         market = SellerMarket(
-            auctioneer, reserve, challenger, min_bid_interval_s=cfg.min_bid_interval
+            auctioneer, reserve_price, challenger, min_bid_interval_s=cfg.min_bid_interval
         )
         market.choke_round(now)  # sets the auction's reserve
         payers = PayerRoster(cfg.limits(geometry.piece_length))
         with self._lock:
-            self._torrents[ih] = _Torrent(ih, geometry, market, payers)
+            self._torrents[ih] = _Torrent(ih, geometry, market, payers, known)
+        if self.discovery is not None:
+            self._service.soon(self._discover, self._torrents[ih])
         return ih
+
+    def magnet(self, info_hash: str) -> str:
+        """A magnet link with the torrent's trackers (`tr=`)."""
+        return str(lt.make_magnet_uri(self.seeder.handle(info_hash)))
 
     def start(self, timeout: float = 30.0) -> str:
         """Start the payee service on `ip` (and its event loop); returns its target."""
@@ -267,6 +318,17 @@ class PaidSeeder:
         server.servicer.register("ReportFailedPiece", self._report_failed_piece)
         self._server = server
         await server.start(f"{self.ip}:{self._payee_port}")
+        self.discovery = SellerDiscovery(
+            self,
+            self.ip,
+            self.seeder.port,
+            server.port,
+            hints=BidHints(cfg.hint_min_percent, cfg.hint_grace),
+            clock=self._clock,
+        )
+        for t in self._torrents.values():
+            self._discover(t)
+        self.discovery.start()
         # Channels from an earlier run: their peers are payers again.
         for ch in book.channels.values():
             if ch.is_open:
@@ -288,6 +350,8 @@ class PaidSeeder:
             self._service.stop()
 
     async def _astop(self) -> None:
+        if self.discovery is not None:
+            await self.discovery.stop()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -391,6 +455,10 @@ class PaidSeeder:
         ip = _ip_of(request.peer_endpoint)
         if t is None or ip is None:
             return None
+        if self.discovery is not None:
+            self.discovery.real_bid(t.info_hash, ip, max(0, request.units_per_piece))
+            if self.seeder.access.is_banned(ip):
+                return None  # its tracker bid was far above this one: dropped
         with self._lock:
             t.payers.join(
                 request.payer, t.info_hash, ip, request.peer_endpoint, t.geometry.piece_length
@@ -422,6 +490,16 @@ class PaidSeeder:
         with self._lock:
             effects = t.payers.apply_round(info_hash, result)
         self._perform(effects)
+        t.unsold = max(0, self.config.paid_slots - len(result.outcome.winners))
+        self._lend_unsold_slots()
+
+    def _lend_unsold_slots(self) -> None:
+        """Legacy peers get libtorrent's unchoke slots: the optimistic one, plus under SERVE
+        every paid slot the auctions left unsold."""
+        slots = self.config.optimistic_slots
+        if self.config.legacy_peers is LegacyPeers.SERVE:
+            slots += sum(t.unsold for t in list(self._torrents.values()))
+        self.seeder.set_unknown_slots(slots)
 
     def _perform(self, effects: list[Credit | Reprice]) -> None:
         for effect in effects:
@@ -514,14 +592,19 @@ class PaidSeeder:
         with self._lock:
             acct = t.payers.at(who.ip, info_hash)
             if acct is None:
-                return
-            delivery = acct.deliver(piece, nbytes, t.geometry.piece_size(piece))
-            mode = acct.mode
-            gift = None
-            if acct.gift_low(t.payers.limits):
-                acct.top_up_gift(t.payers.limits)
-                gift = acct.credit()
+                legacy = self._legacy_credit(who.ip, t, nbytes)
+            else:
+                delivery = acct.deliver(piece, nbytes, t.geometry.piece_size(piece))
+                mode = acct.mode
+                gift = None
+                if acct.gift_low(t.payers.limits):
+                    acct.top_up_gift(t.payers.limits)
+                    gift = acct.credit()
         if not self._service.running:
+            return
+        if acct is None:
+            if legacy is not None:
+                self._perform([legacy])
             return
         if gift is not None:
             self._perform([gift])
@@ -529,6 +612,17 @@ class PaidSeeder:
             self._service.soon(self._uploaded, t, piece)
         if delivery.whole and mode is Mode.PAID:
             self._service.soon(self._delivered_piece, acct)
+
+    def _legacy_credit(self, ip: str, t: _Torrent, nbytes: int) -> Credit | None:
+        """A payer's IP on a torrent it does not bid for is a legacy peer there. Its peer
+        class (per IP) is the one its paid torrents use, so the gate must not hold it for this
+        torrent: credit keeps ahead of what it is sent (under BLOCK it is held: bid or nothing).
+        """
+        if self.config.legacy_peers is LegacyPeers.BLOCK or not self.seeder.gate.is_gated(ip):
+            return None
+        sent = self._legacy_sent.get((ip, t.info_hash), 0) + nbytes
+        self._legacy_sent[(ip, t.info_hash)] = sent
+        return Credit(ip, t.info_hash, sent + t.payers.limits.gift_ahead)
 
     def _uploaded(self, t: _Torrent, piece: int) -> None:
         # The delivered hook has no block index, so every chunk of a piece that went out is
@@ -544,6 +638,31 @@ class PaidSeeder:
             if ch.is_open and (ch.payer, ch.record.info_hash) == (acct.payer, acct.info_hash):
                 self.book.delivered(ch.channel_id, 1)
                 return
+
+    # ---------------------------------------------------------------- trackers
+
+    def _discover(self, t: _Torrent) -> None:
+        """Service loop: announce the torrent's payee port and reserve to its HTTP trackers."""
+        if self.discovery is not None:
+            reserve = t.market.reserve.price(self._clock())
+            self.discovery.add_torrent(t.info_hash, t.trackers, reserve)
+
+    def connect(self, info_hash: str, peers: Sequence[tuple[str, int]]) -> None:
+        """Connect out to peers (the highest bidders a tracker lists)."""
+        with contextlib.suppress(KeyError):
+            self.seeder.connect(info_hash, peers)
+
+    def connected_ips(self, info_hash: str) -> Iterable[str]:
+        try:
+            return self.seeder.peer_ips(info_hash)
+        except KeyError:
+            return ()
+
+    def drop(self, info_hash: str, ip: str, why: str) -> None:
+        """Disconnect a peer whose tracker bid proved false, and keep it out for a while."""
+        self.seeder.ban(ip, self.config.ban_seconds)
+        self.bans.append((ip, why))
+        log.warning("dropped %s from %s: %s", ip, info_hash[:16], why)
 
     # ---------------------------------------------------------------- periodic work
 
@@ -566,6 +685,10 @@ class PaidSeeder:
                 data = t.payers.round_data(t.info_hash)
             result, _announcement = t.market.choke_round(now, data)
             self._apply_round(t.info_hash, result)
+            if self.discovery is not None:
+                self.discovery.set_reserve(t.info_hash, t.market.reserve.price(now))
+        if self.discovery is not None:
+            self.discovery.tick()
 
     def _check_overdue(self) -> None:
         gate = self.seeder.gate
