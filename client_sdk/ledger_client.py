@@ -28,7 +28,7 @@ from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from core.crypto import SigningKey
 from core.envelopes import sign
-from core.rejections import DATABASE_UNAVAILABLE, reason_of
+from core.rejections import DATABASE_UNAVAILABLE, SLOW_CONSUMER, reason_of
 from core.signing import derive_channel_id
 
 T = TypeVar("T")
@@ -87,6 +87,14 @@ def _error(exc: grpc.RpcError, *, write: bool = False) -> LedgerError:
             return LedgerOutcomeUnknown(code, details, reason)
         return LedgerUnavailable(code, details, reason)
     return LedgerRejected(reason or code.name, code, details)
+
+
+def _resumable(exc: grpc.RpcError) -> bool:
+    """A stream that ended this way may simply be opened again after its last event."""
+    code = exc.code()  # type: ignore[attr-defined]
+    if code in _RETRYABLE:
+        return True
+    return code == grpc.StatusCode.RESOURCE_EXHAUSTED and reason_of(exc) == SLOW_CONSUMER
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,7 +415,8 @@ class AsyncLedgerClient:
         max_backoff: float = BACKOFF_CAP,
     ) -> AsyncGenerator[pb.Event]:
         """Follow the ledger's events after `after_event_id` (0: from the first one; `only_new`:
-        from the ledger's latest); a dropped stream resumes after the last event seen."""
+        from the ledger's latest), each once, in the ledger's order. A stream that drops, or that
+        the ledger cut off because this reader fell behind, resumes after the last event seen."""
         cursor = (await self.get_info()).last_event_id if only_new else after_event_id
         delay = BACKOFF_BASE
         while True:
@@ -419,7 +428,7 @@ class AsyncLedgerClient:
                     yield event
                 return
             except grpc.RpcError as exc:
-                if not reconnect or exc.code() not in _RETRYABLE:  # type: ignore[attr-defined]
+                if not reconnect or not _resumable(exc):
                     raise _error(exc) from None
             finally:
                 call.cancel()

@@ -66,6 +66,12 @@ DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
 """The database connection failed during COMMIT; the request may or may not have taken effect."""
 
+# Reasons of RESOURCE_EXHAUSTED answers to Subscribe.
+TOO_MANY_STREAMS = "TOO_MANY_STREAMS"
+"""A cap on concurrent event streams (in all, per client address, or unfiltered) is reached."""
+SLOW_CONSUMER = "SLOW_CONSUMER"
+"""The stream fell too far behind and was cut off; subscribe again after the last event."""
+
 
 def reason_of(error: object) -> str | None:
     """The stable reason a failed call carries in its trailers (a grpc.RpcError), else None."""

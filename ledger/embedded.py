@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ledger.rpc.server import RunningLedger, start_server
+from ledger.rpc.subscriptions import StreamLimits
 from ledger.service import LedgerService
 
 
@@ -18,6 +19,7 @@ def serving_in_thread(
     *,
     treasury_token: str | None = None,
     sweep_interval: float | None = 1.0,
+    stream_limits: StreamLimits | None = None,
 ) -> Iterator[RunningLedger]:
     """Serve until the block ends; the RunningLedger's `target` is where to connect."""
     loop = asyncio.new_event_loop()
@@ -30,7 +32,11 @@ def serving_in_thread(
     try:
         running = call(
             start_server(
-                service, listen, treasury_token=treasury_token, sweep_interval=sweep_interval
+                service,
+                listen,
+                treasury_token=treasury_token,
+                sweep_interval=sweep_interval,
+                stream_limits=stream_limits,
             )
         )
         assert isinstance(running, RunningLedger)

@@ -48,6 +48,7 @@ T = TypeVar("T")
 _CONFLICT_SQLSTATES = {"40001", "40P01"}
 _RETRY_PAUSE = 0.002
 _RETRY_PAUSE_MAX = 0.1
+NUMBERING_BATCH = 5000
 MAX_REASON_CHARS = 500
 EVENT_REFERENCE_CHARS = 160  # the events.reference column
 
@@ -199,7 +200,8 @@ class LedgerService:
                             tx.complete_claim(once.digest, reply)
                         else:
                             tx.record_request(once.digest, once.kind, reply, now)
-                self.bell.ring()
+                if tx.wrote_events:
+                    self.bell.ring()
                 return result
             except (Rejected, IntegrityError):
                 # The same request may have taken effect already (a resend, or a concurrent
@@ -540,9 +542,37 @@ class LedgerService:
         return settled
 
     # ------------------------------------------------------------ events, audit
-    def events_after(self, event_id: int, limit: int = 500) -> list[Event]:
+    def number_events(self) -> int:
+        """Give committed events their stream positions (PostgreSQL: after they commit, see
+        `Tx.number_events`; SQLite numbers them as it commits them). Returns how many."""
+        if not self.store.numbers_events_after_commit:
+            return 0
+        numbered = 0
+        while True:
+            with self.store.transaction() as tx:
+                count = tx.number_events(NUMBERING_BATCH)
+            numbered += count
+            if count < NUMBERING_BATCH:
+                return numbered
+
+    def events_after(self, event_id: int, limit: int = 500, account: str = "") -> list[Event]:
+        """Every event committed so far after `event_id` (a stream position), in stream order."""
         protocol.check_id(event_id, "after_event_id")
-        return self._read(lambda tx: tx.events_after(event_id, limit))
+        self.number_events()
+        return self._read(lambda tx: tx.events_after(event_id, limit, account=account))
+
+    def event_page(
+        self, after: int, limit: int, account: str = "", until: int | None = None
+    ) -> list[tuple[Event, Channel | None]]:
+        """Numbered events after `after` (up to `until`), each with its channel as it is now."""
+        protocol.check_id(after, "after_event_id")
+
+        def work(tx: Tx) -> list[tuple[Event, Channel | None]]:
+            events = tx.events_after(after, limit, account=account, until=until)
+            channels = tx.channels_by_id(e.channel_id for e in events if e.channel_id)
+            return [(e, channels.get(e.channel_id) if e.channel_id else None) for e in events]
+
+        return self._read(work)
 
     def last_event_id(self) -> int:
         return self._read(lambda tx: tx.last_event_id())

@@ -462,6 +462,8 @@ class PayeeBook:
             try:
                 if cursor is None:  # from now on; earlier history is in our store already
                     cursor = (await self.ledger.get_info()).last_event_id
+                    # ...except close requests made while we were not watching: answer them.
+                    await self._answer_close_requests()
                 async for event in self.ledger.events(self.address, cursor):
                     cursor = event.event_id
                     await self._on_event(event)
@@ -470,6 +472,19 @@ class PayeeBook:
             except Exception as exc:  # the stream resumes; a watcher must not die quietly
                 log.warning("ledger event stream failed (%s); resubscribing", exc)
                 await asyncio.sleep(self.tick)
+
+    async def _answer_close_requests(self) -> None:
+        """Close our channels that the ledger has CLOSING: their payers asked, maybe while this
+        book was not running, and the challenge window is running out."""
+        closing = await self.ledger.all_channels(self.address, pb.CHANNEL_STATUS_CLOSING)
+        for on_ledger in closing:
+            channel = self.channels.get(bytes(on_ledger.channel_id))
+            if channel is None or channel.record.status is ChannelStatus.SETTLED:
+                continue
+            try:
+                await self.close(channel.channel_id)
+            except LedgerError as exc:
+                log.warning("answering a close request failed: %s", exc)
 
     async def _on_event(self, event: pb.Event) -> None:
         channel = self.channels.get(bytes(event.channel_id))

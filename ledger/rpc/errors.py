@@ -62,3 +62,7 @@ def status_error(rejected: Rejected) -> StatusError:
 
 def unavailable_error(reason: str, message: str) -> StatusError:
     return refusal(grpc.StatusCode.UNAVAILABLE, reason, message)
+
+
+def exhausted_error(reason: str, message: str) -> StatusError:
+    return refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, reason, message)

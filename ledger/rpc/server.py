@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,8 +23,11 @@ from core.clock import Clock, SystemClock
 from core.database import DEFAULT_TIMEOUT, is_sqlite, make_engine
 from core.rpc import Metrics, RequestInterceptor
 from ledger.rpc.servicer import LedgerServicer, TreasuryServicer
+from ledger.rpc.subscriptions import EventHub, Listen, StreamLimits
 from ledger.service import LedgerService
 from ledger.storage.migrate import upgrade
+from ledger.storage.notify import FileBell
+from ledger.storage.notify import listen as listen_for_events
 from ledger.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -83,6 +89,8 @@ class RunningLedger:
     service: LedgerService
     metrics: Metrics
     executor: ThreadPoolExecutor
+    hub: EventHub
+    _closing: Callable[[], None]
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -96,10 +104,40 @@ class RunningLedger:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.server.stop(grace)
+        await self.hub.stop()
+        self._closing()
         self.executor.shutdown(wait=True)
 
     async def wait(self) -> None:
         await self.server.wait_for_termination()
+
+
+def _runner(executor: ThreadPoolExecutor) -> Callable[..., Awaitable[Any]]:
+    """Runs a blocking call on the database pool (for the event hub)."""
+
+    async def run(fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, functools.partial(fn, *args))
+
+    return run
+
+
+def _event_notices(service: LedgerService) -> tuple[Listen | None, Callable[[], None]]:
+    """How this process hears of other processes' events, and how to stop telling them ours."""
+    url = service.store.notify_url()
+    if url is not None:  # PostgreSQL: whoever numbers events sends NOTIFY
+        return functools.partial(listen_for_events, url), lambda: None
+    path = service.store.sqlite_path()
+    if path is None:  # an in-memory database has one process
+        return None, lambda: None
+    bell = FileBell(path)
+    unring = service.bell.listen(bell.ring)
+
+    def close() -> None:
+        unring()
+        bell.close()
+
+    return bell.listen, close
 
 
 async def _sweep_forever(
@@ -126,6 +164,7 @@ async def start_server(
     sweep_interval: float | None = 1.0,
     workers: int = 8,
     reuse_port: bool = False,
+    stream_limits: StreamLimits | None = None,
 ) -> RunningLedger:
     metrics = metrics or Metrics()
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ledger-db")
@@ -139,7 +178,10 @@ async def start_server(
             ("grpc.so_reuseport", int(reuse_port)),
         ],
     )
-    pb_grpc.add_LedgerServicer_to_server(LedgerServicer(service, executor), server)
+    notices, closing = _event_notices(service)
+    hub = EventHub(service, _runner(executor), stream_limits, listen=notices)
+    await hub.start()
+    pb_grpc.add_LedgerServicer_to_server(LedgerServicer(service, executor, hub), server)
     pb_grpc.add_TreasuryServicer_to_server(
         TreasuryServicer(service, executor, treasury_token), server
     )
@@ -157,7 +199,7 @@ async def start_server(
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    running = RunningLedger(server, port, service, metrics, executor)
+    running = RunningLedger(server, port, service, metrics, executor, hub, closing)
     if sweep_interval:
         running._tasks.append(
             asyncio.create_task(_sweep_forever(service, executor, sweep_interval))

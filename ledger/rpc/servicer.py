@@ -7,12 +7,11 @@ the asyncio loop keeps serving while the database works.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -23,13 +22,20 @@ from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from core.crypto import check_address
 from core.envelopes import open_signed, request_digest
-from core.rejections import DATABASE_UNAVAILABLE, OUTCOME_UNKNOWN, Rejected, Rejection
+from core.rejections import (
+    DATABASE_UNAVAILABLE,
+    OUTCOME_UNKNOWN,
+    SLOW_CONSUMER,
+    Rejected,
+    Rejection,
+)
 from core.rpc import StatusError, rejection_reason
 from core.types import MAX_AMOUNT
 from core.wire import channel_status_from_pb
 from ledger.protocol import Refund, StateProof, check_id
 from ledger.rpc import convert
-from ledger.rpc.errors import status_error, unavailable_error
+from ledger.rpc.errors import exhausted_error, status_error, unavailable_error
+from ledger.rpc.subscriptions import EventHub, StreamRefused, client_address
 from ledger.service import LedgerService
 from ledger.storage import deadline
 from ledger.storage.errors import CommitOutcomeUnknown, DatabaseUnavailable
@@ -39,7 +45,7 @@ T = TypeVar("T")
 Handler = Callable[..., Awaitable[Any]]
 
 VERSION = "0.1.0"
-SUBSCRIBE_POLL_SECONDS = 0.5
+REPLAY_PAGE = 500
 
 
 # When the database work of the current call must be done: the caller's deadline, less a margin
@@ -140,6 +146,10 @@ def _refund(opened: Any) -> Refund:
 
 
 class LedgerServicer(_Base, pb_grpc.LedgerServicer):
+    def __init__(self, service: LedgerService, executor: ThreadPoolExecutor, hub: EventHub) -> None:
+        super().__init__(service, executor)
+        self.hub = hub
+
     @rpc
     async def GetInfo(self, request: pb.GetInfoRequest, context: Any) -> pb.GetInfoResponse:
         return pb.GetInfoResponse(
@@ -316,44 +326,78 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
 
     async def Subscribe(
         self, request: pb.SubscribeRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.Event]:
-        """Events after `after_event_id` (or from now with `only_new`), then live ones, in order."""
+    ) -> None:
+        """Events after `after_event_id` (or from now with `only_new`), then live ones: every
+        committed event that matches, once, in stream order.
+
+        History is read from the database (filtered there by account); then the stream joins
+        the process's event hub, which offers it what follows. A stream that falls behind is cut
+        off with RESOURCE_EXHAUSTED and resumes by subscribing again after its last event.
+        """
+        task = asyncio.current_task()
+        assert task is not None
         try:
             if request.account:
                 check_address(request.account, "account")
             check_id(request.after_event_id, "after_event_id")
+            sub = self.hub.join(client_address(context.peer()), request.account, task)
         except Rejected as rejected:
             rejection_reason.set(rejected.reason.value)
             await abort_rejected(context, rejected)
-        loop = asyncio.get_running_loop()
-        wake = asyncio.Event()
+            return
+        except StreamRefused as refused:
+            rejection_reason.set(refused.reason)
+            await _abort(context, exhausted_error(refused.reason, refused.message))
+            return
+        stall = self.hub.limits.write_stall
 
-        def ring() -> None:
-            loop.call_soon_threadsafe(wake.set)
+        async def send(event: pb.Event) -> None:
+            async with asyncio.timeout(stall):
+                await context.write(event)
+            sub.sent = event.event_id
 
-        remove = self.service.bell.listen(ring)
-        try:
-            cursor = request.after_event_id
-            if request.only_new:
-                cursor = await self.call(self.service.last_event_id)
+        async def replay(until: int | None) -> None:
             while True:
-                wake.clear()
-                batch = await self.call(self.service.events_after, cursor)
-                for event in batch:
-                    cursor = event.event_id
-                    if request.account and request.account not in event.accounts:
-                        continue
-                    channel = None
-                    if event.channel_id is not None:
-                        channel = await self.call(self.service.get_channel, event.channel_id)
-                    yield convert.event_to_pb(event, channel)
-                if batch:
-                    continue
-                # The bell covers this process; polling covers other ledger processes.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), SUBSCRIBE_POLL_SECONDS)
+                page = await self.call(
+                    self.service.event_page, sub.sent, REPLAY_PAGE, request.account, until
+                )
+                for event, channel in page:
+                    await send(convert.event_to_pb(event, channel))
+                if len(page) < REPLAY_PAGE:
+                    return
+
+        sub.sent = request.after_event_id
+        try:
+            if request.only_new:
+                sub.sent = await self.call(self.service.last_event_id)
+            await replay(None)  # history, until close to the newest event
+            await replay(self.hub.go_live(sub))  # what came meanwhile, up to where the hub is
+            while True:
+                for event in await sub.take():
+                    if event.event_id > sub.sent:
+                        await send(event)
+        except (asyncio.CancelledError, TimeoutError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not sub.too_slow:
+                raise  # the client went away
+            await _abort(
+                context,
+                exhausted_error(
+                    SLOW_CONSUMER,
+                    f"the stream fell behind (last sent event {sub.sent}); subscribe again with "
+                    "after_event_id = the last event received",
+                ),
+            )
+        except (DatabaseUnavailable, CommitOutcomeUnknown) as exc:
+            await _abort(
+                context,
+                unavailable_error(
+                    DATABASE_UNAVAILABLE,
+                    f"the database is unavailable ({exc}); subscribe again with after_event_id "
+                    "= the last event received",
+                ),
+            )
         finally:
-            remove()
+            self.hub.leave(sub)
 
     @rpc
     async def Audit(self, request: pb.AuditRequest, context: Any) -> pb.AuditResponse:

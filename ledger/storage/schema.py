@@ -135,16 +135,32 @@ withdrawals = Table(
 )
 
 # The outbox: events written in the same transaction as the change they describe.
+#
+# `position` is an event's place in the stream (its event id on the wire), given only to
+# committed events, in the order they became visible: SQLite numbers them as they commit (one
+# writer at a time); on PostgreSQL, where ids taken at INSERT become visible at COMMIT in another
+# order, the event stream numbers committed rows afterwards, one numbering at a time.
 events = Table(
     "events",
     metadata,
-    Column("event_id", AutoId, primary_key=True, autoincrement=True),
+    Column("event_id", AutoId, primary_key=True, autoincrement=True),  # insertion order only
+    Column("position", BigInteger, nullable=True),
     Column("at", BigInteger, nullable=False),
     Column("kind", String(32), nullable=False),
-    Column("accounts", String(200), nullable=False),  # space-separated account ids
+    Column("account_a", String(64), nullable=False),  # the accounts an event concerns (1 or 2)
+    Column("account_b", String(64), nullable=True),
     Column("channel_id", LargeBinary(32), nullable=True),
     Column("amount", BigInteger, nullable=False),
     Column("reference", String(160), nullable=False),
+)
+Index("ix_events_position", events.c.position, unique=True)
+Index("ix_events_account_a", events.c.account_a, events.c.position)
+Index("ix_events_account_b", events.c.account_b, events.c.position)
+Index(
+    "ix_events_unnumbered",
+    events.c.event_id,
+    postgresql_where=events.c.position.is_(None),
+    sqlite_where=events.c.position.is_(None),
 )
 
 # The bridge's lease: one row (name "bridge"); holder "" when free.

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import (
     ColumnElement,
@@ -24,13 +25,14 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from core.database import DEFAULT_TIMEOUT
+from core.database import DEFAULT_TIMEOUT, libpq_url
 from core.status import ChannelStatus, EventKind, SettleReason, WithdrawalStatus
 from core.types import Amount, ChannelId, Nonce, Timestamp
 from ledger.domain import Account, Channel, Event, Totals, Withdrawal
@@ -38,7 +40,11 @@ from ledger.protocol import Movement, due_at
 from ledger.storage import schema as t
 from ledger.storage.deadline import deadline_for
 from ledger.storage.errors import CommitOutcomeUnknown, DatabaseUnavailable
+from ledger.storage.notify import EVENTS_CHANNEL
 from ledger.storage.watchdog import Watchdog
+
+# The advisory lock that lets one numbering of events run at a time ("btt-evt" as a number).
+EVENT_NUMBERING_LOCK = int.from_bytes(b"btt-evt", "big")
 
 # SQLSTATE classes and codes that say the connection or the server failed, not the request:
 # connection exceptions, operator intervention (shutdown, statement timeout), too many clients.
@@ -167,6 +173,25 @@ class Store:
                 self.watchdog.disarm(token)  # type: ignore[union-attr]
             conn.close()
 
+    @property
+    def numbers_events_after_commit(self) -> bool:
+        """PostgreSQL numbers events after they commit (see Tx.number_events); SQLite as it
+        commits them."""
+        return self.dialect != "sqlite"
+
+    def notify_url(self) -> str | None:
+        """Where to LISTEN for other processes' events (PostgreSQL), or None."""
+        if not self.numbers_events_after_commit:
+            return None
+        return libpq_url(self.engine.url.render_as_string(hide_password=False))
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None (PostgreSQL, or SQLite in memory)."""
+        database = self.engine.url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            return None
+        return Path(database)
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -279,6 +304,21 @@ _ADD_BALANCE_SET_NONCE = _ADD_BALANCE.values(nonce=bindparam("nonce"))
 _INSERT_JOURNAL = insert(t.journal)
 _INSERT_JOURNAL_RETURNING = insert(t.journal).returning(t.journal.c.entry_id)
 _INSERT_EVENT = insert(t.events)
+_LAST_POSITION = select(func.coalesce(func.max(t.events.c.position), 0))
+_INSERT_EVENT_NUMBERED = insert(t.events).values(position=_LAST_POSITION.scalar_subquery() + 1)
+_LOCK_NUMBERING = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=EVENT_NUMBERING_LOCK)
+_NUMBER_EVENTS = text(
+    """
+    WITH pending AS (
+        SELECT event_id, row_number() OVER (ORDER BY event_id) AS n
+        FROM events WHERE position IS NULL ORDER BY event_id LIMIT :limit
+    ), top AS (SELECT coalesce(max(position), 0) AS last FROM events)
+    UPDATE events SET position = top.last + pending.n
+    FROM pending, top WHERE events.event_id = pending.event_id
+    RETURNING events.position
+    """
+)
+_NOTIFY_EVENTS = text("SELECT pg_notify(:channel, '')").bindparams(channel=EVENTS_CHANNEL)
 _INSERT_REQUEST = insert(t.applied_requests)
 _SELECT_REQUEST = select(t.applied_requests.c.kind, t.applied_requests.c.reply).where(
     t.applied_requests.c.digest == bindparam("digest")
@@ -299,6 +339,7 @@ class Tx:
     def __init__(self, conn: Connection, *, lock: bool) -> None:
         self.conn = conn
         self.lock = lock
+        self.wrote_events = False  # subscribers have news once this commits
 
     # ------------------------------------------------------------ meta
     def meta(self, key: str) -> str | None:
@@ -453,31 +494,53 @@ class Tx:
         amount: int = 0,
         reference: str = "",
     ) -> None:
-        self.conn.execute(
-            _INSERT_EVENT,
-            {
-                "at": at,
-                "kind": kind.value,
-                "accounts": " ".join(accounts),
-                "channel_id": channel_id,
-                "amount": amount,
-                "reference": reference,
-            },
-        )
+        if not 1 <= len(accounts) <= 2:
+            raise ValueError("an event concerns one or two accounts")
+        values = {
+            "at": at,
+            "kind": kind.value,
+            "account_a": accounts[0],
+            "account_b": accounts[1] if len(accounts) > 1 else None,
+            "channel_id": channel_id,
+            "amount": amount,
+            "reference": reference,
+        }
+        numbered = self.conn.dialect.name == "sqlite"  # one writer: commit order is insert order
+        self.conn.execute(_INSERT_EVENT_NUMBERED if numbered else _INSERT_EVENT, values)
+        self.wrote_events = True
 
-    def events_after(self, event_id: int, limit: int) -> list[Event]:
-        q = (
-            select(t.events)
-            .where(t.events.c.event_id > event_id)
-            .order_by(t.events.c.event_id)
-            .limit(limit)
-        )
+    def number_events(self, limit: int) -> int:
+        """PostgreSQL: give committed, unnumbered events the next stream positions, in id order;
+        tell the other ledger processes. Returns how many were numbered.
+
+        Under a transaction-scoped advisory lock, so numberings run one at a time: each starts
+        after the previous one committed, sees its positions, and continues above them. Rows of
+        transactions still running are invisible here and get numbered by a later run: a reader
+        of `position > cursor` never finds a gap filled behind it.
+        """
+        self.conn.execute(_LOCK_NUMBERING)
+        count = len(self.conn.execute(_NUMBER_EVENTS, {"limit": limit}).all())
+        if count:
+            self.conn.execute(_NOTIFY_EVENTS)
+        return count
+
+    def events_after(
+        self, position: int, limit: int, *, account: str = "", until: int | None = None
+    ) -> list[Event]:
+        """Numbered events after `position` (and up to `until`), in stream order; with `account`,
+        only those that concern it."""
+        q = select(t.events).where(t.events.c.position > position)
+        if until is not None:
+            q = q.where(t.events.c.position <= until)
+        if account:
+            q = q.where(or_(t.events.c.account_a == account, t.events.c.account_b == account))
+        q = q.order_by(t.events.c.position).limit(limit)
         return [
             Event(
-                event_id=r.event_id,
+                event_id=r.position,
                 at=Timestamp(r.at),
                 kind=EventKind(r.kind),
-                accounts=tuple(r.accounts.split()),
+                accounts=(r.account_a,) if r.account_b is None else (r.account_a, r.account_b),
                 channel_id=bytes(r.channel_id) if r.channel_id is not None else None,
                 amount=Amount(r.amount),
                 reference=r.reference,
@@ -486,9 +549,15 @@ class Tx:
         ]
 
     def last_event_id(self) -> int:
-        return self.conn.execute(
-            select(func.coalesce(func.max(t.events.c.event_id), 0))
-        ).scalar_one()
+        """The position of the latest numbered event (0 when there is none)."""
+        return self.conn.execute(_LAST_POSITION).scalar_one()
+
+    def channels_by_id(self, ids: Iterable[bytes]) -> dict[bytes, Channel]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = self.conn.execute(select(t.channels).where(t.channels.c.channel_id.in_(wanted)))
+        return {bytes(r.channel_id): _channel_from_row(r) for r in rows}
 
     # ------------------------------------------------------------ applied requests
     def record_request(self, digest: bytes, kind: str, reply: str, at: Timestamp) -> None:

@@ -33,20 +33,22 @@ def stub(ledger_any: LedgerHarness) -> Iterator[pb_grpc.LedgerStub]:
         yield pb_grpc.LedgerStub(channel)
 
 
-def footprint(stub: pb_grpc.LedgerStub) -> tuple[int, int, int]:
-    """What any effect would change: journal entries, the event count, account balances."""
+def footprint(ledger: LedgerHarness, stub: pb_grpc.LedgerStub) -> tuple[int, int, int]:
+    """What any effect would change: journal entries, the events, account balances."""
     audit = stub.Audit(pb.AuditRequest(), timeout=10)
     assert audit.balanced
-    events = stub.GetInfo(pb.GetInfoRequest(), timeout=10).last_event_id
+    events = len(ledger.service.events_after(0, 100_000))
     return audit.journal_entries, events, audit.account_balances
 
 
-def twice(stub: pb_grpc.LedgerStub, method: Callable[..., Any], request: Any) -> Any:
+def twice(
+    ledger: LedgerHarness, stub: pb_grpc.LedgerStub, method: Callable[..., Any], request: Any
+) -> Any:
     """Send `request`, then the same bytes again: the second answer is the first, unchanged."""
     first = method(request, timeout=10)
-    before = footprint(stub)
+    before = footprint(ledger, stub)
     assert method(request, timeout=10) == first
-    assert footprint(stub) == before
+    assert footprint(ledger, stub) == before
     return first
 
 
@@ -59,12 +61,13 @@ def test_each_write_answers_its_resend_with_the_first_outcome(
     transfer = pb.TransferPayload(
         from_account=payer.address, to_account=payee.address, amount=10, nonce=1
     )
-    sent = twice(stub, stub.Transfer, pb.TransferRequest(transfer=payer.sign(transfer)))
+    sent = twice(ledger, stub, stub.Transfer, pb.TransferRequest(transfer=payer.sign(transfer)))
     assert sent.from_account.balance == 99_990 and sent.entry_id > 0
     withdrawal = pb.WithdrawalPayload(
         account=payer.address, tron_address=payer.address, amount=90, nonce=2
     )
     w = twice(
+        ledger,
         stub,
         stub.RequestWithdrawal,
         pb.RequestWithdrawalRequest(withdrawal=payer.sign(withdrawal)),
@@ -73,8 +76,8 @@ def test_each_write_answers_its_resend_with_the_first_outcome(
 
     a, b, c = (Channel(payer, payee, 1_000) for _ in range(3))
     for ch in (a, b, c):
-        twice(stub, stub.OpenChannel, ch.open_request())
-    twice(stub, stub.SubmitState, pb.SubmitStateRequest(state=a.state(1, 100)))
+        twice(ledger, stub, stub.OpenChannel, ch.open_request())
+    twice(ledger, stub, stub.SubmitState, pb.SubmitStateRequest(state=a.state(1, 100)))
     new_expiry = a.expiry + 100
     topup = pb.TopUpRequest(
         topup=payer.sign(
@@ -84,20 +87,25 @@ def test_each_write_answers_its_resend_with_the_first_outcome(
         ),
         refund=payee.sign(pb.RefundPayload(channel_id=a.id, expiry=new_expiry, version=1)),
     )
-    assert twice(stub, stub.TopUp, topup).channel.deposit == 1_500
-    closed = twice(stub, stub.CloseChannel, a.close(2, 300))
+    assert twice(ledger, stub, stub.TopUp, topup).channel.deposit == 1_500
+    closed = twice(ledger, stub, stub.CloseChannel, a.close(2, 300))
     assert closed.channel.paid_to_payee == 300
 
     coop = payer.sign(pb.CooperativeClosePayload(channel_id=b.id, cumulative=150))
     both = cosign(payee.key, ledger.ledger_id, coop, pb.CooperativeClosePayload)
     twice(
-        stub, stub.CooperativeClose, pb.CooperativeCloseRequest(payer_close=coop, payee_close=both)
+        ledger,
+        stub,
+        stub.CooperativeClose,
+        pb.CooperativeCloseRequest(payer_close=coop, payee_close=both),
     )
 
     request = pb.RequestCloseRequest(request=payer.sign(pb.RequestClosePayload(channel_id=c.id)))
-    assert twice(stub, stub.RequestClose, request).channel.status == pb.CHANNEL_STATUS_CLOSING
+    assert (
+        twice(ledger, stub, stub.RequestClose, request).channel.status == pb.CHANNEL_STATUS_CLOSING
+    )
     ledger.clock.advance(c.expiry - ledger.clock.now())
-    refunded = twice(stub, stub.ClaimRefund, c.refund_claim())
+    refunded = twice(ledger, stub, stub.ClaimRefund, c.refund_claim())
     assert refunded.channel.refunded_to_payer == 1_000
 
     assert payee.balance() == 10 + 300 + 150

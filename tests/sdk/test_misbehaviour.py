@@ -182,6 +182,25 @@ async def test_payer_close_request_is_answered_with_best_state(
     assert on_ledger.paid_to_payee == 4_000
 
 
+async def test_close_requested_while_the_payee_was_down_is_answered_on_start(
+    ledger: LedgerHarness, payee: PayeeNode, payer: Payer
+) -> None:
+    channel = await _open(payee, payer)
+    for _ in range(3):
+        await channel.pay(1_000)
+    await payee.stop()
+    closing = await channel.request_close()
+    assert closing.status == pb.CHANNEL_STATUS_CLOSING
+    await payee.start()  # sees no channel_closing event: that was before it subscribed
+    for _ in range(100):
+        on_ledger = await payer.ledger.get_channel(channel.channel_id)
+        if on_ledger.status == pb.CHANNEL_STATUS_SETTLED:
+            break
+        await asyncio.sleep(0.05)
+    assert on_ledger.settle_reason == pb.SETTLE_REASON_PAYEE_CLOSE
+    assert on_ledger.paid_to_payee == 3_000
+
+
 async def test_payer_checks_refund_terms_before_funding(
     ledger: LedgerHarness, payee: PayeeNode, payer: Payer
 ) -> None:
