@@ -20,6 +20,7 @@ def serving_in_thread(
     treasury_token: str | None = None,
     sweep_interval: float | None = 1.0,
     stream_limits: StreamLimits | None = None,
+    event_tick: float | None = None,
 ) -> Iterator[RunningLedger]:
     """Serve until the block ends; the RunningLedger's `target` is where to connect."""
     loop = asyncio.new_event_loop()
@@ -37,6 +38,7 @@ def serving_in_thread(
                 treasury_token=treasury_token,
                 sweep_interval=sweep_interval,
                 stream_limits=stream_limits,
+                event_tick=event_tick,
             )
         )
         assert isinstance(running, RunningLedger)

@@ -165,6 +165,7 @@ async def start_server(
     workers: int = 8,
     reuse_port: bool = False,
     stream_limits: StreamLimits | None = None,
+    event_tick: float | None = None,
 ) -> RunningLedger:
     metrics = metrics or Metrics()
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ledger-db")
@@ -179,7 +180,7 @@ async def start_server(
         ],
     )
     notices, closing = _event_notices(service)
-    hub = EventHub(service, _runner(executor), stream_limits, listen=notices)
+    hub = EventHub(service, _runner(executor), stream_limits, listen=notices, tick=event_tick)
     await hub.start()
     pb_grpc.add_LedgerServicer_to_server(LedgerServicer(service, executor, hub), server)
     pb_grpc.add_TreasuryServicer_to_server(

@@ -31,6 +31,7 @@ from core.envelopes import open_signed, sign
 from core.signing import derive_channel_id
 from core.status import EventKind
 from core.types import Timestamp
+from ledger.embedded import serving_in_thread
 from ledger.rpc.server import build_service
 from ledger.service import LedgerService
 
@@ -213,7 +214,7 @@ def grpc_transfers(target: str, key: SigningKey, payees: Sequence[str]) -> Calla
 
 
 def direct_transfers(
-    service: LedgerService, key: SigningKey, payees: list[str]
+    service: LedgerService, key: SigningKey, payees: Sequence[str]
 ) -> Callable[[], None]:
     nonce = iter(range(1, 10**9))
 
@@ -335,3 +336,52 @@ def test_every_subscriber_gets_every_event_once_in_order(db_url: str, tmp_path: 
         assert service.audit().balanced
     finally:
         service.store.dispose()
+
+
+# ---------------------------------------------------------------- pushed across processes
+
+
+def test_events_of_another_process_are_pushed_not_polled(db_url: str) -> None:
+    """Two ledger servers on one database, each with its own store as two processes have, and
+    their hubs' catch-all tick set to an hour: an event committed through one reaches a
+    subscriber of the other only if the commit is pushed (PostgreSQL NOTIFY, SQLite's bell)."""
+    hour = 3600.0
+    writer = build_service(db_url, ledger_id=LEDGER, clock=ManualClock(), migrate=True)
+    reader = build_service(db_url, ledger_id=LEDGER, clock=ManualClock())
+    accounts = [SigningKey.generate().address for _ in range(2)]
+    try:
+        with (
+            serving_in_thread(writer, sweep_interval=None, event_tick=hour) as near,
+            serving_in_thread(reader, sweep_interval=None, event_tick=hour) as far,
+        ):
+            start = writer.last_event_id()
+            subscribers = [
+                Subscriber(far.target, "", start),
+                Subscriber(far.target, accounts[1], start),
+                Subscriber(near.target, "", start),
+            ]
+            deadline = time.monotonic() + 30
+            while not (far.hub.streams == 2 and near.hub.streams == 1):
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            for i in range(20):  # far less than the tick goes by
+                account = accounts[i % 2]
+                writer.credit_deposit(f"{i:064x}", 0, account, 1 + i, account)
+            counts = [20, 10, 20]
+            wait_for(
+                subscribers, {id(s): [0] * n for s, n in zip(subscribers, counts, strict=True)}, 30
+            )
+            every = [p for p, *_ in stream_truth(db_url, start)]
+            assert len(every) == 20
+            wanted = {
+                id(subscribers[0]): every,
+                id(subscribers[1]): every[1::2],
+                id(subscribers[2]): every,
+            }
+            for s in subscribers:
+                s.close()
+                assert s.error is None, s.error
+                assert [position for position, _ in s.got] == wanted[id(s)], s.account
+    finally:
+        writer.store.dispose()
+        reader.store.dispose()
