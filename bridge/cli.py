@@ -27,6 +27,7 @@ from bridge.devtools import devnode_issue_token
 from bridge.lease import LeaseHeld
 from bridge.payout import LeaseLost
 from bridge.runner import BridgeRunner, PassResult, make_gateway
+from bridge.schema import DepositStatus, PayoutStatus
 from bridge.store import BridgeStore
 from bridge.treasury import LedgerError, LedgerUserClient
 from bridge.tron import NodeUnavailable, TronError
@@ -283,7 +284,7 @@ def status(as_json: Annotated[bool, Opt("--json")] = False) -> None:
             "token_balance": gateway.token_balance(address, config.require_token()),
             "trx_balance": gateway.trx_balance(address),
             "bindings": len(store.bindings()),
-            "deposits_credited": len(store.deposits("credited")),
+            "deposits_credited": len(store.deposits(DepositStatus.CREDITED)),
             "suspense": [
                 {
                     "deposit": f"{d.txid}:{d.contract_index}",
@@ -291,7 +292,7 @@ def status(as_json: Annotated[bool, Opt("--json")] = False) -> None:
                     "amount": d.amount,
                     "reason": d.reason,
                 }
-                for d in store.deposits("suspense")
+                for d in store.deposits(DepositStatus.SUSPENSE)
             ],
             "open_payouts": [
                 {
@@ -300,7 +301,7 @@ def status(as_json: Annotated[bool, Opt("--json")] = False) -> None:
                     "amount": p.amount,
                     "txids": [t.txid for t in store.txs(p.withdrawal_id)],
                 }
-                for p in store.payouts("open")
+                for p in store.payouts(PayoutStatus.OPEN)
             ],
         }
     finally:

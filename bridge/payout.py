@@ -25,6 +25,7 @@ from bridge.decide import (
     decide,
     payout_memo,
 )
+from bridge.schema import PayoutStatus
 from bridge.store import BridgeStore, utc_day
 from bridge.treasury import LedgerError, Payout, TreasuryClient
 from bridge.tron import (
@@ -37,6 +38,8 @@ from bridge.tron import (
     TronGateway,
 )
 from core.crypto import SigningKey
+from core.status import WithdrawalStatus
+from core.wire import withdrawal_status_from_pb
 
 log = logging.getLogger("bridge.payout")
 
@@ -82,7 +85,7 @@ class PayoutWorker:
 
     def run_once(self) -> PayoutResult:
         result = PayoutResult()
-        pending = self.treasury.payouts("pending")
+        pending = self.treasury.payouts(WithdrawalStatus.PENDING)
         for payout in pending:
             try:
                 self._advance(payout, result)
@@ -106,23 +109,18 @@ class PayoutWorker:
         # The solid head before the txs: a tx seen nowhere after a solid head past its
         # expiration can never land (read the other way round, it could have landed between).
         solid_time = self.gateway.solid_head().timestamp
-        refused = self.store.refusals(payout.id)
+        local = self.store.seen_locally(payout.id, utc_day(time.time()))
         txs = []
         for t in payout.txs:
             status, block = self.gateway.get_solid_tx_status(t.txid)
-            txs.append(
-                TxSeen(t.txid, t.expiration, status, refused.get(t.txid, ""), block is not None)
-            )
-        memos = tuple(
-            MemoSeen(m.txid, m.to_address, m.amount, m.success)
-            for m in self.store.chain_payouts(payout.id)
-        )
+            refused = local.refusals.get(t.txid, "")
+            txs.append(TxSeen(t.txid, t.expiration, status, refused, block is not None))
         return Observation(
             PayoutRequest(w.withdrawal_id, w.account, w.tron_address, w.amount),
             tuple(txs),
             solid_time,
-            memos,
-            self.store.started_today(utc_day(time.time())),
+            tuple(MemoSeen(m.txid, m.to_address, m.amount, m.success) for m in local.memos),
+            local.used_today,
         )
 
     def _perform(
@@ -203,7 +201,7 @@ class PayoutWorker:
             if exc.reason != NOT_PENDING:
                 raise
         crash_point("after_mark_paid")
-        self.store.close_payout(payout, "paid", paid_txid=txid)
+        self.store.close_payout(payout, PayoutStatus.PAID, paid_txid=txid)
         result.paid.append((wid, txid))
         log.info("withdrawal %d paid by %s", wid, txid)
 
@@ -214,20 +212,23 @@ class PayoutWorker:
         except LedgerError as exc:
             if exc.reason != NOT_PENDING:
                 raise
-        self.store.close_payout(payout, "failed", reason=reason)
+        self.store.close_payout(payout, PayoutStatus.FAILED, reason=reason)
         result.failed.append((wid, reason))
         log.warning("withdrawal %d failed: %s", wid, reason)
 
     def _sync_closed(self, pending_ids: set[int]) -> None:
         """Open local payouts the ledger already closed (a crash after marking): catch up."""
-        for p in self.store.payouts("open"):
+        for p in self.store.payouts(PayoutStatus.OPEN):
             if p.withdrawal_id in pending_ids:
                 continue
             closed = self.treasury.payout(p.withdrawal_id)
-            if closed is None or closed.withdrawal.status == "pending":
+            if closed is None:
                 continue
             w = closed.withdrawal
-            if w.status == "paid":
-                self.store.finish_payout(p.withdrawal_id, "paid", paid_txid=w.txid)
-            else:
-                self.store.finish_payout(p.withdrawal_id, "failed", reason=w.failure_reason)
+            status = withdrawal_status_from_pb(w.status)
+            if status is WithdrawalStatus.PAID:
+                self.store.finish_payout(p.withdrawal_id, PayoutStatus.PAID, paid_txid=w.txid)
+            elif status is WithdrawalStatus.FAILED:
+                self.store.finish_payout(
+                    p.withdrawal_id, PayoutStatus.FAILED, reason=w.failure_reason
+                )

@@ -11,17 +11,25 @@ retaken if the head moves while it is read.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
+from bridge.schema import DepositStatus, PayoutStatus
 from bridge.store import BridgeStore
 from bridge.treasury import Audit, TreasuryClient
 from bridge.tron import TronGateway, TxStatus
 from bridge.watcher import is_deposit
 
 
+class InFlightKind(enum.StrEnum):
+    PAID_UNMARKED = "paid_unmarked"  # paid on chain, not yet marked paid on the ledger
+    SUSPENSE = "suspense"  # on chain, in no account
+    UNSCANNED = "unscanned"  # solidified deposits the watcher has not reached
+
+
 @dataclass(frozen=True, slots=True)
 class InFlight:
-    kind: str  # paid_unmarked | suspense | unscanned
+    kind: InFlightKind
     reference: str
     amount: int
 
@@ -33,16 +41,16 @@ class Reconciliation:
     audit: Audit
     in_flight: list[InFlight] = field(default_factory=list)
 
-    def total(self, kind: str) -> int:
+    def total(self, kind: InFlightKind) -> int:
         return sum(i.amount for i in self.in_flight if i.kind == kind)
 
     @property
     def expected(self) -> int:
         return (
             self.audit.liabilities
-            - self.total("paid_unmarked")
-            + self.total("suspense")
-            + self.total("unscanned")
+            - self.total(InFlightKind.PAID_UNMARKED)
+            + self.total(InFlightKind.SUSPENSE)
+            + self.total(InFlightKind.UNSCANNED)
         )
 
     @property
@@ -108,16 +116,14 @@ def _snapshot(
     audit = treasury.audit()
     chain = gateway.token_balance(bridge_address, token_id, solid=True)
     items: list[InFlight] = []
-    for p in store.payouts("open"):
+    for p in store.payouts(PayoutStatus.OPEN):
         for tx in store.txs(p.withdrawal_id):
             if gateway.get_solid_tx_status(tx.txid)[0] is TxStatus.SUCCESS:
-                items.append(
-                    InFlight("paid_unmarked", f"withdrawal {p.withdrawal_id} {tx.txid}", p.amount)
-                )
-    for d in store.deposits("suspense"):
-        items.append(
-            InFlight("suspense", f"{d.txid}:{d.contract_index} from {d.tron_from}", d.amount)
-        )
+                reference = f"withdrawal {p.withdrawal_id} {tx.txid}"
+                items.append(InFlight(InFlightKind.PAID_UNMARKED, reference, p.amount))
+    for d in store.deposits(DepositStatus.SUSPENSE):
+        reference = f"{d.txid}:{d.contract_index} from {d.tron_from}"
+        items.append(InFlight(InFlightKind.SUSPENSE, reference, d.amount))
     cursor = store.cursor()
     cursor = start_block if cursor is None else cursor
     if cursor is not None and cursor <= solid:
@@ -126,5 +132,6 @@ def _snapshot(
                 is_deposit(t, bridge_address, token_id)
                 and store.deposit(t.txid, t.contract_index) is None
             ):
-                items.append(InFlight("unscanned", f"{t.txid}:{t.contract_index}", t.amount))
+                reference = f"{t.txid}:{t.contract_index}"
+                items.append(InFlight(InFlightKind.UNSCANNED, reference, t.amount))
     return Reconciliation(solid, chain, audit, items)

@@ -16,6 +16,7 @@ from bridge.store import BridgeStore
 from bridge.treasury import LedgerError, TreasuryClient
 from bridge.tron import TronError, TronGateway
 from bridge.watcher import DepositWatcher, ScanResult
+from core.status import WithdrawalStatus
 
 log = logging.getLogger("bridge.runner")
 # How far before a pending withdrawal's request a fresh database starts scanning for payout
@@ -124,7 +125,7 @@ class BridgeRunner:
         start = self.watcher.start_block
         if start is None:
             start = self.gateway.solid_head().number + 1
-        pending = self.treasury.withdrawals("pending")
+        pending = self.treasury.withdrawals(WithdrawalStatus.PENDING)
         if pending:
             oldest_ms = min(w.requested_at for w in pending) * 1000 - CLOCK_MARGIN_MS
             start = min(start, self.gateway.solid_block_at(oldest_ms))

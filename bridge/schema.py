@@ -7,6 +7,8 @@ seen, a mirror of its payouts with what the node answered, and payout memos seen
 
 from __future__ import annotations
 
+import enum
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -21,6 +23,28 @@ from sqlalchemy import (
 
 # Not "alembic_version": the bridge may share a PostgreSQL database with the ledger.
 VERSION_TABLE = "bridge_alembic_version"
+
+
+class DepositStatus(enum.StrEnum):
+    """The value is the database text."""
+
+    CREDITED = "credited"
+    SUSPENSE = "suspense"  # no account to credit yet: waits for a binding or an operator
+
+
+class PayoutStatus(enum.StrEnum):
+    """A payout as this bridge last saw it; paid and failed follow the ledger's withdrawal."""
+
+    OPEN = "open"
+    PAID = "paid"
+    FAILED = "failed"
+
+
+class TxState(enum.StrEnum):
+    ACTIVE = "active"  # the latest tx of its payout
+    REFUSED = "rejected"  # the node refused its broadcast for good
+    EXPIRED = "expired"  # replaced by a later tx
+
 
 metadata = MetaData()
 
@@ -44,7 +68,7 @@ deposits = Table(
     Column("tron_from", String(64), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("account", String(64)),
-    Column("status", String(16), nullable=False),  # credited | suspense
+    Column("status", String(16), nullable=False),  # DepositStatus
     Column("reason", Text, nullable=False, default=""),
     Column("seen_at", Float, nullable=False),
     Column("credited_at", Float),
@@ -56,7 +80,7 @@ payouts = Table(
     Column("account", String(64), nullable=False),
     Column("tron_address", String(64), nullable=False),
     Column("amount", BigInteger, nullable=False),
-    Column("status", String(16), nullable=False),  # open | paid | failed
+    Column("status", String(16), nullable=False),  # PayoutStatus
     Column("reason", Text, nullable=False, default=""),
     Column("paid_txid", String(64)),
     Column("day", String(10), nullable=False),  # UTC day the payout started (daily limit)
@@ -70,7 +94,7 @@ payout_txs = Table(
     Column("seq", Integer, nullable=False),
     Column("signed_json", Text, nullable=False),
     Column("expiration", BigInteger, nullable=False),  # ms, from the signed bytes
-    Column("state", String(16), nullable=False),  # active | rejected | expired
+    Column("state", String(16), nullable=False),  # TxState
     Column("reason", Text, nullable=False, default=""),
     Column("signed_at", Float, nullable=False),
     Column("broadcast_at", Float),

@@ -18,7 +18,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bridge.migrate import upgrade
-from bridge.schema import bindings, chain_payouts, deposits, kv, payout_txs, payouts
+from bridge.schema import (
+    DepositStatus,
+    PayoutStatus,
+    TxState,
+    bindings,
+    chain_payouts,
+    deposits,
+    kv,
+    payout_txs,
+    payouts,
+)
 from bridge.treasury import Payout as LedgerPayout
 from core.database import is_sqlite, make_engine
 
@@ -41,7 +51,7 @@ class DepositRow:
     tron_from: str
     amount: int
     account: str | None
-    status: str
+    status: DepositStatus
     reason: str
 
 
@@ -51,7 +61,7 @@ class Payout:
     account: str
     tron_address: str
     amount: int
-    status: str
+    status: PayoutStatus
     reason: str
     paid_txid: str | None
     day: str
@@ -65,7 +75,7 @@ class PayoutTx:
     seq: int
     signed_json: str
     expiration: int
-    state: str
+    state: TxState
     reason: str
     signed_at: float
     broadcast_at: float | None
@@ -80,6 +90,13 @@ class ChainPayout:
     to_address: str
     amount: int
     success: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SeenLocally:
+    refusals: dict[str, str]  # txid -> why the node refused it for good
+    memos: list[ChainPayout]
+    used_today: int
 
 
 def utc_day(at: float) -> str:
@@ -154,7 +171,7 @@ class BridgeStore:
         tron_from: str,
         amount: int,
         account: str | None,
-        status: str,
+        status: DepositStatus,
         reason: str = "",
     ) -> None:
         """Insert or update; a credited deposit never goes back to suspense."""
@@ -163,7 +180,7 @@ class BridgeStore:
             "account": account,
             "status": status,
             "reason": reason,
-            "credited_at": now if status == "credited" else None,
+            "credited_at": now if status is DepositStatus.CREDITED else None,
         }
         stmt = self._insert(deposits).values(
             txid=txid,
@@ -177,12 +194,12 @@ class BridgeStore:
         stmt = stmt.on_conflict_do_update(
             index_elements=["txid", "contract_index"],
             set_=values,
-            where=deposits.c.status != "credited",
+            where=deposits.c.status != DepositStatus.CREDITED,
         )
         with self._tx() as c:
             c.execute(stmt)
 
-    def deposits(self, status: str | None = None) -> list[DepositRow]:
+    def deposits(self, status: DepositStatus | None = None) -> list[DepositRow]:
         q = select(deposits).order_by(deposits.c.block_number, deposits.c.txid)
         if status:
             q = q.where(deposits.c.status == status)
@@ -194,22 +211,35 @@ class BridgeStore:
     def payout(self, withdrawal_id: int) -> Payout | None:
         with self._tx() as c:
             row = c.execute(select(payouts).where(payouts.c.withdrawal_id == withdrawal_id)).first()
-        return Payout(**row._mapping) if row else None
+        return _payout(row) if row else None
 
-    def payouts(self, status: str | None = None) -> list[Payout]:
+    def payouts(self, status: PayoutStatus | None = None) -> list[Payout]:
         q = select(payouts).order_by(payouts.c.withdrawal_id)
         if status:
             q = q.where(payouts.c.status == status)
         with self._tx() as c:
-            return [Payout(**r._mapping) for r in c.execute(q).all()]
+            return [_payout(r) for r in c.execute(q).all()]
 
-    def started_today(self, day: str) -> int:
-        """Base units of payouts started on `day` that did not fail (the daily limit's use)."""
-        q = select(func.coalesce(func.sum(payouts.c.amount), 0)).where(
-            payouts.c.day == day, payouts.c.status != "failed"
+    def seen_locally(self, withdrawal_id: int, day: str) -> SeenLocally:
+        """What only this bridge knows about a payout, read at once: the node's refusals, the
+        payout memos its scanner met, and the daily limit's use on `day`."""
+        refused = select(payout_txs.c.txid, payout_txs.c.reason).where(
+            payout_txs.c.withdrawal_id == withdrawal_id, payout_txs.c.state == TxState.REFUSED
+        )
+        memos = (
+            select(chain_payouts)
+            .where(chain_payouts.c.withdrawal_id == withdrawal_id)
+            .order_by(chain_payouts.c.block_number, chain_payouts.c.txid)
+        )
+        used = select(func.coalesce(func.sum(payouts.c.amount), 0)).where(
+            payouts.c.day == day, payouts.c.status != PayoutStatus.FAILED
         )
         with self._tx() as c:
-            return int(c.execute(q).scalar() or 0)
+            return SeenLocally(
+                refusals={r.txid: r.reason for r in c.execute(refused)},
+                memos=[ChainPayout(**r._mapping) for r in c.execute(memos)],
+                used_today=int(c.execute(used).scalar() or 0),
+            )
 
     def mirror_payout(self, payout: LedgerPayout) -> None:
         """Take in the ledger's record of a payout's txs: a local row once it has any tx, each
@@ -223,7 +253,7 @@ class BridgeStore:
             "account": w.account,
             "tron_address": w.tron_address,
             "amount": w.amount,
-            "status": "open",
+            "status": PayoutStatus.OPEN,
             "reason": "",
             "day": utc_day(first),
             "created_at": float(first),
@@ -240,7 +270,7 @@ class BridgeStore:
                         seq=t.seq,
                         signed_json=t.signed.to_json(),
                         expiration=t.expiration,
-                        state="active" if t.txid == latest else "expired",
+                        state=TxState.ACTIVE if t.txid == latest else TxState.EXPIRED,
                         reason="",
                         signed_at=float(t.recorded_at),
                     )
@@ -251,13 +281,18 @@ class BridgeStore:
                 .where(
                     payout_txs.c.withdrawal_id == payout.id,
                     payout_txs.c.txid != latest,
-                    payout_txs.c.state == "active",
+                    payout_txs.c.state == TxState.ACTIVE,
                 )
-                .values(state="expired")
+                .values(state=TxState.EXPIRED)
             )
 
     def close_payout(
-        self, payout: LedgerPayout, status: str, *, paid_txid: str | None = None, reason: str = ""
+        self,
+        payout: LedgerPayout,
+        status: PayoutStatus,
+        *,
+        paid_txid: str | None = None,
+        reason: str = "",
     ) -> None:
         """The payout's outcome (paid or failed), with a row even if no tx was ever signed."""
         w = payout.withdrawal
@@ -275,14 +310,6 @@ class BridgeStore:
         with self._tx() as c:
             c.execute(stmt.on_conflict_do_update(index_elements=["withdrawal_id"], set_=values))
 
-    def refusals(self, withdrawal_id: int) -> dict[str, str]:
-        """txid -> why the node refused it for good, for this withdrawal's refused txs."""
-        q = select(payout_txs.c.txid, payout_txs.c.reason).where(
-            payout_txs.c.withdrawal_id == withdrawal_id, payout_txs.c.state == "rejected"
-        )
-        with self._tx() as c:
-            return {r.txid: r.reason for r in c.execute(q)}
-
     def txs(self, withdrawal_id: int) -> list[PayoutTx]:
         q = (
             select(payout_txs)
@@ -290,7 +317,9 @@ class BridgeStore:
             .order_by(payout_txs.c.seq)
         )
         with self._tx() as c:
-            return [PayoutTx(**r._mapping) for r in c.execute(q).all()]
+            return [
+                PayoutTx(**{**r._mapping, "state": TxState(r.state)}) for r in c.execute(q).all()
+            ]
 
     def tx_broadcast(self, txid: str) -> None:
         with self._tx() as c:
@@ -305,11 +334,16 @@ class BridgeStore:
             c.execute(
                 update(payout_txs)
                 .where(payout_txs.c.txid == txid)
-                .values(state="rejected", reason=reason[:500])
+                .values(state=TxState.REFUSED, reason=reason[:500])
             )
 
     def finish_payout(
-        self, withdrawal_id: int, status: str, *, paid_txid: str | None = None, reason: str = ""
+        self,
+        withdrawal_id: int,
+        status: PayoutStatus,
+        *,
+        paid_txid: str | None = None,
+        reason: str = "",
     ) -> None:
         with self._tx() as c:
             c.execute(
@@ -343,15 +377,6 @@ class BridgeStore:
         with self._tx() as c:
             c.execute(stmt.on_conflict_do_nothing())
 
-    def chain_payouts(self, withdrawal_id: int) -> list[ChainPayout]:
-        q = (
-            select(chain_payouts)
-            .where(chain_payouts.c.withdrawal_id == withdrawal_id)
-            .order_by(chain_payouts.c.block_number, chain_payouts.c.txid)
-        )
-        with self._tx() as c:
-            return [ChainPayout(**r._mapping) for r in c.execute(q).all()]
-
 
 def _deposit(row: object) -> DepositRow:
     m = row._mapping  # type: ignore[attr-defined]
@@ -362,6 +387,11 @@ def _deposit(row: object) -> DepositRow:
         tron_from=m["tron_from"],
         amount=m["amount"],
         account=m["account"],
-        status=m["status"],
+        status=DepositStatus(m["status"]),
         reason=m["reason"],
     )
+
+
+def _payout(row: object) -> Payout:
+    m = row._mapping  # type: ignore[attr-defined]
+    return Payout(**{**m, "status": PayoutStatus(m["status"])})

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from bridge.crash import crash_point
 from bridge.decide import withdrawal_of_memo
+from bridge.schema import DepositStatus
 from bridge.store import BridgeStore
 from bridge.treasury import LedgerError, TreasuryClient
 from bridge.tron import TokenTransfer, TronGateway
@@ -121,7 +122,7 @@ class DepositWatcher:
 
     def _handle(self, t: TokenTransfer, result: ScanResult) -> None:
         known = self.store.deposit(t.txid, t.contract_index)
-        if known is not None and known.status == "credited":
+        if known is not None and known.status is DepositStatus.CREDITED:
             return  # a rescan after a crash: already done
         account, reason = route(t.memo, t.owner, self.store)
         self._settle(
@@ -155,7 +156,7 @@ class DepositWatcher:
                     tron_from=sender,
                     amount=amount,
                     account=account,
-                    status="credited",
+                    status=DepositStatus.CREDITED,
                 )
                 if new:
                     result.credited.append((txid, index, account, amount))
@@ -171,7 +172,7 @@ class DepositWatcher:
             tron_from=sender,
             amount=amount,
             account=None,
-            status="suspense",
+            status=DepositStatus.SUSPENSE,
             reason=reason,
         )
         result.suspense.append((txid, index, reason))
@@ -179,7 +180,7 @@ class DepositWatcher:
 
     def _retry_suspense(self, result: ScanResult) -> None:
         """A suspense deposit whose sender has since bound an address is credited now."""
-        for d in self.store.deposits("suspense"):
+        for d in self.store.deposits(DepositStatus.SUSPENSE):
             if d.reason.startswith("memo"):
                 continue  # an unreadable memo needs an operator, not a binding
             binding = self.store.binding(d.tron_from)
