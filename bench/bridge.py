@@ -27,8 +27,9 @@ from bridge.config import BridgeConfig  # noqa: E402
 from bridge.devnode import running_devnode  # noqa: E402
 from bridge.devtools import deposit  # noqa: E402
 from bridge.runner import BridgeRunner  # noqa: E402
-from bridge.treasury import LedgerUserClient  # noqa: E402
+from client_sdk.ledger_client import LedgerClient  # noqa: E402
 from core.crypto import SigningKey  # noqa: E402
+from core.status import WithdrawalStatus  # noqa: E402
 from tests.ledger_harness import TREASURY_TOKEN, running_ledger  # noqa: E402
 
 SOLID_DEPTH = 2
@@ -78,22 +79,22 @@ def main() -> None:
             hot_key=BRIDGE.secret_bytes().hex(),
             poll_interval=args.poll,
         )
-        user = LedgerUserClient(ledger.target)
+        user = LedgerClient(ledger.target, USER)
         with BridgeRunner(config) as runner:
             runner.start()
             credit: list[float] = []
             for i in range(args.count):
                 amount = 1_000_000 + i
-                before = user.account(USER.address)[0]
+                before = user.balance(USER.address)
                 deposit(runner.gateway, USER, BRIDGE.address, token, amount, USER.address)
                 node.produce_blocks(SOLID_DEPTH + 1)  # included, then solidified
                 solid_at = time.time()
-                done = wait_for(lambda b=before, a=amount: user.account(USER.address)[0] == b + a)
+                done = wait_for(lambda b=before, a=amount: user.balance(USER.address) == b + a)
                 credit.append(done - solid_at)
             broadcast: list[float] = []
             for _ in range(args.count):
                 asked = time.time()
-                w = user.request_withdrawal(USER, USER.address, 1_000)
+                w = user.request_withdrawal(USER.address, 1_000)
 
                 def sent(wid: int = w.withdrawal_id) -> bool:
                     txs = runner.store.txs(wid)
@@ -103,7 +104,7 @@ def main() -> None:
                 broadcast.append(runner.store.txs(w.withdrawal_id)[0].broadcast_at - asked)  # type: ignore[operator]
                 node.produce_blocks(1)
             node.produce_blocks(SOLID_DEPTH + 1)
-            wait_for(lambda: not runner.treasury.withdrawals("pending"), timeout=30)
+            wait_for(lambda: not runner.treasury.withdrawals(WithdrawalStatus.PENDING), timeout=30)
             runner.stop()
             rec = runner.reconcile()
         user.close()

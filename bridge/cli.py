@@ -29,8 +29,8 @@ from bridge.payout import LeaseLost
 from bridge.runner import BridgeRunner, PassResult, make_gateway
 from bridge.schema import DepositStatus, PayoutStatus
 from bridge.store import BridgeStore
-from bridge.treasury import LedgerError, LedgerUserClient
 from bridge.tron import NodeUnavailable, TronError
+from client_sdk.ledger_client import LedgerClient, LedgerError
 from core.crypto import SigningKey, is_address
 
 app = typer.Typer(
@@ -194,11 +194,8 @@ def bind(
 ) -> None:
     """Bind a TRON address to a ledger account (signed by both keys)."""
     config = _config()
-    client = LedgerUserClient(config.ledger)
-    try:
+    with LedgerClient(config.ledger) as client:
         ledger_id = client.ledger_id()
-    finally:
-        client.close()
     if proof is not None:
         binding = SignedBinding.from_json(proof.read_text())
     elif tron_key_file is not None:
@@ -258,11 +255,8 @@ def withdraw(
     to = to or key.address
     if not is_address(to):
         raise ConfigError(f"not a TRON address: {to!r}")
-    client = LedgerUserClient(config.ledger)
-    try:
-        w = client.request_withdrawal(key, to, amount)
-    finally:
-        client.close()
+    with LedgerClient(config.ledger, key) as client:
+        w = client.request_withdrawal(to, amount)
     typer.echo(f"withdrawal {w.withdrawal_id} pending: {w.amount} to {w.tron_address}")
 
 

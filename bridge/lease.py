@@ -14,7 +14,8 @@ import secrets
 import socket
 import time
 
-from bridge.treasury import LedgerError, TreasuryClient
+from client_sdk.ledger_client import LedgerError
+from client_sdk.treasury_client import TreasuryClient
 
 log = logging.getLogger("bridge.lease")
 

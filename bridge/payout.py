@@ -25,9 +25,10 @@ from bridge.decide import (
     decide,
     payout_memo,
 )
+from bridge.records import LedgerPayout as Payout
+from bridge.records import from_ledger
 from bridge.schema import PayoutStatus
 from bridge.store import BridgeStore, utc_day
-from bridge.treasury import LedgerError, Payout, TreasuryClient
 from bridge.tron import (
     ContractRejected,
     NodeRejected,
@@ -37,6 +38,8 @@ from bridge.tron import (
     TronError,
     TronGateway,
 )
+from client_sdk.ledger_client import LedgerRejected
+from client_sdk.treasury_client import TreasuryClient
 from core.crypto import SigningKey
 from core.status import WithdrawalStatus
 from core.wire import withdrawal_status_from_pb
@@ -85,7 +88,7 @@ class PayoutWorker:
 
     def run_once(self) -> PayoutResult:
         result = PayoutResult()
-        pending = self.treasury.payouts(WithdrawalStatus.PENDING)
+        pending = [from_ledger(p) for p in self.treasury.payouts(WithdrawalStatus.PENDING)]
         for payout in pending:
             try:
                 self._advance(payout, result)
@@ -158,8 +161,15 @@ class PayoutWorker:
         wid = payout.id
         signed = self._sign(payout)
         try:
-            recorded = self.treasury.record_payout_tx(wid, self.holder, replaces, signed)
-        except LedgerError as exc:
+            recorded = self.treasury.record_payout_tx(
+                wid,
+                holder=self.holder,
+                replaces_txid=replaces,
+                txid=signed.txid,
+                expiration_ms=signed.expiration,
+                signed_tx=signed.to_bytes(),
+            )
+        except LedgerRejected as exc:
             if exc.reason == "LEASE_NOT_HELD":
                 raise LeaseLost(str(exc)) from None
             if exc.reason in ("PAYOUT_CONFLICT", NOT_PENDING):
@@ -167,7 +177,7 @@ class PayoutWorker:
                 log.warning("withdrawal %d: not signing: %s", wid, exc)
                 return
             raise
-        self.store.mirror_payout(recorded)
+        self.store.mirror_payout(from_ledger(recorded))
         crash_point("after_sign")
         txid = signed.txid
         if replaces:
@@ -197,7 +207,7 @@ class PayoutWorker:
         crash_point("before_mark_paid")
         try:
             self.treasury.mark_paid(wid, txid)
-        except LedgerError as exc:
+        except LedgerRejected as exc:
             if exc.reason != NOT_PENDING:
                 raise
         crash_point("after_mark_paid")
@@ -209,7 +219,7 @@ class PayoutWorker:
         wid = payout.id
         try:
             self.treasury.mark_failed(wid, reason)
-        except LedgerError as exc:
+        except LedgerRejected as exc:
             if exc.reason != NOT_PENDING:
                 raise
         self.store.close_payout(payout, PayoutStatus.FAILED, reason=reason)

@@ -12,13 +12,39 @@ retaken if the head moves while it is read.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bridge.schema import DepositStatus, PayoutStatus
 from bridge.store import BridgeStore
-from bridge.treasury import Audit, TreasuryClient
 from bridge.tron import TronGateway, TxStatus
 from bridge.watcher import is_deposit
+from btt.ledger.v1 import ledger_pb2 as pb
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    account_balances: int
+    channel_escrow: int
+    pending_withdrawals: int
+    deposits_credited: int
+    withdrawals_paid: int
+    balanced: bool
+
+    @property
+    def liabilities(self) -> int:
+        return self.account_balances + self.channel_escrow + self.pending_withdrawals
+
+    @classmethod
+    def from_pb(cls, r: pb.AuditResponse) -> Audit:
+        return cls(
+            r.account_balances,
+            r.channel_escrow,
+            r.pending_withdrawals,
+            r.deposits_credited,
+            r.withdrawals_paid,
+            r.balanced,
+        )
 
 
 class InFlightKind(enum.StrEnum):
@@ -88,7 +114,7 @@ class Reconciliation:
 
 def reconcile(
     gateway: TronGateway,
-    treasury: TreasuryClient,
+    audit: Callable[[], pb.AuditResponse],
     store: BridgeStore,
     *,
     bridge_address: str,
@@ -96,9 +122,10 @@ def reconcile(
     start_block: int | None = None,
     attempts: int = 3,
 ) -> Reconciliation:
-    """`start_block`: where the watcher will start when it has not run yet."""
+    """`audit`: the ledger's Audit call (public, or the Treasury's); `start_block`: where the
+    watcher will start when it has not run yet."""
     for _ in range(attempts):
-        result = _snapshot(gateway, treasury, store, bridge_address, token_id, start_block)
+        result = _snapshot(gateway, audit, store, bridge_address, token_id, start_block)
         if gateway.solid_head().number == result.solid_block:
             return result
     return result
@@ -106,14 +133,14 @@ def reconcile(
 
 def _snapshot(
     gateway: TronGateway,
-    treasury: TreasuryClient,
+    audit: Callable[[], pb.AuditResponse],
     store: BridgeStore,
     bridge_address: str,
     token_id: str,
     start_block: int | None,
 ) -> Reconciliation:
     solid = gateway.solid_head().number
-    audit = treasury.audit()
+    books = Audit.from_pb(audit())
     chain = gateway.token_balance(bridge_address, token_id, solid=True)
     items: list[InFlight] = []
     for p in store.payouts(PayoutStatus.OPEN):
@@ -134,4 +161,4 @@ def _snapshot(
             ):
                 reference = f"{t.txid}:{t.contract_index}"
                 items.append(InFlight(InFlightKind.UNSCANNED, reference, t.amount))
-    return Reconciliation(solid, chain, audit, items)
+    return Reconciliation(solid, chain, books, items)

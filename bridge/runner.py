@@ -13,9 +13,10 @@ from bridge.lease import BridgeLease, LeaseHeld
 from bridge.payout import LeaseLost, PayoutResult, PayoutWorker
 from bridge.reconcile import Reconciliation, reconcile
 from bridge.store import BridgeStore
-from bridge.treasury import LedgerError, TreasuryClient
 from bridge.tron import TronError, TronGateway
 from bridge.watcher import DepositWatcher, ScanResult
+from client_sdk.ledger_client import LedgerError
+from client_sdk.treasury_client import TreasuryClient
 from core.status import WithdrawalStatus
 
 log = logging.getLogger("bridge.runner")
@@ -136,7 +137,7 @@ class BridgeRunner:
         with self._lock:
             return reconcile(
                 self.gateway,
-                self.treasury,
+                self.treasury.audit,
                 self.store,
                 bridge_address=self.address,
                 token_id=self.config.require_token(),

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bridge.migrate import upgrade
+from bridge.records import LedgerPayout
 from bridge.schema import (
     DepositStatus,
     PayoutStatus,
@@ -29,7 +30,6 @@ from bridge.schema import (
     payout_txs,
     payouts,
 )
-from bridge.treasury import Payout as LedgerPayout
 from core.database import is_sqlite, make_engine
 
 CURSOR_KEY = "scan_cursor"

@@ -27,8 +27,9 @@ from bridge.crash import crash_point
 from bridge.decide import withdrawal_of_memo
 from bridge.schema import DepositStatus
 from bridge.store import BridgeStore
-from bridge.treasury import LedgerError, TreasuryClient
 from bridge.tron import TokenTransfer, TronGateway
+from client_sdk.ledger_client import LedgerRejected
+from client_sdk.treasury_client import TreasuryClient
 from core.crypto import is_address
 
 log = logging.getLogger("bridge.watcher")
@@ -143,9 +144,7 @@ class DepositWatcher:
         if account is not None:
             try:
                 new = self.treasury.credit_deposit(txid, index, account, amount, sender)
-            except LedgerError as exc:
-                if exc.reason is None:
-                    raise  # unreachable: retry the whole range next pass
+            except LedgerRejected as exc:  # unreachable (LedgerUnavailable): the next pass
                 account, reason = None, f"ledger refused: {exc}"
             else:
                 crash_point("after_credit")

@@ -20,7 +20,7 @@ from bridge.devnode.server import DevNode, running_devnode
 from bridge.devtools import deposit, devnode_fund, devnode_issue_token
 from bridge.reconcile import Reconciliation
 from bridge.runner import BridgeRunner
-from bridge.treasury import LedgerUserClient
+from client_sdk.ledger_client import LedgerClient
 from core.crypto import SigningKey
 from core.status import WithdrawalStatus
 from ledger.embedded import serving_in_thread
@@ -51,7 +51,6 @@ class DemoStack:
     node: DevNode
     bridge: BridgeRunner
     token_id: str
-    users: LedgerUserClient
 
     @property
     def ledger_target(self) -> str:
@@ -87,7 +86,8 @@ class DemoStack:
 
     def withdraw(self, key: SigningKey, amount: int, timeout: float = 30.0) -> str:
         """Ask the ledger to pay out on chain; wait until the bridge marked it paid."""
-        w = self.users.request_withdrawal(key, key.address, amount)
+        with LedgerClient(self.ledger_target, key) as client:
+            w = client.request_withdrawal(key.address, amount)
 
         def paid() -> bool:
             found = self.bridge.treasury.withdrawal(w.withdrawal_id)
@@ -139,6 +139,4 @@ def demo_stack(
         )
         bridge = stack.enter_context(BridgeRunner(config))
         bridge.start()
-        users = LedgerUserClient(running.target)
-        stack.callback(users.close)
-        yield DemoStack(workdir, service, running, node, bridge, token_id, users)
+        yield DemoStack(workdir, service, running, node, bridge, token_id)

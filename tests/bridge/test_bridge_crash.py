@@ -13,7 +13,7 @@ from bridge.config import BridgeConfig
 from bridge.devnode import DevNode
 from bridge.devtools import deposit
 from bridge.runner import BridgeRunner
-from bridge.treasury import LedgerUserClient
+from client_sdk.ledger_client import LedgerClient
 from tests.bridge import processes
 from tests.bridge.conftest import ALICE, BRIDGE, CAROL, DAVE, settle
 from tests.ledger_harness import LedgerHarness
@@ -54,8 +54,8 @@ def test_withdrawal_survives_sigkill(
         settle(node)
         runner.run_once()
         runner.lease.release()  # the bridge process below is the one bridge at work
-        user = LedgerUserClient(ledger.target)
-        w = user.request_withdrawal(CAROL, DAVE.address, 5_000)
+        user = LedgerClient(ledger.target, CAROL)
+        w = user.request_withdrawal(DAVE.address, 5_000)
 
         def pool() -> int:
             return int(node.status()["pool"])
@@ -105,7 +105,7 @@ def test_withdrawal_survives_sigkill(
         assert [t.txid for t in runner.store.txs(w.withdrawal_id)] == [tx.txid]
         done = runner.treasury.withdrawal(w.withdrawal_id)
         assert (done.status, done.txid) == ("paid", tx.txid)
-        assert user.account(CAROL.address)[0] == 4_000
+        assert user.balance(CAROL.address) == 4_000
         assert runner.reconcile().ok
         user.close()
 
@@ -114,14 +114,14 @@ def test_deposit_survives_sigkill_between_credit_and_cursor(
     node: DevNode, bridge_env: tuple[LedgerHarness, BridgeConfig]
 ) -> None:
     ledger, config = bridge_env
-    user = LedgerUserClient(ledger.target)
+    user = LedgerClient(ledger.target, CAROL)
     with BridgeRunner(config) as runner:
         deposit(runner.gateway, ALICE, BRIDGE.address, config.token_id, 3_000, CAROL.address)
         settle(node)
         proc = start_bridge(config, "after_credit")
         drive(proc, lambda: None, lambda: proc.poll() is not None)
         assert proc.returncode == -signal.SIGKILL
-        assert user.account(CAROL.address)[0] == 3_000  # credited, but not recorded locally
+        assert user.balance(CAROL.address) == 3_000  # credited, but not recorded locally
         assert runner.store.deposits() == []
         ledger.clock.advance(config.lease_seconds)  # the killed bridge's lease expires
         proc = start_bridge(config, None)
@@ -130,7 +130,7 @@ def test_deposit_survives_sigkill_between_credit_and_cursor(
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.communicate(timeout=20)
-        assert user.account(CAROL.address)[0] == 3_000
+        assert user.balance(CAROL.address) == 3_000
         assert runner.treasury.audit().deposits_credited == 3_000
         assert runner.reconcile().ok
     user.close()

@@ -15,8 +15,9 @@ from bridge.config import BridgeConfig
 from bridge.devnode import DevNode
 from bridge.devtools import deposit
 from bridge.runner import BridgeRunner
-from bridge.treasury import LedgerUserClient
 from bridge.tron import TxStatus
+from client_sdk.ledger_client import LedgerClient
+from core.status import WithdrawalStatus
 from tests.bridge.conftest import ALICE, BOB, BRIDGE, CAROL, DAVE, settle
 from tests.ledger_harness import TREASURY_TOKEN, LedgerHarness
 
@@ -30,8 +31,8 @@ def runner(bridge_env: tuple[LedgerHarness, BridgeConfig]) -> Iterator[BridgeRun
 
 
 @pytest.fixture
-def user(bridge_env: tuple[LedgerHarness, BridgeConfig]) -> Iterator[LedgerUserClient]:
-    client = LedgerUserClient(bridge_env[0].target)
+def user(bridge_env: tuple[LedgerHarness, BridgeConfig]) -> Iterator[LedgerClient]:
+    client = LedgerClient(bridge_env[0].target, CAROL)
     yield client
     client.close()
 
@@ -48,33 +49,33 @@ def cli_env(config: BridgeConfig) -> dict[str, str]:
 
 
 def test_deposit_is_credited_once_after_solidification(
-    node: DevNode, runner: BridgeRunner, user: LedgerUserClient
+    node: DevNode, runner: BridgeRunner, user: LedgerClient
 ) -> None:
     txid = deposit(
         runner.gateway, ALICE, BRIDGE.address, runner.config.token_id, 5_000_000, CAROL.address
     )
     node.produce_blocks(1)  # included, not yet solid
     assert runner.run_once().scan.credited == []
-    assert user.account(CAROL.address) == (0, 0)
+    assert (user.account().balance, user.account().nonce) == (0, 0)
     settle(node)
     assert runner.run_once().scan.credited == [(txid, 0, CAROL.address, 5_000_000)]
     # Further passes and a full rescan from block 0 change nothing.
     assert runner.run_once().scan.credited == []
     runner.store.set_cursor(0)
     assert runner.run_once().scan.credited == []
-    assert user.account(CAROL.address)[0] == 5_000_000
+    assert user.balance(CAROL.address) == 5_000_000
     assert runner.treasury.audit().deposits_credited == 5_000_000
     assert runner.reconcile().ok
 
 
 def test_withdrawal_is_paid_on_chain_and_debited_once(
-    node: DevNode, runner: BridgeRunner, user: LedgerUserClient
+    node: DevNode, runner: BridgeRunner, user: LedgerClient
 ) -> None:
     token = runner.config.token_id
     deposit(runner.gateway, ALICE, BRIDGE.address, token, 5_000_000, CAROL.address)
     settle(node)
     runner.run_once()
-    w = user.request_withdrawal(CAROL, DAVE.address, 2_000_000)
+    w = user.request_withdrawal(DAVE.address, 2_000_000)
     first = runner.run_once().payout
     assert [wid for wid, _ in first.broadcast] == [w.withdrawal_id]
     txid = first.broadcast[0][1]
@@ -87,8 +88,8 @@ def test_withdrawal_is_paid_on_chain_and_debited_once(
         assert runner.run_once().payout.paid == []
     settle(node)
     assert runner.gateway.token_balance(DAVE.address, token) == 2_000_000
-    assert user.account(CAROL.address)[0] == 3_000_000
-    (done,) = runner.treasury.withdrawals("paid")
+    assert user.balance(CAROL.address) == 3_000_000
+    (done,) = runner.treasury.withdrawals(WithdrawalStatus.PAID)
     assert (done.withdrawal_id, done.txid) == (w.withdrawal_id, txid)
     rec = runner.reconcile()
     assert rec.ok and rec.chain_balance == 3_000_000 == rec.audit.liabilities
@@ -115,7 +116,7 @@ def test_reconcile_cli_balances_then_detects_a_planted_mismatch(
 
 
 def test_fake_token_failed_tx_and_other_recipients_never_credit(
-    node: DevNode, runner: BridgeRunner, user: LedgerUserClient
+    node: DevNode, runner: BridgeRunner, user: LedgerClient
 ) -> None:
     gw, token = runner.gateway, runner.config.token_id
     fake = node.issue_token(BOB.address, "BTT", 10**12)  # same name, other id
@@ -137,7 +138,7 @@ def test_fake_token_failed_tx_and_other_recipients_never_credit(
     assert runner.run_once().scan.credited == [(good, 0, CAROL.address, 6_000)]
     runner.store.set_cursor(0)
     runner.run_once()
-    assert user.account(CAROL.address)[0] == 6_000
+    assert user.balance(CAROL.address) == 6_000
     assert runner.reconcile().ok
 
 
@@ -145,7 +146,7 @@ def test_binding_suspense_and_memo_precedence(
     node: DevNode,
     bridge_env: tuple[LedgerHarness, BridgeConfig],
     runner: BridgeRunner,
-    user: LedgerUserClient,
+    user: LedgerClient,
     tmp_path: Path,
 ) -> None:
     ledger, config = bridge_env
@@ -197,19 +198,19 @@ def test_binding_suspense_and_memo_precedence(
     settle(node)
     credited = {c[0]: c[2] for c in runner.run_once().scan.credited}
     assert credited == {by_memo: CAROL.address, by_binding: DAVE.address}
-    assert user.account(DAVE.address)[0] == 1_400 and user.account(CAROL.address)[0] == 300
+    assert user.balance(DAVE.address) == 1_400 and user.balance(CAROL.address) == 300
     assert runner.reconcile().ok
 
 
 def test_dropped_broadcast_is_resent_and_replaced_only_after_solid_expiry(
-    node: DevNode, bridge_env: tuple[LedgerHarness, BridgeConfig], user: LedgerUserClient
+    node: DevNode, bridge_env: tuple[LedgerHarness, BridgeConfig], user: LedgerClient
 ) -> None:
     config = bridge_env[1].model_copy(update={"tx_lifetime_ms": 1_500})
     with BridgeRunner(config) as runner:
         deposit(runner.gateway, ALICE, BRIDGE.address, config.token_id, 10_000, CAROL.address)
         settle(node)
         runner.run_once()
-        w = user.request_withdrawal(CAROL, DAVE.address, 4_000)
+        w = user.request_withdrawal(DAVE.address, 4_000)
         node.set_faults(drop_next=2)
         first = runner.run_once().payout.broadcast  # "accepted", then dropped
         txid = first[0][1]
@@ -236,21 +237,21 @@ def test_dropped_broadcast_is_resent_and_replaced_only_after_solid_expiry(
 
 
 def test_limits_fail_or_hold_and_a_failed_receipt_returns_the_money(
-    node: DevNode, bridge_env: tuple[LedgerHarness, BridgeConfig], user: LedgerUserClient
+    node: DevNode, bridge_env: tuple[LedgerHarness, BridgeConfig], user: LedgerClient
 ) -> None:
     config = bridge_env[1].model_copy(update={"max_withdrawal": 5_000, "daily_limit": 8_000})
     with BridgeRunner(config) as runner:
         deposit(runner.gateway, ALICE, BRIDGE.address, config.token_id, 50_000, CAROL.address)
         settle(node)
         runner.run_once()
-        too_big = user.request_withdrawal(CAROL, DAVE.address, 6_000)
+        too_big = user.request_withdrawal(DAVE.address, 6_000)
         result = runner.run_once().payout
         assert result.failed == [
             (too_big.withdrawal_id, "over the per-withdrawal limit of 5000 units")
         ]
-        assert user.account(CAROL.address)[0] == 50_000  # returned
-        a = user.request_withdrawal(CAROL, DAVE.address, 5_000)
-        b = user.request_withdrawal(CAROL, DAVE.address, 4_000)  # 9,000 > daily 8,000
+        assert user.balance(CAROL.address) == 50_000  # returned
+        a = user.request_withdrawal(DAVE.address, 5_000)
+        b = user.request_withdrawal(DAVE.address, 4_000)  # 9,000 > daily 8,000
         result = runner.run_once().payout
         assert [w for w, _ in result.broadcast] == [a.withdrawal_id]
         assert result.held == [(b.withdrawal_id, "daily limit reached")]
@@ -263,5 +264,5 @@ def test_limits_fail_or_hold_and_a_failed_receipt_returns_the_money(
         settle(node)
         runner.run_once()
         assert runner.gateway.token_balance(DAVE.address, config.token_id) == 4_000
-        assert user.account(CAROL.address)[0] == 46_000
+        assert user.balance(CAROL.address) == 46_000
         assert runner.reconcile().ok

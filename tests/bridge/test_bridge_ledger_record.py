@@ -20,8 +20,8 @@ from bridge.decide import payout_memo
 from bridge.devnode import DevNode
 from bridge.devtools import deposit
 from bridge.runner import BridgeRunner
-from bridge.treasury import LedgerUserClient
 from bridge.tron import TronGateway
+from client_sdk.ledger_client import LedgerClient
 from tests.bridge.conftest import ALICE, BRIDGE, CAROL, DAVE, settle
 from tests.bridge.processes import run_bridge, start_bridge
 from tests.ledger_harness import LedgerHarness
@@ -64,8 +64,8 @@ def test_an_empty_or_restored_database_never_pays_twice(
     db1, db2 = tmp_path / "bridge.db", tmp_path / "empty.db"
     backup = tmp_path / "backup.db"
     shutil.copy(db1, backup)  # taken before the payout existed
-    user = LedgerUserClient(ledger.target)
-    wid = user.request_withdrawal(CAROL, DAVE.address, 5_000).withdrawal_id
+    user = LedgerClient(ledger.target, CAROL)
+    wid = user.request_withdrawal(DAVE.address, 5_000).withdrawal_id
     user.close()
 
     first = run_bridge(config, "run", "--once")
@@ -104,9 +104,9 @@ def test_a_fresh_database_finds_a_payout_the_ledger_never_recorded(
     starts scanning at the chain's tip."""
     ledger, config = bridge_env
     funded(node, config, 20_000)
-    user = LedgerUserClient(ledger.target)
-    paid = user.request_withdrawal(CAROL, DAVE.address, 5_000)
-    odd = user.request_withdrawal(CAROL, DAVE.address, 3_000)
+    user = LedgerClient(ledger.target, CAROL)
+    paid = user.request_withdrawal(DAVE.address, 5_000)
+    odd = user.request_withdrawal(DAVE.address, 3_000)
     user.close()
     gateway = TronGateway(config.node_url)
     legacy = {}
@@ -139,8 +139,8 @@ def test_two_bridges_at_once_pay_each_withdrawal_once(
 ) -> None:
     ledger, config = bridge_env
     funded(node, config, 30_000)
-    user = LedgerUserClient(ledger.target)
-    wids = [user.request_withdrawal(CAROL, DAVE.address, n).withdrawal_id for n in (1_000, 2_000)]
+    user = LedgerClient(ledger.target, CAROL)
+    wids = [user.request_withdrawal(DAVE.address, n).withdrawal_id for n in (1_000, 2_000)]
     logs = {name: tmp_path / f"{name}.log" for name in ("a", "b")}
     procs = {}
     for name in ("a", "b"):
@@ -170,7 +170,7 @@ def test_two_bridges_at_once_pay_each_withdrawal_once(
         # The active bridge dies holding the lease; the standby takes over only when it ends.
         procs[active].send_signal(signal.SIGKILL)
         procs[active].wait(10)
-        third = user.request_withdrawal(CAROL, DAVE.address, 4_000).withdrawal_id
+        third = user.request_withdrawal(DAVE.address, 4_000).withdrawal_id
         node.produce_blocks(3)
         time.sleep(0.5)
         assert reader.treasury.payout(third).txs == ()
@@ -180,7 +180,7 @@ def test_two_bridges_at_once_pay_each_withdrawal_once(
         chain = payouts_on_chain(reader.gateway, config.token_id)
         assert {w: len(txids) for w, txids in chain.items()} == {wids[0]: 1, wids[1]: 1, third: 1}
         assert reader.gateway.token_balance(DAVE.address, config.token_id) == 7_000
-        assert user.account(CAROL.address)[0] == 23_000
+        assert user.balance(CAROL.address) == 23_000
         assert reader.reconcile().ok
     finally:
         for proc in procs.values():
