@@ -23,10 +23,11 @@ from core.clock import Clock
 from core.rejections import Rejected, Rejection
 from core.signing import SignedBy
 from core.status import ChannelStatus, EventKind, WithdrawalStatus
-from core.types import INT64_MAX, Amount, Nonce, Timestamp
+from core.types import Amount, Nonce, Timestamp
 from core.wire import withdrawal_status_from_pb
 from ledger import payouts, protocol
 from ledger.domain import Account, Channel, Event, Totals, Withdrawal
+from ledger.payout_service import PayoutRecordsMixin
 from ledger.protocol import (
     CHAIN_DEPOSITS,
     Bucket,
@@ -141,7 +142,7 @@ def _withdrawal_page(status: str, limit: int) -> tuple[WithdrawalStatus | None, 
     return wanted, min(max(limit or 100, 1), 1000)
 
 
-class LedgerService:
+class LedgerService(PayoutRecordsMixin):
     def __init__(
         self,
         store: Store,
@@ -706,78 +707,7 @@ class LedgerService:
             withdrawal_id, paid=False, txid="", reason=reason or "failed"
         )
 
-    # ------------------------------------------------------------ bridge lease, payout records
-    def acquire_lease(self, holder: str, ttl_seconds: int) -> tuple[bool, payouts.Lease]:
-        """(granted, the lease as it stands afterwards)."""
-
-        def work(tx: Tx, now: Timestamp) -> tuple[bool, payouts.Lease]:
-            current = payout_store.lease(tx)
-            granted = payouts.acquire(current, holder, ttl_seconds, now)
-            if granted is None:
-                return False, current
-            payout_store.put_lease(tx, granted)
-            return True, granted
-
-        return self._write(work)
-
-    def release_lease(self, holder: str) -> payouts.Lease:
-        def work(tx: Tx, _now: Timestamp) -> payouts.Lease:
-            after = payouts.release(payout_store.lease(tx), holder)
-            payout_store.put_lease(tx, after)
-            return after
-
-        return self._write(work)
-
-    def record_payout_tx(
-        self,
-        withdrawal_id: int,
-        *,
-        holder: str,
-        replaces_txid: str,
-        txid: str,
-        expiration_ms: int,
-        signed_tx: bytes,
-    ) -> tuple[Withdrawal, list[payouts.PayoutTx]]:
-        txid = payouts.check_txid(txid)
-        payouts.check_holder(holder)
-        if not 0 < withdrawal_id <= INT64_MAX:
-            raise Rejected(Rejection.MALFORMED, "withdrawal_id is out of range")
-
-        def work(tx: Tx, now: Timestamp) -> tuple[Withdrawal, list[payouts.PayoutTx]]:
-            lease = payout_store.lease(tx)
-            w = tx.withdrawal(withdrawal_id)
-            if w is None:
-                raise Rejected(Rejection.UNKNOWN_WITHDRAWAL, f"no withdrawal {withdrawal_id}")
-            recorded = payout_store.payout_txs(tx, [withdrawal_id]).get(withdrawal_id, [])
-            elsewhere = payout_store.payout_tx(tx, txid)
-            if elsewhere is not None and elsewhere.withdrawal_id != withdrawal_id:
-                raise Rejected(
-                    Rejection.PAYOUT_CONFLICT,
-                    f"tx {txid} is recorded for withdrawal {elsewhere.withdrawal_id}",
-                )
-            if w.status is not WithdrawalStatus.PENDING and all(r.txid != txid for r in recorded):
-                raise Rejected(
-                    Rejection.WITHDRAWAL_NOT_PENDING,
-                    f"withdrawal {withdrawal_id} is {w.status.value}",
-                )
-            new = payouts.record(
-                recorded,
-                lease,
-                withdrawal_id=withdrawal_id,
-                holder=holder,
-                replaces_txid=replaces_txid,
-                txid=txid,
-                expiration_ms=expiration_ms,
-                signed_tx=signed_tx,
-                now=now,
-            )
-            if new is not None:
-                payout_store.insert_payout_tx(tx, new)
-                recorded = [*recorded, new]
-            return w, recorded
-
-        return self._write(work)
-
+    # ------------------------------------------------------------ payout records (the bridge's)
     def list_payouts(
         self, status: str = "", limit: int = 100, after: int = 0
     ) -> list[tuple[Withdrawal, list[payouts.PayoutTx]]]:

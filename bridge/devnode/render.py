@@ -8,7 +8,7 @@ from google.protobuf.message import Message
 from tronpy.keys import to_base58check_address
 from tronpy.proto import tron_pb2
 
-from bridge.devnode.chain import Block, Receipt
+from bridge.devnode.blocks import Block, Receipt
 from bridge.devnode.state import TRX
 from bridge.devnode.txcodec import message_to_json, transaction_to_json, txid_of
 
