@@ -242,8 +242,9 @@ class BridgeStore:
             )
 
     def mirror_payout(self, payout: LedgerPayout) -> None:
-        """Take in the ledger's record of a payout's txs: a local row once it has any tx, each
-        recorded tx, the older ones marked expired (replaced). Repeats change nothing."""
+        """Take in the ledger's record of a pending payout's txs: an open local row once it has
+        any tx, each recorded tx, the older ones marked expired (replaced). Repeats change
+        nothing."""
         if not payout.txs:
             return
         w = payout.withdrawal
@@ -259,8 +260,14 @@ class BridgeStore:
             "created_at": float(first),
         }
         latest = payout.txs[-1].txid
+        reopen = {"status": PayoutStatus.OPEN, "reason": "", "paid_txid": None}
         with self._tx() as c:
-            c.execute(self._insert(payouts).values(row).on_conflict_do_nothing())
+            # The ledger's word wins: pending there is open here, whatever a restored copy said.
+            c.execute(
+                self._insert(payouts)
+                .values(row)
+                .on_conflict_do_update(index_elements=["withdrawal_id"], set_=reopen)
+            )
             for t in payout.txs:
                 c.execute(
                     self._insert(payout_txs)
