@@ -90,10 +90,8 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class PayoutRequest:
-    """A pending withdrawal, as the ledger holds it."""
+    """What a pending withdrawal asks for: an amount to a TRON address."""
 
-    withdrawal_id: int
-    account: str
     tron_address: str
     amount: int
 

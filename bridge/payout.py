@@ -76,7 +76,7 @@ class PayoutWorker:
         token_id: str,
         holder: str,
         limits: Limits | None = None,
-        tx_lifetime_ms: int = 60_000,
+        tx_lifetime_ms: int,
     ) -> None:
         self.gateway, self.treasury, self.store = gateway, treasury, store
         self._key = key
@@ -119,7 +119,7 @@ class PayoutWorker:
             refused = local.refusals.get(t.txid, "")
             txs.append(TxSeen(t.txid, t.expiration, status, refused, block is not None))
         return Observation(
-            PayoutRequest(w.withdrawal_id, w.account, w.tron_address, w.amount),
+            PayoutRequest(w.tron_address, w.amount),
             tuple(txs),
             solid_time,
             tuple(MemoSeen(m.txid, m.to_address, m.amount, m.success) for m in local.memos),
@@ -172,8 +172,10 @@ class PayoutWorker:
         except LedgerRejected as exc:
             if exc.reason == "LEASE_NOT_HELD":
                 raise LeaseLost(str(exc)) from None
-            if exc.reason in ("PAYOUT_CONFLICT", NOT_PENDING):
-                # Another bridge recorded one first; ours is never broadcast.
+            if exc.reason == NOT_PENDING:  # closed meanwhile: ours is never broadcast
+                self._adopt(wid)
+                return
+            if exc.reason == "PAYOUT_CONFLICT":  # another bridge recorded one first: the same
                 log.warning("withdrawal %d: not signing: %s", wid, exc)
                 return
             raise
@@ -210,6 +212,8 @@ class PayoutWorker:
         except LedgerRejected as exc:
             if exc.reason != NOT_PENDING:
                 raise
+            self._adopt(wid)  # closed meanwhile by someone else: the ledger's outcome stands
+            return
         crash_point("after_mark_paid")
         self.store.close_payout(payout, PayoutStatus.PAID, paid_txid=txid)
         result.paid.append((wid, txid))
@@ -222,6 +226,8 @@ class PayoutWorker:
         except LedgerRejected as exc:
             if exc.reason != NOT_PENDING:
                 raise
+            self._adopt(wid)
+            return
         self.store.close_payout(payout, PayoutStatus.FAILED, reason=reason)
         result.failed.append((wid, reason))
         log.warning("withdrawal %d failed: %s", wid, reason)
@@ -229,16 +235,20 @@ class PayoutWorker:
     def _sync_closed(self, pending_ids: set[int]) -> None:
         """Open local payouts the ledger already closed (a crash after marking): catch up."""
         for p in self.store.payouts(PayoutStatus.OPEN):
-            if p.withdrawal_id in pending_ids:
-                continue
-            closed = self.treasury.payout(p.withdrawal_id)
-            if closed is None:
-                continue
-            w = closed.withdrawal
-            status = withdrawal_status_from_pb(w.status)
-            if status is WithdrawalStatus.PAID:
-                self.store.finish_payout(p.withdrawal_id, PayoutStatus.PAID, paid_txid=w.txid)
-            elif status is WithdrawalStatus.FAILED:
-                self.store.finish_payout(
-                    p.withdrawal_id, PayoutStatus.FAILED, reason=w.failure_reason
-                )
+            if p.withdrawal_id not in pending_ids:
+                self._adopt(p.withdrawal_id)
+
+    def _adopt(self, withdrawal_id: int) -> None:
+        """Close the local payout as the ledger closed the withdrawal, if it did."""
+        found = self.treasury.payout(withdrawal_id)
+        if found is None:
+            return  # not this ledger's (a database of another ledger): nothing to take
+        w, payout = found.withdrawal, from_ledger(found)
+        status = withdrawal_status_from_pb(w.status)
+        if status is WithdrawalStatus.PAID:
+            self.store.close_payout(payout, PayoutStatus.PAID, paid_txid=w.txid)
+        elif status is WithdrawalStatus.FAILED:
+            self.store.close_payout(payout, PayoutStatus.FAILED, reason=w.failure_reason)
+        else:
+            return
+        log.info("withdrawal %d was closed on the ledger: %s", withdrawal_id, w.status)

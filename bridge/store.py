@@ -344,21 +344,6 @@ class BridgeStore:
                 .values(state=TxState.REFUSED, reason=reason[:500])
             )
 
-    def finish_payout(
-        self,
-        withdrawal_id: int,
-        status: PayoutStatus,
-        *,
-        paid_txid: str | None = None,
-        reason: str = "",
-    ) -> None:
-        with self._tx() as c:
-            c.execute(
-                update(payouts)
-                .where(payouts.c.withdrawal_id == withdrawal_id)
-                .values(status=status, paid_txid=paid_txid, reason=reason[:500])
-            )
-
     # payout memos seen on chain
 
     def record_chain_payout(

@@ -26,7 +26,7 @@ from bridge.tron import TxStatus
 from core.crypto import SigningKey
 
 TO = SigningKey.from_bytes(bytes([0x55]) * 32).address
-REQUEST = PayoutRequest(7, "account", TO, 5_000)
+REQUEST = PayoutRequest(TO, 5_000)
 NOW = 1_000_000
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 
@@ -52,7 +52,7 @@ def test_a_new_withdrawal_is_signed_refused_or_held() -> None:
     assert decide(seen(), Limits(max_withdrawal=4_999)) == Action(
         Act.REFUSE, reason="over the per-withdrawal limit of 4999 units"
     )
-    bad = Observation(PayoutRequest(7, "account", "T-not-an-address", 1), (), NOW)
+    bad = Observation(PayoutRequest("T-not-an-address", 1), (), NOW)
     assert decide(bad, Limits()) == Action(
         Act.REFUSE, reason="not a TRON address: 'T-not-an-address'"
     )
@@ -116,8 +116,9 @@ def test_memos_on_chain_count_like_recorded_txs() -> None:
     assert held.reason == (
         f"tx {C} carries this withdrawal's memo but pays 4999 to {TO}: an operator must decide"
     )
-    elsewhere = MemoSeen(C, SigningKey.from_bytes(bytes([1]) * 32).address, 5_000, True)
-    assert decide(seen(memos=(paid, elsewhere)), Limits()).act is Act.HOLD
+    elsewhere = MemoSeen(B, SigningKey.from_bytes(bytes([1]) * 32).address, 5_000, True)
+    held = decide(seen(memos=(paid, elsewhere)), Limits())
+    assert (held.act, held.txid) == (Act.HOLD, B)  # the memo that does not match is named
 
 
 def test_memo_round_trip() -> None:
