@@ -456,6 +456,9 @@ def build_app(chain: Chain) -> web.Application:
         try:
             params = await _params(request)
             result = handler(params)
+        except ConnectionError:  # the client left mid-request: nobody to answer, nothing wrong
+            log.debug("client left during %s", request.path)
+            return web.Response(status=499)
         except BadRequest as exc:
             result = {"Error": str(exc)}
         except Exception as exc:  # java-tron answers internal errors as {"Error": ...} too
