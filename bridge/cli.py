@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from prometheus_client import start_http_server
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge import devnode as devnode_pkg
@@ -25,6 +26,7 @@ from bridge.config import BridgeConfig, ConfigError, load_config
 from bridge.devtools import deposit as send_deposit
 from bridge.devtools import devnode_issue_token
 from bridge.lease import LeaseHeld
+from bridge.metrics import BridgeMetrics
 from bridge.payout import LeaseLost
 from bridge.runner import BridgeRunner, PassResult, make_gateway
 from bridge.schema import DepositStatus, PayoutStatus
@@ -90,6 +92,13 @@ def _read_key(path: Path) -> SigningKey:
 
 
 Opt = typer.Option
+
+
+def _listen_address(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ConfigError(f"expected HOST:PORT with a port of 1..65535, got {value!r}")
+    return host, int(port)
 
 
 @app.callback()
@@ -168,10 +177,19 @@ def _report(result: PassResult) -> None:
 
 @app.command()
 @_friendly
-def run(once: Annotated[bool, Opt("--once", help="one pass, then exit")] = False) -> None:
+def run(
+    once: Annotated[bool, Opt("--once", help="one pass, then exit")] = False,
+    metrics: Annotated[
+        str | None, Opt(help="serve Prometheus metrics on HOST:PORT (not with --once)")
+    ] = None,
+) -> None:
     """Watch deposits and pay withdrawals (until SIGINT/SIGTERM unless --once)."""
     config = _config()
-    with BridgeRunner(config, on_pass=_report) as runner:  # errors are logged by the runner
+    served = BridgeMetrics() if metrics and not once else None
+    with BridgeRunner(config, on_pass=_report, metrics=served) as runner:  # the runner logs errors
+        if served is not None and metrics:
+            host, port = _listen_address(metrics)
+            start_http_server(port, addr=host, registry=served.registry)
         typer.echo(f"bridge {runner.address} token {config.token_id} on {config.endpoint}")
         sys.stdout.flush()
         if once:

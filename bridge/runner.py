@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bridge.config import BridgeConfig
 from bridge.decide import Limits
 from bridge.lease import BridgeLease, LeaseHeld
+from bridge.metrics import BridgeMetrics
 from bridge.payout import LeaseLost, PayoutResult, PayoutWorker
 from bridge.reconcile import Reconciliation, reconcile
 from bridge.store import BridgeStore
@@ -71,6 +72,7 @@ class BridgeRunner:
         *,
         on_pass: Callable[[PassResult], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
+        metrics: BridgeMetrics | None = None,
     ) -> None:
         self.config = config
         token_id = config.require_token()
@@ -103,6 +105,7 @@ class BridgeRunner:
             tx_lifetime_ms=config.tx_lifetime_ms,
         )
         self._on_pass, self._on_error = on_pass, on_error
+        self.metrics = metrics
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -150,16 +153,43 @@ class BridgeRunner:
             try:
                 result = self.run_once()
             except (TronError, LedgerError, LeaseHeld, LeaseLost) as exc:
+                if self.metrics is not None:
+                    self.metrics.errors.inc()
                 if repeats.is_new(str(exc)):
                     log.warning("bridge pass failed: %s", exc)
                     if self._on_error:
                         self._on_error(exc)
             else:
                 repeats.clear()
+                self._observe(result)
                 if self._on_pass:
                     self._on_pass(result)
             self._stop.wait(self.config.poll_interval)
         repeats.clear()
+
+    def _observe(self, result: PassResult) -> None:
+        if self.metrics is None:
+            return
+        p = result.payout
+        actions = {
+            "broadcast": len(p.broadcast),
+            "replaced": len(p.replaced),
+            "paid": len(p.paid),
+            "failed": len(p.failed),
+            "held": len(p.held),
+        }
+        try:
+            with self._lock:
+                self.metrics.after_pass(
+                    result.scan,
+                    actions,
+                    store=self.store,
+                    gateway=self.gateway,
+                    address=self.address,
+                    token_id=self.config.require_token(),
+                )
+        except TronError as exc:  # the figures wait for the next pass
+            log.info("metrics not updated: %s", exc)
 
     def start(self) -> None:
         if self._thread is not None:

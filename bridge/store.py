@@ -220,6 +220,11 @@ class BridgeStore:
         with self._tx() as c:
             return [_payout(r) for r in c.execute(q).all()]
 
+    def payout_counts(self) -> dict[PayoutStatus, int]:
+        q = select(payouts.c.status, func.count()).group_by(payouts.c.status)
+        with self._tx() as c:
+            return {PayoutStatus(status): int(n) for status, n in c.execute(q)}
+
     def seen_locally(self, withdrawal_id: int, day: str) -> SeenLocally:
         """What only this bridge knows about a payout, read at once: the node's refusals, the
         payout memos its scanner met, and the daily limit's use on `day`."""
