@@ -2,7 +2,10 @@
 
 Usage: btt-bridge [SETTINGS] COMMAND [OPTIONS]. Every setting also comes from the environment
 (BTT_BRIDGE_<NAME>) or a TOML file (--config); flags win over the environment, which wins over
-the file. The hot key is read from --hot-key-file or BTT_BRIDGE_HOT_KEY and never printed.
+the file. Secrets come from the environment or a file, never a command-line value: the hot key
+from --hot-key-file or BTT_BRIDGE_HOT_KEY, the Treasury token from --treasury-token-file or
+BTT_BRIDGE_TREASURY_TOKEN, the TronGrid key from --api-key-file or BTT_BRIDGE_API_KEY. A command
+asks only for what it needs: deposit, status and reconcile read with the bridge's address alone.
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ from bridge.devtools import devnode_issue_token
 from bridge.lease import LeaseHeld
 from bridge.metrics import BridgeMetrics
 from bridge.payout import LeaseLost
-from bridge.runner import BridgeRunner, PassResult, make_gateway
+from bridge.reconcile import reconcile as reconcile_books
+from bridge.runner import BridgeRunner, PassResult, make_gateway, make_treasury
 from bridge.schema import DepositStatus, PayoutStatus
 from bridge.store import BridgeStore
 from bridge.tron import NodeUnavailable, TronError
 from client_sdk.ledger_client import LedgerClient, LedgerError
 from core.crypto import SigningKey, is_address
+from core.wire import withdrawal_status_from_pb
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
@@ -106,9 +111,14 @@ def settings(
     config: Annotated[Path | None, Opt("--config", help="TOML settings file")] = None,
     network: Annotated[str | None, Opt(help="devnode or nile")] = None,
     node_url: Annotated[str | None, Opt(help="TRON HTTP API URL")] = None,
-    api_key: Annotated[str | None, Opt(help="TronGrid API key")] = None,
+    api_key_file: Annotated[Path | None, Opt(help="file holding the TronGrid API key")] = None,
     ledger: Annotated[str | None, Opt(help="ledger gRPC HOST:PORT")] = None,
-    treasury_token: Annotated[str | None, Opt(help="ledger Treasury bearer token")] = None,
+    ledger_ca_cert: Annotated[Path | None, Opt(help="TLS: the CA of the ledger's cert")] = None,
+    ledger_client_cert: Annotated[Path | None, Opt(help="TLS client certificate")] = None,
+    ledger_client_key: Annotated[Path | None, Opt(help="TLS client key")] = None,
+    treasury_token_file: Annotated[
+        Path | None, Opt(help="file holding the ledger's Treasury token")
+    ] = None,
     db: Annotated[str | None, Opt(help="bridge state database URL")] = None,
     token_id: Annotated[str | None, Opt(help="TRC-10 token id of BTT")] = None,
     hot_key_file: Annotated[Path | None, Opt(help="file holding the bridge key (hex)")] = None,
@@ -127,9 +137,12 @@ def settings(
         "config_file": config,
         "network": network,
         "node_url": node_url,
-        "api_key": api_key,
+        "api_key_file": api_key_file,
         "ledger": ledger,
-        "treasury_token": treasury_token,
+        "ledger_ca_cert": ledger_ca_cert,
+        "ledger_client_cert": ledger_client_cert,
+        "ledger_client_key": ledger_client_key,
+        "treasury_token_file": treasury_token_file,
         "db": db,
         "token_id": token_id,
         "hot_key_file": hot_key_file,
@@ -212,7 +225,7 @@ def bind(
 ) -> None:
     """Bind a TRON address to a ledger account (signed by both keys)."""
     config = _config()
-    with LedgerClient(config.ledger) as client:
+    with LedgerClient(config.ledger, ca_cert=config.ledger_ca_cert) as client:
         ledger_id = client.ledger_id()
     if proof is not None:
         binding = SignedBinding.from_json(proof.read_text())
@@ -273,7 +286,7 @@ def withdraw(
     to = to or key.address
     if not is_address(to):
         raise ConfigError(f"not a TRON address: {to!r}")
-    with LedgerClient(config.ledger, key) as client:
+    with LedgerClient(config.ledger, key, ca_cert=config.ledger_ca_cert) as client:
         w = client.request_withdrawal(to, amount)
     typer.echo(f"withdrawal {w.withdrawal_id} pending: {w.amount} to {w.tron_address}")
 
@@ -288,12 +301,15 @@ def status(as_json: Annotated[bool, Opt("--json")] = False) -> None:
     store = BridgeStore(config.db)
     try:
         solid = gateway.solid_head().number
+        token = config.require_token()
+        balances = gateway.token_balances(address)
         data: dict[str, Any] = {
             "bridge_address": address,
             "token_id": config.token_id,
             "solid_block": solid,
             "next_block_to_scan": store.cursor(),
-            "token_balance": gateway.token_balance(address, config.require_token()),
+            "token_balance": balances.pop(token, 0),
+            "other_tokens": balances,  # sent to the bridge, credited to nobody
             "trx_balance": gateway.trx_balance(address),
             "bindings": len(store.bindings()),
             "deposits_credited": len(store.deposits(DepositStatus.CREDITED)),
@@ -333,6 +349,8 @@ def status(as_json: Annotated[bool, Opt("--json")] = False) -> None:
         "deposits_credited",
     ):
         typer.echo(f"{key:20} {data[key]}")
+    for other, amount in data["other_tokens"].items():
+        typer.echo(f"other token {other:8} {amount} (not BTT: credited to nobody)")
     typer.echo(f"suspense ({len(data['suspense'])}):")
     for s in data["suspense"]:
         typer.echo(f"  {s['deposit']} {s['amount']} from {s['from']}: {s['reason']}")
@@ -344,9 +362,25 @@ def status(as_json: Annotated[bool, Opt("--json")] = False) -> None:
 @app.command()
 @_friendly
 def reconcile(as_json: Annotated[bool, Opt("--json")] = False) -> None:
-    """Compare the bridge's solidified balance with the ledger's liabilities (exit 1 on a gap)."""
-    with BridgeRunner(_config()) as runner:
-        r = runner.reconcile()
+    """Compare the bridge's solidified balance with the ledger's liabilities (exit 1 on a gap).
+
+    Reads only: needs neither the hot key nor the Treasury token."""
+    config = _config()
+    gateway = make_gateway(config)
+    store = BridgeStore(config.db)
+    try:
+        with LedgerClient(config.ledger, ca_cert=config.ledger_ca_cert) as client:
+            r = reconcile_books(
+                gateway,
+                client.audit,
+                store,
+                bridge_address=config.address(),
+                token_id=config.require_token(),
+                start_block=config.scan_start(),
+            )
+    finally:
+        store.close()
+        gateway.close()
     if as_json:
         typer.echo(json.dumps(r.as_dict(), indent=2))
     else:
@@ -366,6 +400,64 @@ def reconcile(as_json: Annotated[bool, Opt("--json")] = False) -> None:
         typer.echo("reconciled" if r.ok else "MISMATCH")
     if not r.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+@_friendly
+def withdrawals(
+    status: Annotated[str | None, Opt(help="pending, paid or failed (default: all)")] = None,
+    as_json: Annotated[bool, Opt("--json")] = False,
+) -> None:
+    """Every withdrawal with its status and payout txs, as the ledger records them (needs the
+    Treasury token)."""
+    config = _config()
+    wanted = withdrawal_status_from_pb(status) if status else None
+    if status and wanted is None:
+        raise ConfigError(f"--status must be pending, paid or failed, not {status!r}")
+    with make_treasury(config) as treasury:
+        found = treasury.payouts(wanted)
+    rows: list[dict[str, Any]] = [
+        {
+            "withdrawal_id": p.withdrawal.withdrawal_id,
+            "account": p.withdrawal.account,
+            "to": p.withdrawal.tron_address,
+            "amount": p.withdrawal.amount,
+            "status": p.withdrawal.status,
+            "txid": p.withdrawal.txid,
+            "payout_txs": [t.txid for t in p.txs],
+            "failure_reason": p.withdrawal.failure_reason,
+        }
+        for p in found
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        what = row["txid"] or row["failure_reason"] or ",".join(row["payout_txs"]) or "-"
+        head = f"{row['withdrawal_id']:>6} {row['status']:8} {row['amount']:>14}"
+        typer.echo(f"{head} to {row['to']}  {what}")
+
+
+@app.command()
+@_friendly
+def address(
+    key_file: Annotated[Path, Opt(help="a raw key file (hex) or a wallet keystore")],
+) -> None:
+    """Print the TRON address of a key file (a keystore's address needs no password)."""
+    try:
+        text = key_file.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file {key_file}: {exc.strerror}") from None
+    if text.lstrip().startswith("{"):
+        try:
+            found = str(json.loads(text).get("address", ""))
+        except (ValueError, AttributeError):
+            found = ""
+        if not is_address(found):
+            raise ConfigError(f"{key_file} is not a wallet keystore")
+        typer.echo(found)
+        return
+    typer.echo(_read_key(key_file).address)
 
 
 @app.command("issue-token")

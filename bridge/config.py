@@ -31,9 +31,15 @@ class BridgeConfig(BaseSettings):
     config_file: Path | None = Field(default=None, exclude=True)
     network: Literal["devnode", "nile"] = "devnode"
     node_url: str = "http://127.0.0.1:8090"
+    # Secrets come from the environment or a file, never from a command-line value (ps shows it).
     api_key: SecretStr | None = None  # TronGrid API key (Nile)
+    api_key_file: Path | None = None
     ledger: str = "127.0.0.1:50051"
+    ledger_ca_cert: Path | None = None  # TLS to the ledger: the CA that signed its certificate
+    ledger_client_cert: Path | None = None  # ...and this bridge's certificate, where asked (mTLS)
+    ledger_client_key: Path | None = None
     treasury_token: SecretStr | None = None
+    treasury_token_file: Path | None = None
     db: str = DEFAULT_DB
     token_id: str = ""
     hot_key_file: Path | None = None
@@ -95,6 +101,13 @@ class BridgeConfig(BaseSettings):
             return NILE_ENDPOINT
         return self.node_url
 
+    def scan_start(self) -> int | None:
+        """Where a fresh database starts scanning: the setting, else block 0 on a devnode, else
+        None (the solid head)."""
+        if self.start_block is None and self.network == "devnode":
+            return 0
+        return self.start_block
+
     def require_token(self) -> str:
         if not self.token_id:
             raise ConfigError("token id is not set (--token-id or BTT_BRIDGE_TOKEN_ID)")
@@ -117,17 +130,55 @@ class BridgeConfig(BaseSettings):
             raise ConfigError("hot key is not a 64-hex-character secp256k1 key") from None
 
     def address(self) -> str:
-        """The bridge's TRON address: configured, else derived from the hot key."""
+        """The bridge's TRON address: configured, else the hot key's (when one is configured).
+        Only the bridge's operator has the hot key; a depositor names the address."""
         if self.bridge_address:
             if not is_address(self.bridge_address):
                 raise ConfigError(f"not a TRON address: {self.bridge_address!r}")
             return self.bridge_address
+        if self.hot_key_file is None and self.hot_key is None:
+            raise ConfigError(
+                "the bridge's TRON address is not set: --bridge-address "
+                "(or BTT_BRIDGE_BRIDGE_ADDRESS)"
+            )
         return self.load_hot_key().address
 
     def treasury_secret(self) -> str:
-        if self.treasury_token is None:
-            raise ConfigError("treasury token is not set (BTT_BRIDGE_TREASURY_TOKEN)")
-        return self.treasury_token.get_secret_value()
+        return _secret(
+            self.treasury_token,
+            self.treasury_token_file,
+            "treasury token is not set (BTT_BRIDGE_TREASURY_TOKEN or --treasury-token-file)",
+        )
+
+    def api_key_secret(self) -> str | None:
+        if self.api_key is None and self.api_key_file is None:
+            return None
+        return _secret(self.api_key, self.api_key_file, "")
+
+    def ledger_client_pair(self) -> tuple[Path, Path] | None:
+        """This bridge's TLS client certificate and key, when both are set (with a CA)."""
+        cert, key = self.ledger_client_cert, self.ledger_client_key
+        if (cert is None) != (key is None):
+            raise ConfigError("give both --ledger-client-cert and --ledger-client-key")
+        if cert is None or key is None:
+            return None
+        if self.ledger_ca_cert is None:
+            raise ConfigError("a client certificate needs --ledger-ca-cert too")
+        return cert, key
+
+
+def _secret(value: SecretStr | None, path: Path | None, missing: str) -> str:
+    if value is not None:
+        return value.get_secret_value()
+    if path is None:
+        raise ConfigError(missing)
+    try:
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    if not text:
+        raise ConfigError(f"{path} is empty")
+    return text
 
 
 def load_config(**flags: Any) -> BridgeConfig:

@@ -33,8 +33,18 @@ class PassResult:
 
 
 def make_gateway(config: BridgeConfig) -> TronGateway:
-    api_key = config.api_key.get_secret_value() if config.api_key else None
-    return TronGateway(config.endpoint, api_key, config.network, timeout=config.node_timeout)
+    return TronGateway(
+        config.endpoint, config.api_key_secret(), config.network, timeout=config.node_timeout
+    )
+
+
+def make_treasury(config: BridgeConfig) -> TreasuryClient:
+    return TreasuryClient(
+        config.ledger,
+        config.treasury_secret(),
+        ca_cert=config.ledger_ca_cert,
+        client_cert=config.ledger_client_pair(),
+    )
 
 
 class RepeatedError:
@@ -79,19 +89,16 @@ class BridgeRunner:
         key = config.load_hot_key()
         self.address = key.address
         self.gateway = make_gateway(config)
-        self.treasury = TreasuryClient(config.ledger, config.treasury_secret())
+        self.treasury = make_treasury(config)
         self.store = BridgeStore(config.db)
         self.lease = BridgeLease(self.treasury, config.lease_seconds)
-        start = config.start_block
-        if start is None and config.network == "devnode":
-            start = 0
         self.watcher = DepositWatcher(
             self.gateway,
             self.treasury,
             self.store,
             bridge_address=self.address,
             token_id=token_id,
-            start_block=start,
+            start_block=config.scan_start(),
             batch=config.scan_batch,
         )
         self.worker = PayoutWorker(

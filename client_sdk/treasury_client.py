@@ -76,13 +76,25 @@ class TreasuryClient:
         token: str,
         *,
         ca_cert: str | Path | None = None,
+        client_cert: tuple[str | Path, str | Path] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         attempts: int = READ_ATTEMPTS,
     ) -> None:
+        """`ca_cert`: TLS, trusting that CA; `client_cert`: (certificate, key) files presented to
+        a Treasury that asks for client certificates."""
         self.target = target
         self.timeout = timeout
         self.attempts = max(1, attempts)
         creds = channel_credentials(ca_cert)
+        if client_cert is not None:
+            if ca_cert is None:
+                raise ValueError("a client certificate needs a CA certificate")
+            cert, key = client_cert
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=Path(ca_cert).read_bytes(),
+                private_key=Path(key).read_bytes(),
+                certificate_chain=Path(cert).read_bytes(),
+            )
         self._channel = (
             grpc.secure_channel(target, creds) if creds else grpc.insecure_channel(target)
         )

@@ -256,11 +256,14 @@ class TronGateway:
         return self._call(path, {"address": address, "visible": True})
 
     def token_balance(self, address: str, token_id: str | int, solid: bool = True) -> int:
-        tid = _token_id(token_id)
-        for entry in self.account(address, solid).get("assetV2", []):
-            if entry.get("key") == tid:
-                return int(entry.get("value", 0))
-        return 0
+        return self.token_balances(address, solid).get(_token_id(token_id), 0)
+
+    def token_balances(self, address: str, solid: bool = True) -> dict[str, int]:
+        """Every TRC-10 token the address holds: token id -> base units."""
+        return {
+            str(entry.get("key")): int(entry.get("value", 0))
+            for entry in self.account(address, solid).get("assetV2", [])
+        }
 
     def trx_balance(self, address: str, solid: bool = True) -> int:
         return int(self.account(address, solid).get("balance", 0))
