@@ -10,6 +10,13 @@ asks only for what it needs: deposit, status and reconcile read with the bridge'
 
 from __future__ import annotations
 
+import os
+
+# gRPC core's own log lines ("Handshake failed ...") would reach stderr beside ours, which say
+# the same in words. Read when gRPC loads, so set before any import of it; an operator who wants
+# them sets GRPC_VERBOSITY.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
 import functools
 import json
 import logging
@@ -25,18 +32,26 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bridge import devnode as devnode_pkg
 from bridge.binding import BindingError, SignedBinding, sign_binding
-from bridge.config import BridgeConfig, ConfigError, load_config
+from bridge.config import (
+    BridgeConfig,
+    ConfigError,
+    describe,
+    load_config,
+    settings_in_force,
+)
 from bridge.devtools import deposit as send_deposit
 from bridge.devtools import devnode_issue_token
 from bridge.lease import LeaseHeld
+from bridge.ledger_link import LedgerLink, explain_unavailable
 from bridge.metrics import BridgeMetrics
 from bridge.payout import LeaseLost
+from bridge.progress import Progress
 from bridge.reconcile import reconcile as reconcile_books
-from bridge.runner import BridgeRunner, PassResult, make_gateway, make_treasury
+from bridge.runner import BridgeRunner, make_gateway, make_treasury
 from bridge.schema import DepositStatus, PayoutStatus
 from bridge.store import BridgeStore
 from bridge.tron import NodeUnavailable, TronError
-from client_sdk.ledger_client import LedgerClient, LedgerError
+from client_sdk.ledger_client import LedgerClient, LedgerError, LedgerUnavailable
 from core.crypto import SigningKey, is_address
 from core.wire import withdrawal_status_from_pb
 
@@ -55,18 +70,22 @@ def _friendly(fn: F) -> F:
             return fn(*args, **kwargs)
         except NodeUnavailable as exc:
             _fail(f"TRON node unreachable: {exc.message.split(':', 1)[0]} ({_endpoint()})")
+        except LedgerUnavailable as exc:
+            _fail(_explain_ledger(exc))
         except (ConfigError, BindingError, LedgerError, TronError, LeaseHeld, LeaseLost) as exc:
             _fail(str(exc))
         except SQLAlchemyError as exc:
             _fail(f"bridge database: {getattr(exc, 'orig', None) or exc.__class__.__name__}")
-        except (ValueError, OSError) as exc:
+        except OSError as exc:
+            _fail(f"{exc.strerror}: {exc.filename}" if exc.filename and exc.strerror else str(exc))
+        except ValueError as exc:
             _fail(str(exc))
 
     return wrapper  # type: ignore[return-value]
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {' '.join(message.split())}", err=True)  # one line, whatever it held
     raise typer.Exit(2)
 
 
@@ -85,6 +104,18 @@ def _endpoint() -> str:
         return _config().endpoint
     except ConfigError:
         return "?"
+
+
+def _explain_ledger(exc: LedgerUnavailable) -> str:
+    """gRPC says only "unavailable": a probe of our own says why (TLS mismatch, down...)."""
+    try:
+        config = _config()
+        link = LedgerLink(config.ledger, config.ledger_ca_cert, config.ledger_client_pair())
+    except ConfigError:
+        return str(exc)
+    if exc.reason:  # the ledger itself answered (its database is down, say)
+        return str(exc)
+    return explain_unavailable(link)
 
 
 def _read_key(path: Path) -> SigningKey:
@@ -106,54 +137,52 @@ def _listen_address(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _h(name: str) -> str:
+    return describe(name)
+
+
 @app.callback()
 def settings(
-    config: Annotated[Path | None, Opt("--config", help="TOML settings file")] = None,
-    network: Annotated[str | None, Opt(help="devnode or nile")] = None,
-    node_url: Annotated[str | None, Opt(help="TRON HTTP API URL")] = None,
-    api_key_file: Annotated[Path | None, Opt(help="file holding the TronGrid API key")] = None,
-    ledger: Annotated[str | None, Opt(help="ledger gRPC HOST:PORT")] = None,
-    ledger_ca_cert: Annotated[Path | None, Opt(help="TLS: the CA of the ledger's cert")] = None,
-    ledger_client_cert: Annotated[Path | None, Opt(help="TLS client certificate")] = None,
-    ledger_client_key: Annotated[Path | None, Opt(help="TLS client key")] = None,
-    treasury_token_file: Annotated[
-        Path | None, Opt(help="file holding the ledger's Treasury token")
-    ] = None,
-    db: Annotated[str | None, Opt(help="bridge state database URL")] = None,
-    token_id: Annotated[str | None, Opt(help="TRC-10 token id of BTT")] = None,
-    hot_key_file: Annotated[Path | None, Opt(help="file holding the bridge key (hex)")] = None,
-    bridge_address: Annotated[str | None, Opt(help="bridge TRON address")] = None,
-    start_block: Annotated[int | None, Opt(help="first block to scan on a fresh database")] = None,
-    poll_interval: Annotated[float | None, Opt(help="seconds between passes")] = None,
-    tx_lifetime_ms: Annotated[int | None, Opt(help="payout tx lifetime")] = None,
-    max_withdrawal: Annotated[int | None, Opt(help="units per withdrawal, 0 = none")] = None,
-    daily_limit: Annotated[int | None, Opt(help="units per UTC day, 0 = none")] = None,
-    lease_seconds: Annotated[
-        int | None, Opt(help="the ledger lease that makes this the one active bridge")
-    ] = None,
+    config: Annotated[Path | None, Opt("--config", help=_h("config_file"))] = None,
+    network: Annotated[str | None, Opt(help=_h("network"))] = None,
+    node_url: Annotated[str | None, Opt(help=_h("node_url"))] = None,
+    api_key_file: Annotated[Path | None, Opt(help=_h("api_key_file"))] = None,
+    node_timeout: Annotated[float | None, Opt(help=_h("node_timeout"))] = None,
+    ledger: Annotated[str | None, Opt(help=_h("ledger"))] = None,
+    ledger_ca_cert: Annotated[Path | None, Opt(help=_h("ledger_ca_cert"))] = None,
+    ledger_client_cert: Annotated[Path | None, Opt(help=_h("ledger_client_cert"))] = None,
+    ledger_client_key: Annotated[Path | None, Opt(help=_h("ledger_client_key"))] = None,
+    treasury_token_file: Annotated[Path | None, Opt(help=_h("treasury_token_file"))] = None,
+    db: Annotated[str | None, Opt(help=_h("db"))] = None,
+    token_id: Annotated[str | None, Opt(help=_h("token_id"))] = None,
+    hot_key_file: Annotated[Path | None, Opt(help=_h("hot_key_file"))] = None,
+    bridge_address: Annotated[str | None, Opt(help=_h("bridge_address"))] = None,
+    start_block: Annotated[int | None, Opt(help=_h("start_block"))] = None,
+    scan_batch: Annotated[int | None, Opt(help=_h("scan_batch"))] = None,
+    poll_interval: Annotated[float | None, Opt(help=_h("poll_interval"))] = None,
+    tx_lifetime_ms: Annotated[int | None, Opt(help=_h("tx_lifetime_ms"))] = None,
+    max_withdrawal: Annotated[int | None, Opt(help=_h("max_withdrawal"))] = None,
+    daily_limit: Annotated[int | None, Opt(help=_h("daily_limit"))] = None,
+    lease_seconds: Annotated[int | None, Opt(help=_h("lease_seconds"))] = None,
 ) -> None:
     _state.clear()
-    _state["flags"] = {
-        "config_file": config,
-        "network": network,
-        "node_url": node_url,
-        "api_key_file": api_key_file,
-        "ledger": ledger,
-        "ledger_ca_cert": ledger_ca_cert,
-        "ledger_client_cert": ledger_client_cert,
-        "ledger_client_key": ledger_client_key,
-        "treasury_token_file": treasury_token_file,
-        "db": db,
-        "token_id": token_id,
-        "hot_key_file": hot_key_file,
-        "bridge_address": bridge_address,
-        "start_block": start_block,
-        "poll_interval": poll_interval,
-        "tx_lifetime_ms": tx_lifetime_ms,
-        "max_withdrawal": max_withdrawal,
-        "daily_limit": daily_limit,
-        "lease_seconds": lease_seconds,
-    }
+    flags = dict(locals())
+    flags["config_file"] = flags.pop("config")
+    _state["flags"] = flags
+
+
+@app.command("settings")
+@_friendly
+def show_settings(as_json: Annotated[bool, Opt("--json")] = False) -> None:
+    """Every setting in force and where it came from (flag, env, file or default); secret
+    values show only whether they are set."""
+    rows = settings_in_force(_config(), _state["flags"])
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        shown = "-" if row["value"] in (None, "") else row["value"]
+        typer.echo(f"{row['setting']:20} {shown!s:40} {row['source']}")
 
 
 @app.command()
@@ -169,23 +198,12 @@ def devnode(
     raise typer.Exit(devnode_pkg.main(argv))
 
 
-def _report(result: PassResult) -> None:
-    for txid, index, account, amount in result.scan.credited:
-        typer.echo(f"deposit {txid}:{index} credited {amount} to {account}")
-    for txid, index, reason in result.scan.suspense:
-        typer.echo(f"deposit {txid}:{index} in suspense: {reason}")
-    p = result.payout
-    for wid, txid in p.broadcast:
-        typer.echo(f"withdrawal {wid} broadcast {txid}")
-    for wid, txid in p.replaced:
-        typer.echo(f"withdrawal {wid} expired unseen, replaced by {txid}")
-    for wid, txid in p.paid:
-        typer.echo(f"withdrawal {wid} paid {txid}")
-    for wid, reason in p.failed:
-        typer.echo(f"withdrawal {wid} failed: {reason}")
-    for wid, reason in p.held:
-        typer.echo(f"withdrawal {wid} held: {reason}")
-    sys.stdout.flush()
+def _serve_metrics(listen: tuple[str, int], metrics: BridgeMetrics) -> None:
+    host, port = listen
+    try:
+        start_http_server(port, addr=host, registry=metrics.registry)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
 
 
 @app.command()
@@ -196,21 +214,32 @@ def run(
         str | None, Opt(help="serve Prometheus metrics on HOST:PORT (not with --once)")
     ] = None,
 ) -> None:
-    """Watch deposits and pay withdrawals (until SIGINT/SIGTERM unless --once)."""
+    """Watch deposits and pay withdrawals until SIGINT/SIGTERM (or one pass with --once),
+    showing progress: deposits seen and credited, payouts in flight; a summary at the end."""
     config = _config()
-    served = BridgeMetrics() if metrics and not once else None
-    with BridgeRunner(config, on_pass=_report, metrics=served) as runner:  # the runner logs errors
-        if served is not None and metrics:
-            host, port = _listen_address(metrics)
-            start_http_server(port, addr=host, registry=served.registry)
+    if metrics and once:
+        raise ConfigError("--metrics serves a running bridge: not with --once")
+    listen = _listen_address(metrics) if metrics else None
+    progress = Progress()
+    served = BridgeMetrics() if listen else None
+    with BridgeRunner(
+        config, on_pass=progress.on_pass, on_error=progress.on_error, metrics=served
+    ) as runner:
+        if listen is not None and served is not None:
+            _serve_metrics(listen, served)
         typer.echo(f"bridge {runner.address} token {config.token_id} on {config.endpoint}")
         sys.stdout.flush()
         if once:
-            _report(runner.run_once())
+            progress.on_pass(runner.run_once())
+            progress.summary()
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: runner.request_stop())
+        # Fail fast on what the operator must mend (node or ledger unreachable, TLS mismatch, a
+        # wrong token); only a lease held by another bridge is waited for.
+        runner.check_links()
         runner.run_forever()
+        progress.summary()
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +19,10 @@ from bridge.tron.gateway import NILE_ENDPOINT
 from core.crypto import SigningKey, is_address
 
 DEFAULT_DB = f"sqlite:///{Path.home() / '.btt' / 'bridge.db'}"
+ENV_PREFIX = "BTT_BRIDGE_"
 HOT_KEY_ENV = "BTT_BRIDGE_HOT_KEY"
+# Secret values never come from a flag (`ps` shows flags): their *_file settings do.
+SECRET_VALUES = frozenset({"api_key", "treasury_token", "hot_key"})
 
 
 class ConfigError(ValueError):
@@ -26,33 +30,84 @@ class ConfigError(ValueError):
 
 
 class BridgeConfig(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BTT_BRIDGE_", extra="ignore")
+    """Every setting of `btt-bridge`. Each is a TOML key of the --config file, an environment
+    variable BTT_BRIDGE_<NAME> and (secret values excepted) a flag --<name>; a flag wins over
+    the environment, which wins over the file. `settings_reference()` documents them all."""
 
-    config_file: Path | None = Field(default=None, exclude=True)
-    network: Literal["devnode", "nile"] = "devnode"
-    node_url: str = "http://127.0.0.1:8090"
-    # Secrets come from the environment or a file, never from a command-line value (ps shows it).
-    api_key: SecretStr | None = None  # TronGrid API key (Nile)
-    api_key_file: Path | None = None
-    ledger: str = "127.0.0.1:50051"
-    ledger_ca_cert: Path | None = None  # TLS to the ledger: the CA that signed its certificate
-    ledger_client_cert: Path | None = None  # ...and this bridge's certificate, where asked (mTLS)
-    ledger_client_key: Path | None = None
-    treasury_token: SecretStr | None = None
-    treasury_token_file: Path | None = None
-    db: str = DEFAULT_DB
-    token_id: str = ""
-    hot_key_file: Path | None = None
-    hot_key: SecretStr | None = None  # hex; prefer hot_key_file
-    bridge_address: str = ""  # needed when the hot key is not at hand (deposit command)
-    start_block: int | None = None  # first block to scan; default: 0 on a devnode, else solid head
-    scan_batch: int = 1000
-    poll_interval: float = 1.0
-    tx_lifetime_ms: int = 60_000
-    max_withdrawal: int = 0  # base units per withdrawal; 0 = no limit
-    daily_limit: int = 0  # base units per UTC day; 0 = no limit
-    node_timeout: float = 10.0
-    lease_seconds: int = 30  # the ledger's bridge lease; a crashed bridge's successor waits this
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    config_file: Path | None = Field(
+        default=None, exclude=True, description="TOML file of settings (any below, by its TOML key)"
+    )
+    network: Literal["devnode", "nile"] = Field(
+        default="devnode", description="TRON network: devnode (local) or nile (testnet)"
+    )
+    node_url: str = Field(
+        default="http://127.0.0.1:8090",
+        description="TRON HTTP API URL (nile: TronGrid's unless set)",
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="TronGrid API key (secret: environment or file only)"
+    )
+    api_key_file: Path | None = Field(default=None, description="file holding the TronGrid key")
+    ledger: str = Field(default="127.0.0.1:50051", description="ledger gRPC HOST:PORT")
+    ledger_ca_cert: Path | None = Field(
+        default=None, description="TLS to the ledger: the CA that signed its certificate"
+    )
+    ledger_client_cert: Path | None = Field(
+        default=None, description="TLS client certificate, for a ledger that asks for one"
+    )
+    ledger_client_key: Path | None = Field(
+        default=None, description="the key of --ledger-client-cert"
+    )
+    treasury_token: SecretStr | None = Field(
+        default=None, description="the ledger's Treasury token (secret: environment or file only)"
+    )
+    treasury_token_file: Path | None = Field(
+        default=None, description="file holding the Treasury token"
+    )
+    db: str = Field(
+        default=DEFAULT_DB, description="bridge state database URL (SQLite or PostgreSQL)"
+    )
+    token_id: str = Field(default="", description="TRC-10 token id of BTT (7 digits)")
+    hot_key_file: Path | None = Field(
+        default=None, description="file holding the bridge's hot key (64 hex characters)"
+    )
+    hot_key: SecretStr | None = Field(
+        default=None, description="the hot key, hex (secret: environment or file only)"
+    )
+    bridge_address: str = Field(
+        default="", description="the bridge's TRON address, for commands run without its key"
+    )
+    start_block: int | None = Field(
+        default=None,
+        description="first block a fresh database scans (default: 0 on a devnode, else the "
+        "solid head)",
+    )
+    scan_batch: int = Field(default=1000, description="blocks read per scan request")
+    poll_interval: float = Field(default=1.0, description="seconds between passes")
+    tx_lifetime_ms: int = Field(
+        default=60_000, description="payout tx lifetime before a replacement (ms)"
+    )
+    max_withdrawal: int = Field(
+        default=0, description="base units per withdrawal, larger ones fail (0 = no limit)"
+    )
+    daily_limit: int = Field(
+        default=0, description="base units paid per UTC day, more waits (0 = no limit)"
+    )
+    node_timeout: float = Field(default=10.0, description="seconds per TRON node request")
+    lease_seconds: int = Field(
+        default=30,
+        description="the ledger's one-active-bridge lease; a crashed bridge's successor waits "
+        "this long",
+    )
+
+    @field_validator("poll_interval", "node_timeout")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("must be more than 0 seconds")
+        return value
 
     @field_validator("token_id")
     @classmethod
@@ -181,20 +236,77 @@ def _secret(value: SecretStr | None, path: Path | None, missing: str) -> str:
     return text
 
 
+def flag_of(name: str) -> str | None:
+    """The command-line flag of a setting; None for secret values (environment or file only)."""
+    if name in SECRET_VALUES:
+        return None
+    return "--config" if name == "config_file" else "--" + name.replace("_", "-")
+
+
+def describe(name: str) -> str:
+    return BridgeConfig.model_fields[name].description or ""
+
+
+def settings_reference() -> str:
+    """Every setting as a Markdown table: docs/bridge.md carries this table, checked by a test."""
+    rows = ["| TOML key | flag | environment | default | meaning |", "|---|---|---|---|---|"]
+    for name, info in BridgeConfig.model_fields.items():
+        default = info.default
+        shown = "" if default in (None, "") else str(default).replace(str(Path.home()), "~")
+        flag = f"`{flag_of(name)}`" if flag_of(name) else "none (secret)"
+        key = "" if name == "config_file" else f"`{name}`"
+        rows.append(
+            f"| {key} | {flag} | `{ENV_PREFIX}{name.upper()}` | {shown and f'`{shown}`'} "
+            f"| {info.description} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def settings_in_force(config: BridgeConfig, flags: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each setting's value and where it came from (flag, env, file, default); secret values
+    show only whether they are set."""
+    path = config.config_file
+    in_file = set(tomllib.loads(path.read_text())) if path is not None else set()
+    rows = []
+    for name in BridgeConfig.model_fields:
+        value = getattr(config, name)
+        if name in SECRET_VALUES:
+            value = "(set)" if value is not None else None
+        elif isinstance(value, Path):
+            value = str(value)
+        env = f"{ENV_PREFIX}{name.upper()}"
+        if flags.get(name) is not None:
+            source = f"flag {flag_of(name)}"
+        elif env in os.environ:
+            source = f"env {env}"
+        elif name in in_file:
+            source = "file"
+        else:
+            source = "default"
+        rows.append({"setting": name, "value": value, "source": source})
+    return rows
+
+
 def load_config(**flags: Any) -> BridgeConfig:
     """Flags given as None are left to the environment and the file."""
+    path = flags.get("config_file") or os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
     try:
         return BridgeConfig(**{k: v for k, v in flags.items() if v is not None})
     except ConfigError:
         raise
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise ConfigError(_first_error(exc)) from None
+        raise ConfigError(_first_error(exc, path)) from None
 
 
-def _first_error(exc: ValueError) -> str:
+def _first_error(exc: ValueError, path: object) -> str:
     errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return f"invalid setting {where}: {first.get('msg')}"
-    return str(exc)
+    if not callable(errors):
+        return str(exc)
+    first = errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    if first.get("type") == "extra_forbidden":
+        return f"unknown setting {where!r} in config file {path}"
+    message = str(first.get("msg", "")).removeprefix("Value error, ")
+    return f"invalid setting {where}: {message}"

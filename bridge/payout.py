@@ -63,6 +63,7 @@ class PayoutResult:
     failed: list[tuple[int, str]] = field(default_factory=list)
     held: list[tuple[int, str]] = field(default_factory=list)
     replaced: list[tuple[int, str]] = field(default_factory=list)
+    pending: int = 0  # withdrawals still pending after this pass: payouts in flight
 
 
 class PayoutWorker:
@@ -97,6 +98,7 @@ class PayoutWorker:
                     raise
                 log.warning("withdrawal %d: node unavailable, retry next pass", payout.id)
         self._sync_closed({p.id for p in pending})
+        result.pending = len(pending) - len(result.paid) - len(result.failed)
         return result
 
     # one withdrawal: observe, decide, act

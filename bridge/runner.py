@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -73,7 +74,8 @@ class BridgeRunner:
     `run_once()` takes (or renews) the ledger's bridge lease, then does one watcher pass and one
     payout pass; `start()` repeats that every `poll_interval` seconds in a daemon thread until
     `stop()`. Errors of one pass (node or ledger down, the lease held by another bridge) are
-    reported to `on_error` and the next pass retries. `close()` releases the lease.
+    reported to `on_error` (and logged once while they repeat); the next pass retries.
+    `close()` releases the lease.
     """
 
     def __init__(
@@ -120,6 +122,13 @@ class BridgeRunner:
     def __repr__(self) -> str:
         return f"BridgeRunner(address={self.address}, token_id={self.config.token_id})"
 
+    def check_links(self) -> None:
+        """Reach the node and the ledger (its Treasury, with this bridge's token) once, raising
+        what stops them; a lease held by another bridge is no error here."""
+        self.gateway.solid_head()
+        with contextlib.suppress(LeaseHeld):  # the passes report it, once
+            self.lease.ensure()
+
     def run_once(self) -> PassResult:
         with self._lock:
             # The node first: a bridge that cannot see the chain must not take the lease from
@@ -164,8 +173,8 @@ class BridgeRunner:
                     self.metrics.errors.inc()
                 if repeats.is_new(str(exc)):
                     log.warning("bridge pass failed: %s", exc)
-                    if self._on_error:
-                        self._on_error(exc)
+                if self._on_error:
+                    self._on_error(exc)
             else:
                 repeats.clear()
                 self._observe(result)

@@ -106,9 +106,12 @@ def utc_day(at: float) -> str:
 class BridgeStore:
     def __init__(self, url: str) -> None:
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(
-                parents=True, exist_ok=True
-            )
+            parent = Path(url.removeprefix("sqlite:///")).expanduser().parent
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                message = f"cannot make the database's directory ({exc.strerror})"
+                raise OSError(exc.errno, message, str(parent)) from None
         self.url = url
         self.engine = make_engine(url, pool_size=2)
         self._insert = sqlite_insert if is_sqlite(url) else pg_insert

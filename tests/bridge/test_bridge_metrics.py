@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import time
@@ -37,9 +38,11 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-def test_a_running_bridge_exports_what_an_operator_watches(
+def test_a_running_bridge_exports_and_shows_what_an_operator_watches(
     node: DevNode, bridge_env: tuple[LedgerHarness, BridgeConfig]
 ) -> None:
+    """Metrics for Prometheus, and in its output (a log here: not a terminal) a progress line
+    whenever a figure changes and a summary when it stops."""
     ledger, config = bridge_env
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
@@ -79,3 +82,17 @@ def test_a_running_bridge_exports_what_an_operator_watches(
     assert 0 <= metrics[("btt_bridge_scan_lag_blocks", ())] <= 3
     assert metrics[("btt_bridge_hot_token_units", ())] == 5_000
     assert 0 < metrics[("btt_bridge_hot_trx_sun", ())] < 100_000_000  # the payout's fee paid
+
+    lines = output.splitlines()
+    progress = [line.removeprefix("progress: ") for line in lines if line.startswith("progress: ")]
+    figures = [line.split(" | ", 1)[1] for line in progress]
+    assert len(figures) == len(set(figures))  # printed on a change, not every pass
+    credited = "deposits seen 1, credited 1 (9000 units), suspense 0 | "
+    assert all(f.startswith((credited, "deposits seen 0, credited 0 (0 units)")) for f in figures)
+    in_flight = re.compile(r"in flight 1 \(held 0\), broadcast [1-9]\d*, paid 0, failed 0$")
+    assert any(f.startswith(credited) and in_flight.search(f) for f in figures)
+    done = re.compile(r"in flight 0 \(held 0\), broadcast [1-9]\d*, paid 1, failed 0$")
+    assert figures[-1].startswith(credited) and done.search(figures[-1])
+    summary = lines[-1]
+    assert re.match(r"stopped after \d+\.\d s, \d+ passes \(0 failed\): block \d+ \| ", summary)
+    assert summary.split(" | ", 1)[1] == figures[-1]

@@ -187,5 +187,23 @@ def test_tls_to_the_ledger(
     assert rec.returncode == 0 and json.loads(rec.stdout)["ok"], rec.stderr
     plaintext = one_line_error(bridge(config, "run", "--once"))
     assert "ledger" in plaintext
+    # gRPC says only "unavailable"; the bridge says which side speaks what.
+    assert plaintext == (
+        f"error: the ledger at localhost:{running.port} speaks TLS but this bridge connects in "
+        "plaintext: give the CA of its certificate with --ledger-ca-cert "
+        "(BTT_BRIDGE_LEDGER_CA_CERT)"
+    )
+    tls_to_plain = one_line_error(bridge(bridge_env[1], "--ledger-ca-cert", str(ca), "run"))
+    assert tls_to_plain.startswith(
+        f"error: the ledger at {bridge_env[1].ledger} speaks plaintext but this bridge expects TLS"
+    )
+    other_dir = ca.parent / "other"
+    other_dir.mkdir()
+    other_ca = _self_signed(other_dir).cert
+    wrong_ca = one_line_error(cli(config, "--ledger-ca-cert", str(other_ca), "run", "--once"))
+    assert wrong_ca.startswith(
+        f"error: the ledger at localhost:{running.port}: its certificate does not verify "
+        f"against {other_ca}"
+    )
     half = one_line_error(cli(config, "--ledger-client-cert", str(ca), "run", "--once"))
     assert "--ledger-client-key" in half
