@@ -1,4 +1,5 @@
-"""Prometheus metrics of a running bridge: scan lag, credits, payouts by state, hot balances.
+"""Prometheus metrics of a running bridge: build and process, scan lag, credits, payouts by state,
+hot balances.
 
 Updated after every pass (the hot address's balances too: two more calls to the node a pass).
 Served by `btt-bridge run --metrics HOST:PORT`.
@@ -6,7 +7,14 @@ Served by `btt-bridge run --metrics HOST:PORT`.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 from bridge.schema import PayoutStatus
 from bridge.store import BridgeStore
@@ -20,6 +28,8 @@ class BridgeMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes...
+        PlatformCollector(registry=r)  # python_info
         Info("btt_bridge_build", "Version of the running bridge", registry=r).info(
             {"version": VERSION}
         )

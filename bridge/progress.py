@@ -53,12 +53,14 @@ class Tally:
         self.failed_passes += 1
 
     def line(self) -> str:
+        # Other words than the event lines' ("credited", "broadcast", "paid"), so a log
+        # searched for events finds only events.
         block = "-" if self.scanned_to is None else str(self.scanned_to)
         return (
-            f"block {block} | deposits seen {self.deposits_seen}, credited "
-            f"{self.deposits_credited} ({self.units_credited} units), suspense {self.suspense} | "
-            f"payouts in flight {self.in_flight} (held {self.held}), broadcast {self.broadcast}, "
-            f"paid {self.paid}, failed {self.failed}"
+            f"block {block} | deposits: {self.deposits_seen} seen, {self.deposits_credited} to "
+            f"accounts ({self.units_credited} units), {self.suspense} in suspense | payouts: "
+            f"{self.in_flight} in flight ({self.held} held), {self.broadcast} sent, "
+            f"{self.paid} confirmed, {self.failed} failed"
         )
 
     def summary(self) -> str:

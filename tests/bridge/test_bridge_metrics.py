@@ -73,6 +73,9 @@ def test_a_running_bridge_exports_and_shows_what_an_operator_watches(
         gateway.close()
     assert proc.returncode == 0, output
     assert metrics[("btt_bridge_build_info", (("version", "0.1.0"),))] == 1
+    assert metrics[("process_resident_memory_bytes", ())] > 0
+    assert metrics[("process_cpu_seconds_total", ())] > 0
+    assert any(name == "python_info" for name, _ in metrics)
     assert metrics[("btt_bridge_deposits_credited_total", ())] == 1
     assert metrics[("btt_bridge_deposited_units_total", ())] == 9_000
     assert metrics[("btt_bridge_payouts", (("state", "open"),))] == 0
@@ -87,11 +90,13 @@ def test_a_running_bridge_exports_and_shows_what_an_operator_watches(
     progress = [line.removeprefix("progress: ") for line in lines if line.startswith("progress: ")]
     figures = [line.split(" | ", 1)[1] for line in progress]
     assert len(figures) == len(set(figures))  # printed on a change, not every pass
-    credited = "deposits seen 1, credited 1 (9000 units), suspense 0 | "
-    assert all(f.startswith((credited, "deposits seen 0, credited 0 (0 units)")) for f in figures)
-    in_flight = re.compile(r"in flight 1 \(held 0\), broadcast [1-9]\d*, paid 0, failed 0$")
+    credited = "deposits: 1 seen, 1 to accounts (9000 units), 0 in suspense | "
+    assert all(
+        f.startswith((credited, "deposits: 0 seen, 0 to accounts (0 units)")) for f in figures
+    )
+    in_flight = re.compile(r"1 in flight \(0 held\), [1-9]\d* sent, 0 confirmed, 0 failed$")
     assert any(f.startswith(credited) and in_flight.search(f) for f in figures)
-    done = re.compile(r"in flight 0 \(held 0\), broadcast [1-9]\d*, paid 1, failed 0$")
+    done = re.compile(r"0 in flight \(0 held\), [1-9]\d* sent, 1 confirmed, 0 failed$")
     assert figures[-1].startswith(credited) and done.search(figures[-1])
     summary = lines[-1]
     assert re.match(r"stopped after \d+\.\d s, \d+ passes \(0 failed\): block \d+ \| ", summary)

@@ -17,8 +17,8 @@ A, B = "a" * 64, "b" * 64
 def test_the_tally_counts_each_pass_and_keeps_the_latest_in_flight() -> None:
     tally = Tally()
     assert tally.line() == (
-        "block - | deposits seen 0, credited 0 (0 units), suspense 0 | payouts in flight 0 "
-        "(held 0), broadcast 0, paid 0, failed 0"
+        "block - | deposits: 0 seen, 0 to accounts (0 units), 0 in suspense | payouts: 0 in "
+        "flight (0 held), 0 sent, 0 confirmed, 0 failed"
     )
     scan = ScanResult(
         scanned_to=7,
@@ -33,8 +33,8 @@ def test_the_tally_counts_each_pass_and_keeps_the_latest_in_flight() -> None:
     )
     tally.failed_pass()
     assert tally.line() == (
-        "block 7 | deposits seen 4, credited 2 (9001 units), suspense 1 | payouts in flight 1 "
-        "(held 0), broadcast 1, paid 1, failed 1"
+        "block 7 | deposits: 4 seen, 2 to accounts (9001 units), 1 in suspense | payouts: 1 in "
+        "flight (0 held), 1 sent, 1 confirmed, 1 failed"
     )
     assert (tally.passes, tally.failed_passes, tally.replaced) == (2, 1, 1)
     assert tally.summary().endswith(" s, 2 passes (1 failed): " + tally.line())
