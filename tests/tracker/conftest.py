@@ -22,6 +22,11 @@ from client_sdk.torrent.session import write_test_file
 ROOT = Path(__file__).resolve().parents[2]
 ARIA2C = "aria2c"
 
+# Peers and bids stay on the test trackers for this long, whatever the load on the machine:
+# a test that announces a bid and then starts a `btt` process (slow to start on a busy machine)
+# must find the bid still there. Expiry itself is tested with a controlled clock (test_swarms).
+PEER_TIMEOUT = 3600
+
 # Distinct loopback addresses per test run, so that nothing leaks between tests.
 _octet3 = 10 + (os.getpid() + 97) % 200
 _hosts = itertools.count(2)
@@ -84,6 +89,8 @@ def _tracker(*, interval: int) -> Iterator[TrackerProcess]:
             str(interval),
             "--min-interval",
             "1",
+            "--peer-timeout",
+            str(PEER_TIMEOUT),
             "--rate",
             "50",
             "--burst",
