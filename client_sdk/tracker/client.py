@@ -13,6 +13,7 @@ from client_sdk.tracker.wire import (
     AnnounceReply,
     TorrentBids,
     TrackerError,
+    TrackerHttpError,
     bidscrape_url,
     parse_announce_reply,
     parse_bidscrape_reply,
@@ -41,9 +42,15 @@ class TrackerClient:
         if limit is not None:
             pairs.append(("limit", limit))
         url = bidscrape_url(announce_url)
-        return parse_bidscrape_reply(
-            await self._get(with_query(url, urlencode(pairs)) if pairs else url)
-        )
+        try:
+            body = await self._get(with_query(url, urlencode(pairs)) if pairs else url)
+        except TrackerHttpError as exc:
+            if exc.status != 404:
+                raise
+            raise TrackerError(
+                f"{url} does not exist (HTTP 404): the tracker does not offer bidscrape"
+            ) from None
+        return parse_bidscrape_reply(body)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -67,7 +74,7 @@ class TrackerClient:
         try:
             async with self._session.get(url, allow_redirects=False) as resp:
                 if resp.status != 200:
-                    raise TrackerError(f"tracker answered HTTP {resp.status}")
+                    raise TrackerHttpError(resp.status)
                 body = bytearray()
                 async for chunk in resp.content.iter_chunked(1 << 16):
                     body += chunk

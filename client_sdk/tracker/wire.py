@@ -16,6 +16,14 @@ class TrackerError(Exception):
     """The tracker could not be reached, refused (`failure reason`) or answered nonsense."""
 
 
+class TrackerHttpError(TrackerError):
+    """The tracker answered with an HTTP status other than 200."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"tracker answered HTTP {status}")
+        self.status = status
+
+
 @dataclass(frozen=True, slots=True)
 class Announce:
     info_hash: bytes

@@ -10,7 +10,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from client_sdk.torrent.session import write_test_file
 
 ROOT = Path(__file__).resolve().parents[2]
 ARIA2C = "aria2c"
+OPENTRACKER = "opentracker"
 
 # Peers and bids stay on the test trackers for this long, whatever the load on the machine:
 # a test that announces a bid and then starts a `btt` process (slow to start on a busy machine)
@@ -129,10 +133,12 @@ class Shared:
         return str(self.ti.name())
 
 
-def shared_file(root: Path, size: int, trackers: list[str], seed: int = 7) -> Shared:
+def shared_file(
+    root: Path, size: int, trackers: list[str], seed: int = 7, name: str = "payload.bin"
+) -> Shared:
     """A file and a .torrent naming `trackers` (written with libtorrent, as any client does)."""
     data_dir = root / "seed"
-    path = data_dir / "payload.bin"
+    path = data_dir / name
     write_test_file(path, size, seed=seed)
     # v1 only: aria2c hashes a hybrid (v1+v2) info dictionary to another info hash.
     files = lt.list_files(str(path), lambda _p: True)
@@ -178,3 +184,55 @@ def aria2c_command(ip: str, out_dir: Path, torrent: Path, *, seed: bool = False)
     else:
         cmd += ["--seed-time=0"]
     return [*cmd, str(torrent)]
+
+
+def opentracker_path() -> str:
+    found = shutil.which(OPENTRACKER)
+    if found is None:
+        pytest.fail(
+            "opentracker is not installed: these tests compare `btt tracker` with it and use it "
+            "as a plain tracker (OS package `opentracker`; scripts/test installs it where "
+            "apt-get is usable)",
+            pytrace=False,
+        )
+    return found
+
+
+@contextmanager
+def opentracker(info_hashes: list[bytes]) -> Iterator[str]:
+    """opentracker on a fresh loopback address; yields its announce URL. Its Debian build only
+    tracks the torrents in its whitelist, which it reads inside the directory it chroots to (it
+    drops root for `nobody`, hence a world-readable directory)."""
+    root = Path(tempfile.mkdtemp(prefix="opentracker-"))
+    try:
+        root.chmod(0o755)
+        (root / "whitelist").write_text("".join(f"{ih.hex()}\n" for ih in info_hashes))
+        (root / "whitelist").chmod(0o644)
+        ip = next_ip()
+        port = free_port(ip)
+        with socket.socket(type=socket.SOCK_DGRAM) as s:
+            s.bind((ip, 0))
+            udp = int(s.getsockname()[1])
+        cmd = [opentracker_path(), "-i", ip, "-p", str(port), "-P", str(udp)]
+        proc = subprocess.Popen(
+            [*cmd, "-d", str(root), "-w", "/whitelist"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 15
+            while True:
+                with socket.socket() as probe:
+                    if probe.connect_ex((ip, port)) == 0:
+                        break
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    out = proc.communicate(timeout=5)[0] if proc.poll() is not None else ""
+                    raise AssertionError(f"opentracker did not start: {out}")
+                time.sleep(0.05)
+            yield f"http://{ip}:{port}/announce"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -199,3 +199,51 @@ async def test_two_torrents_one_session_each_with_its_reserve_and_market(
         )
     finally:
         seller.stop()
+
+
+async def test_bidding_off_for_one_torrent_pays_nothing_for_it_and_announces_no_bid(
+    tracker_process: TrackerProcess, ledger: LedgerHarness, tmp_path: Path
+) -> None:
+    a = shared_file(tmp_path / "a", 1024 * 1024 + 11, [tracker_process.announce], seed=3, name="a")
+    b = shared_file(tmp_path / "b", 1024 * 1024 + 13, [tracker_process.announce], seed=4, name="b")
+    # Peers that never bid are served (the default): the torrent not bid on still arrives.
+    # Slow enough that the bidder's channel opens before the legacy slot has given it all.
+    seller = paid_seeder(ledger, tmp_path / "payee.db", upload_limit=512 * 1024)
+    ih_a = seller.add(a.ti, a.data_dir, reserve=200)
+    ih_b = seller.add(b.ti, b.data_dir, reserve=200)
+    seller.start()
+    try:
+        dl = PaidDownloader(
+            key=funded(ledger),
+            ledger_target=ledger.target,
+            ip=next_ip(),
+            out_dir=tmp_path / "dl",
+            sources=[Wanted(a.torrent), Wanted(b.torrent, bidding=False)],
+            budget=5_000_000,
+            rate=1_000,
+            timeout=60,
+            rebid_interval=1.0,
+        )
+        run = asyncio.create_task(dl.arun_all())
+        async with TrackerClient(local_ip=next_ip()) as probe:
+            deadline = time.monotonic() + 30
+            while not (bids := await probe.bidscrape(tracker_process.announce, [a.info_hash])):
+                assert time.monotonic() < deadline, "no bid announced for the torrent bid on"
+                await asyncio.sleep(0.2)
+            assert [x.info_hash for x in bids] == [ih_a] and bids[0].highest >= 200
+            assert await probe.bidscrape(tracker_process.announce, [b.info_hash]) == []
+        summary = await run
+        assert summary.complete
+        got = {t.info_hash: t for t in summary.torrents}
+        # The torrent bid on is paid for at its reserve, a lone bidder's price (pieces that came
+        # before the channel opened came through the legacy slots, as for anyone).
+        paid = [p for p in got[ih_a].peers if p.paid]
+        assert paid and got[ih_a].spent == sum(p.units for p in paid) > 0
+        assert got[ih_a].spent % 200 == 0
+        assert [c["rate"] for c in got[ih_a].channels] == [200]
+        assert got[ih_b].spent == 0 and got[ih_b].channels == ()
+        assert got[ih_b].peers and all(not p.paid for p in got[ih_b].peers)
+        assert summary.spent == got[ih_a].spent
+        assert sha256_file(tmp_path / "dl" / b.name) == sha256_file(b.data_dir / b.name)
+    finally:
+        seller.stop()

@@ -17,7 +17,15 @@ import pytest
 
 from client_sdk.torrent.session import sha256_file, write_test_file
 from tests.ledger_harness import LedgerHarness
-from tests.tracker.conftest import ROOT, TrackerProcess, aria2c_command, btt_command, next_ip
+from tests.tracker.conftest import (
+    ROOT,
+    TrackerProcess,
+    aria2c_command,
+    btt_command,
+    next_ip,
+    opentracker,
+    shared_file,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -194,3 +202,43 @@ def test_aria2c_downloads_from_the_paid_seeder_and_seeds_to_a_paid_download(
     assert isinstance(peers, list) and peers and all(not p["paid"] for p in peers)
     assert sum(p["pieces"] for p in peers) == summary["pieces"]
     assert sha256_file(tmp_path / "out" / "film.bin") == sha256_file(film)
+
+
+def test_seed_and_download_through_opentracker_as_plain_bittorrent(
+    ledger: LedgerHarness, tmp_path: Path
+) -> None:
+    """opentracker knows nothing of bids or payee ports: `btt download` finds the paid seeder
+    through it as a plain peer, the seeder serves it in its legacy slots (for free), and
+    `btt bids` says plainly that this tracker has no bidscrape."""
+    wallet(tmp_path / "seeder", ledger)
+    payer = wallet(tmp_path / "payer", ledger)
+    ledger.fund(payer, 5_000_000)
+    shared = shared_file(tmp_path, 2 * 1024 * 1024 + 33, [], seed=5)
+    torrent = shared.data_dir / "payload.torrent"  # `btt seed` finds the data beside it
+    torrent.write_bytes(shared.torrent.read_bytes())
+    with (
+        opentracker([shared.info_hash]) as url,
+        seeding(tmp_path / "seeder", ledger, str(torrent), "--tracker", url) as ready,
+    ):
+        assert ready["info_hash"] == shared.info_hash.hex()
+        magnet = str(ready["magnet"])
+        assert f"tr={quote(url, safe='').lower()}" in magnet.lower()
+        summary = download(tmp_path / "payer", ledger, tmp_path / "out", magnet, "--budget", "1")
+        bids = subprocess.run(
+            btt(tmp_path / "payer", ledger, "bids", "--tracker", url),
+            env=env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+    assert summary["complete"] is True and summary["spent"] == 0
+    peers = summary["peers"]
+    assert isinstance(peers, list) and peers and all(not p["paid"] for p in peers)
+    assert sha256_file(tmp_path / "out" / shared.name) == sha256_file(shared.data_dir / shared.name)
+    assert ledger.service.get_account(payer).balance == 5_000_000
+    assert bids.returncode == 1
+    assert bids.stderr.strip() == (
+        f"error: {url.replace('/announce', '/bidscrape')} does not exist (HTTP 404): "
+        "the tracker does not offer bidscrape"
+    )
