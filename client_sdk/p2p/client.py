@@ -100,11 +100,25 @@ class PaymentStream:
         self._call.cancel()
 
 
+def payee_channel(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.aio.Channel:
+    """A channel to a payee service: TLS when given `credentials`."""
+    if credentials is not None:
+        return grpc.aio.secure_channel(target, credentials)
+    return grpc.aio.insecure_channel(target)
+
+
 class PayeeClient:
-    def __init__(self, target: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        """`credentials`: reach a payee that serves TLS (else plaintext)."""
         self.target = target
         self.timeout = timeout
-        self._channel = grpc.aio.insecure_channel(target)
+        self._channel = payee_channel(target, credentials)
         self._stub = ppb_grpc.PayeeStub(self._channel)
         self._stream: PaymentStream | None = None
 

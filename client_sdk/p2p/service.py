@@ -241,13 +241,24 @@ class PayeeServer:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    async def start(self, address: str = "127.0.0.1:0", *, watch_events: bool = True) -> str:
+    async def start(
+        self,
+        address: str = "127.0.0.1:0",
+        *,
+        watch_events: bool = True,
+        credentials: grpc.ServerCredentials | None = None,
+    ) -> str:
+        """Serve on `address`, over TLS with `credentials` (else plaintext)."""
         server = grpc.aio.server(interceptors=[RequestInterceptor(logger=log)])
         ppb_grpc.add_PayeeServicer_to_server(self.servicer, server)
         for add in self._extra:
             add(server)
         reflection.enable_server_reflection((PAYEE_SERVICE, reflection.SERVICE_NAME), server)
-        self.port = server.add_insecure_port(address)
+        self.port = (
+            server.add_secure_port(address, credentials)
+            if credentials is not None
+            else server.add_insecure_port(address)
+        )
         await server.start()
         self._server = server
         await self.book.start(watch_events=watch_events)

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import grpc
 import libtorrent as lt
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from client_sdk.cli import CliError, format_btt, handled, parse_amount, state
+from client_sdk.cli import CliError, State, format_btt, handled, parse_amount, state
+from client_sdk.ledger_client import LedgerUnavailable
 from client_sdk.torrent.access import LegacyPeers
 from client_sdk.torrent.market.autobid import SpendingRate
 from client_sdk.torrent.paid import (
@@ -95,6 +97,47 @@ def _check_tracker(url: str) -> str:
     return url
 
 
+def _check_ledger(s: State) -> None:
+    """Fail fast, in one line, when the ledger cannot be reached, before any slow work."""
+    try:
+        with s.client(signed=False) as client:
+            client.get_info()
+    except LedgerUnavailable as exc:
+        hint = ""
+        if "Connection refused" not in exc.message:  # something listens: TLS on one side only?
+            hint = (
+                "; if it serves TLS, give its CA certificate with --ca-cert"
+                if s.ca_cert is None
+                else f"; is it serving TLS with a certificate from {s.ca_cert}?"
+            )
+        raise CliError(f"cannot reach the ledger at {s.ledger}: {exc.message}{hint}") from None
+
+
+def _read_pem(path: Path, what: str) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if b"-----BEGIN " not in data:
+        raise CliError(f"{what} {path} is not a PEM file")
+    return data
+
+
+def _payee_server_tls(cert: Path | None, key: Path | None) -> grpc.ServerCredentials | None:
+    if (cert is None) != (key is None):
+        raise CliError("--payee-cert and --payee-key go together")
+    if cert is None or key is None:
+        return None
+    pair = (_read_pem(key, "--payee-key"), _read_pem(cert, "--payee-cert"))
+    return grpc.ssl_server_credentials([pair])
+
+
+def _payee_client_tls(ca_cert: Path | None) -> grpc.ChannelCredentials | None:
+    if ca_cert is None:
+        return None
+    return grpc.ssl_channel_credentials(_read_pem(ca_cert, "--payee-ca-cert"))
+
+
 @dataclass(frozen=True)
 class _SeedOptions:
     sources: list[Path]
@@ -110,6 +153,8 @@ class _SeedOptions:
     choke_interval: float
     piece_size: int
     seconds: float
+    payee_cert: Path | None
+    payee_key: Path | None
 
 
 def seed(
@@ -155,6 +200,13 @@ def seed(
     seconds: Annotated[
         float, typer.Option("--seconds", help="Stop after this long [until Ctrl-C].")
     ] = 0.0,
+    payee_cert: Annotated[
+        Path | None,
+        typer.Option("--payee-cert", help="Serve the payee service over TLS: certificate (PEM)."),
+    ] = None,
+    payee_key: Annotated[
+        Path | None, typer.Option("--payee-key", help="Its private key (PEM).")
+    ] = None,
 ) -> None:
     """Seed for pay: libtorrent plus the payee service; channels close on exit."""
     handled(_seed)(
@@ -173,6 +225,8 @@ def seed(
             choke_interval=choke_interval,
             piece_size=piece_size,
             seconds=seconds,
+            payee_cert=payee_cert,
+            payee_key=payee_key,
         ),
     )
 
@@ -186,6 +240,9 @@ def _seed(ctx: typer.Context, o: _SeedOptions) -> None:
         parse_amount(r, allow_zero=True)
         for r in _per_source(o.reserves, len(o.sources), "--reserve")
     ]
+    payee_tls = _payee_server_tls(o.payee_cert, o.payee_key)
+    key = s.wallet().signing_key
+    _check_ledger(s)
     loaded = [_load_source(src, o.piece_size, s.home, o.trackers) for src in o.sources]
     config = PaidSeederConfig(
         paid_slots=o.slots,
@@ -197,12 +254,14 @@ def _seed(ctx: typer.Context, o: _SeedOptions) -> None:
     )
     seeder = PaidSeeder(
         ip,
-        s.wallet().signing_key,
+        key,
         s.ledger,
         s.home / "payee.db",
         port=port,
         payee_port=o.payee_port,
         config=config,
+        ledger_ca_cert=s.ca_cert,
+        payee_credentials=payee_tls,
     )
     try:
         torrents: list[dict[str, Any]] = []
@@ -230,16 +289,20 @@ def _seed(ctx: typer.Context, o: _SeedOptions) -> None:
         }
 
         def human(c: Any) -> None:
+            # soft_wrap: paths and magnets stay whole lines, to copy, at any width.
             for t in torrents:
                 c.print(
                     f"seeding {t['name']} ({t['info_hash']}), reserve {format_btt(t['reserve'])}"
-                    f"/piece\n  torrent {t['torrent']}\n  magnet  {t['magnet']}"
+                    f"/piece\n  torrent {t['torrent']}\n  magnet  {t['magnet']}",
+                    soft_wrap=True,
                 )
-            c.print(f"bittorrent {seeder.bt_endpoint}  payee {target}")
+            c.print(f"bittorrent {seeder.bt_endpoint}  payee {target}", soft_wrap=True)
             if o.trackers:
-                c.print(f"announced to {', '.join(o.trackers)}")
+                c.print(f"announced to {', '.join(o.trackers)}", soft_wrap=True)
             else:
-                c.print(f"no tracker: download with --paid-peer {info['paid_peer']}")
+                c.print(
+                    f"no tracker: download with --paid-peer {info['paid_peer']}", soft_wrap=True
+                )
 
         s.emit(info, human)
         stop = threading.Event()
@@ -292,6 +355,13 @@ def download(
         bool, typer.Option("--no-bid", help="Bidding off: plain BitTorrent, pay nobody.")
     ] = False,
     dht: Annotated[bool, typer.Option("--dht", help="Use the DHT too (public swarms).")] = False,
+    payee_ca_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--payee-ca-cert",
+            help="Reach paid seeders' payee services over TLS, trusting this CA (PEM).",
+        ),
+    ] = None,
 ) -> None:
     """Download, paying each paid peer per verified piece; free peers are used too. Peers come
     from the torrents' trackers (paid seeders announce their payee service there), --peer and
@@ -316,6 +386,7 @@ def download(
             timeout=timeout,
             spending_rates=rates,
             dht=dht,
+            payee_ca_cert=payee_ca_cert,
         ),
     )
 
@@ -333,17 +404,21 @@ class _DownloadOptions:
     timeout: float
     spending_rates: list[int]
     dht: bool
+    payee_ca_cert: Path | None
 
 
 def _wanted(torrent: str, spending_rate: int) -> Wanted:
-    source: Path | str
+    source: lt.torrent_info | str
     if torrent.startswith("magnet:"):
         source = torrent
     else:
         path = Path(torrent)
         if not path.is_file():
             raise CliError(f"no such .torrent file: {torrent}")
-        source = path
+        try:
+            source = lt.torrent_info(str(path))
+        except RuntimeError as exc:
+            raise CliError(f"{torrent} is not a .torrent file ({exc})") from None
     return Wanted(
         source, bidding=spending_rate > 0, spending_rate=SpendingRate.percent(spending_rate)
     )
@@ -359,14 +434,19 @@ def _download(ctx: typer.Context, o: _DownloadOptions) -> None:
     wanted = [_wanted(t, r) for t, r in zip(o.torrents, rates, strict=True)]
     for p in o.peers:
         parse_listen(p)
+    payee_tls = _payee_client_tls(o.payee_ca_cert)
+    budget = parse_amount(o.budget, allow_zero=True)
+    key = s.wallet().signing_key
+    if budget > 0 and any(w.bidding for w in wanted):
+        _check_ledger(s)  # else plain BitTorrent: no ledger needed
     dl = PaidDownloader(
-        key=s.wallet().signing_key,
+        key=key,
         ledger_target=s.ledger,
         ip=ip,
         port=port,
         out_dir=o.out,
         sources=wanted,
-        budget=parse_amount(o.budget, allow_zero=True),
+        budget=budget,
         seeders=[parse_paid_peer(p) for p in o.paid_peers],
         peers=o.peers,
         rate=parse_amount(o.rate) if o.rate is not None else None,
@@ -374,6 +454,8 @@ def _download(ctx: typer.Context, o: _DownloadOptions) -> None:
         close_mode=o.close,
         timeout=o.timeout,
         dht=o.dht,
+        ledger_ca_cert=s.ca_cert,
+        payee_credentials=payee_tls,
     )
     summary = dl.run_all() if s.json else _with_bar(dl)
     _report(s, summary)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import libtorrent as lt
 
 from client_sdk.channel import ChannelError, PayerChannel, PayerStore
@@ -162,7 +163,11 @@ class PaidDownloader:
         rebid_interval: float = 2.0,
         downloader_settings: Mapping[str, Any] | None = None,
         dht: bool = False,
+        ledger_ca_cert: Path | None = None,
+        payee_credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
+        """`ledger_ca_cert`: the ledger serves TLS with a certificate from this CA;
+        `payee_credentials`: paid seeders' payee services are reached over TLS."""
         if rate is not None and rate <= 0:
             raise ValueError("rate must be > 0 (or None for the autobidder)")
         wanted = ([Wanted(source)] if source is not None else []) + list(sources)
@@ -170,6 +175,8 @@ class PaidDownloader:
             raise ValueError("nothing to download: give a source")
         self.key = key
         self.ledger_target = ledger_target
+        self.ledger_ca_cert = ledger_ca_cert
+        self.payee_credentials = payee_credentials
         self.ip = ip
         self.port = port
         self.out_dir = out_dir
@@ -248,7 +255,7 @@ class PaidDownloader:
         interval: float = 0.25,
     ) -> DownloadsSummary:
         self._loop = asyncio.get_running_loop()
-        ledger = AsyncLedgerClient(self.ledger_target, self.key)
+        ledger = AsyncLedgerClient(self.ledger_target, self.key, ca_cert=self.ledger_ca_cert)
         store = PayerStore(self.store_path)
         self._ledger, self._store = ledger, store
         dl = Downloader(
@@ -423,11 +430,11 @@ class PaidDownloader:
     async def _open(self, d: _Download, bt: Endpoint, target: str) -> None:
         ledger, store = self._ledger, self._store
         assert ledger is not None and store is not None
-        p = _Paid(bt, target, PayeeClient(target))
+        p = _Paid(bt, target, PayeeClient(target, credentials=self.payee_credentials))
         d.paid[bt[0]] = p
         d.endpoints[bt[0]] = f"{bt[0]}:{bt[1]}"
         try:
-            reserve = await fetch_reserve(target, d.info_hash)
+            reserve = await fetch_reserve(target, d.info_hash, credentials=self.payee_credentials)
             p.reserve = int(reserve.reserve_price) if reserve is not None else None
             p.bid = self._bid_for(d)
             if p.bid <= 0:

@@ -13,6 +13,7 @@ import grpc
 
 from btt.payee.v1 import payee_pb2 as ppb
 from btt.payee.v1 import payee_pb2_grpc as ppb_grpc
+from client_sdk.p2p.client import payee_channel
 from client_sdk.torrent.market import (
     CHUNK_SIZE,
     Challenge,
@@ -86,9 +87,14 @@ def challenge_of(reply: Any) -> Challenge:
     )
 
 
-async def fetch_reserve(target: str, info_hash: str, timeout: float = 5.0) -> Any | None:
+async def fetch_reserve(
+    target: str,
+    info_hash: str,
+    timeout: float = 5.0,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> Any | None:
     """The payee's reserve price and challenge; None when it does not run the market."""
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with payee_channel(target, credentials) as channel:
         stub = ppb_grpc.PayeeStub(channel)
         try:
             return await stub.ReservePrice(
@@ -101,9 +107,13 @@ async def fetch_reserve(target: str, info_hash: str, timeout: float = 5.0) -> An
 
 
 async def prove_possession(
-    target: str, info_hash: str, proof: MarketProof, timeout: float = 5.0
+    target: str,
+    info_hash: str,
+    proof: MarketProof,
+    timeout: float = 5.0,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> Any:
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with payee_channel(target, credentials) as channel:
         stub = ppb_grpc.PayeeStub(channel)
         request = ppb.ProvePossessionRequest(
             info_hash=info_hash,

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import grpc
 import libtorrent as lt
 
 from btt.payee.v1 import payee_pb2 as ppb
@@ -183,11 +184,17 @@ class PaidSeeder:
         config: PaidSeederConfig | None = None,
         ledger_clock: Clock | None = None,
         market_clock: Callable[[], float] = time.time,
+        ledger_ca_cert: Path | None = None,
+        payee_credentials: grpc.ServerCredentials | None = None,
     ) -> None:
+        """`ledger_ca_cert`: the ledger serves TLS with a certificate from this CA;
+        `payee_credentials`: the payee service serves TLS."""
         self.config = config or PaidSeederConfig()
         self.key = key
         self.ip = ip
         self._ledger_target = ledger_target
+        self._ledger_ca_cert = ledger_ca_cert
+        self._payee_credentials = payee_credentials
         self._store_path = store_path
         self._payee_port = payee_port
         self._ledger_clock = ledger_clock or SystemClock()
@@ -295,7 +302,9 @@ class PaidSeeder:
         return self._service.run(self._astart(), timeout)
 
     async def _astart(self) -> str:
-        self._ledger = AsyncLedgerClient(self._ledger_target, self.key)
+        self._ledger = AsyncLedgerClient(
+            self._ledger_target, self.key, ca_cert=self._ledger_ca_cert
+        )
         cfg = self.config
         # The payee tolerates as much unpaid value as the gate lets out before throttling,
         # so an honest payer's receipts do not read UNDERPAID while its payment is in flight.
@@ -317,7 +326,7 @@ class PaidSeeder:
         server.servicer.register("ProvePossession", handlers.prove_possession)
         server.servicer.register("ReportFailedPiece", self._report_failed_piece)
         self._server = server
-        await server.start(f"{self.ip}:{self._payee_port}")
+        await server.start(f"{self.ip}:{self._payee_port}", credentials=self._payee_credentials)
         self.discovery = SellerDiscovery(
             self,
             self.ip,
@@ -342,7 +351,7 @@ class PaidSeeder:
             self.seeder.close()
             return
         try:
-            if close_channels:
+            if close_channels and self._server is not None:  # None: start() failed early
                 self.close_all(timeout)
             self._service.run(self._astop(), timeout)
         finally:
