@@ -308,6 +308,12 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             }
             for p in stopped["peers"]
         ],
+        # What the paid seeder sent: to payers while they paid, and to each IP while it did not
+        # (aria2c throughout; a bidder before its channel opened).
+        "paid_seeder_sent_paid_bytes": sum(p["sent_bytes"] for p in stopped["peers"]),
+        "paid_seeder_sent_unpaid_bytes": {
+            endpoints.get(e["ip"], e["ip"]): e["sent_bytes"] for e in stopped.get("legacy", [])
+        },
         "free_seeder_sent_bytes": free_sent,
         "legacy_client_finished": legacy_ok,
     }
@@ -337,6 +343,13 @@ def main() -> None:
             f"  from {p['ip']} ({p['payer'][:10]}...): {p['earned']}u,"
             f" {p['mode']} at the end (rate then {p['rate']}u/piece)"
         )
+    unpaid = ", ".join(
+        f"{k} {v / 2**20:.1f} MiB" for k, v in result["paid_seeder_sent_unpaid_bytes"].items()
+    )
+    print(
+        f"paid seeder sent {result['paid_seeder_sent_paid_bytes'] / 2**20:.1f} MiB to payers,"
+        f" unpaid (legacy slots): {unpaid or 'nothing'}"
+    )
     print(f"free seeder sent {result['free_seeder_sent_bytes'] / 2**20:.1f} MiB, earned 0")
     print(f"legacy client (aria2c) finished: {result['legacy_client_finished']}")
     out = args.out or Path(__file__).resolve().parent / "results" / "mixed_swarm.json"

@@ -86,6 +86,10 @@ def test_serve_lends_the_unsold_paid_slots_too(ledger: LedgerHarness, tmp_path: 
     with legacy_swarm(ledger, tmp_path, LegacyPeers.SERVE) as (seller, shared, ips):
         seen = sample(seller, shared, ips, 5.0)
         slots = seller.seeder.session.get_settings()["unchoke_slots_limit"]
+        stats = seller.stats()
+    # What they got is reported as sent to legacy peers, unpaid.
+    legacy = {e["ip"]: e["sent_bytes"] for e in stats["legacy"]}
+    assert set(legacy) == set(ips) and min(legacy.values()) > 0 and stats["peers"] == []
     # Nobody bids: 1 optimistic + 4 unsold paid slots, enough for all three.
     assert slots == 5
     assert seen and max(len(s) for s in seen) == 3
@@ -99,3 +103,4 @@ def test_block_turns_legacy_peers_away(ledger: LedgerHarness, tmp_path: Path) ->
         assert all(seller.seeder.refused(ip) > 0 for ip in ips)
         assert unchoked(seller, shared, ips) == (set(), set())
         assert seller.seeder.delivered(ips[0], shared.info_hash.hex()) == 0
+        assert seller.stats()["legacy"] == []

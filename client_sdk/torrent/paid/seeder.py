@@ -227,6 +227,7 @@ class PaidSeeder:
         self.bans: list[tuple[str, str]] = []  # (ip, why)
         self.discovery: SellerDiscovery | None = None
         self._legacy_sent: dict[tuple[str, str], int] = {}  # (payer IP, info hash) -> bytes
+        self._unpaid_sent: dict[str, int] = {}  # IP -> bytes sent while not a payer (legacy)
 
     # ---------------------------------------------------------------- set-up
 
@@ -395,7 +396,8 @@ class PaidSeeder:
     # ---------------------------------------------------------------- reporting
 
     def stats(self) -> dict[str, Any]:
-        """A JSON-ready snapshot: per payer its mode, rate, bytes sent/paid, channel totals."""
+        """A JSON-ready snapshot: per payer its mode, rate, bytes sent/paid, channel totals;
+        under `legacy` the bytes each IP was sent while it paid nothing (bid on nothing)."""
         return self.call(self._stats)
 
     def _stats(self) -> dict[str, Any]:
@@ -417,7 +419,8 @@ class PaidSeeder:
                 }
                 for ih, t in self._torrents.items()
             }
-        return {"torrents": torrents, "peers": peers, "bans": list(self.bans)}
+            unpaid = [{"ip": ip, "sent_bytes": n} for ip, n in sorted(self._unpaid_sent.items())]
+        return {"torrents": torrents, "peers": peers, "legacy": unpaid, "bans": list(self.bans)}
 
     def _peer_stats(self, p: PayerAccount, chans: list[PayeeChannel]) -> dict[str, Any]:
         return {
@@ -601,6 +604,7 @@ class PaidSeeder:
         with self._lock:
             acct = t.payers.at(who.ip, info_hash)
             if acct is None:
+                self._unpaid_sent[who.ip] = self._unpaid_sent.get(who.ip, 0) + nbytes
                 legacy = self._legacy_credit(who.ip, t, nbytes)
             else:
                 delivery = acct.deliver(piece, nbytes, t.geometry.piece_size(piece))
