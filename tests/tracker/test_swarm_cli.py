@@ -115,9 +115,11 @@ def test_two_torrents_seeded_by_one_process_at_their_own_prices(
     wallet(tmp_path / "seeder", ledger)
     payer = wallet(tmp_path / "payer", ledger)
     ledger.fund(payer, 5_000_000)  # the payee asks 1 BTT at least per channel: one each
-    a, b = tmp_path / "share" / "a.bin", tmp_path / "share" / "b.bin"
+    # A file and a directory (a multi-file torrent).
+    a, b = tmp_path / "share" / "a.bin", tmp_path / "share" / "album"
     write_test_file(a, 1024 * 1024 + 3, seed=1)
-    write_test_file(b, 768 * 1024 + 9, seed=2)
+    write_test_file(b / "one.bin", 512 * 1024 + 9, seed=2)
+    write_test_file(b / "two" / "three.bin", 256 * 1024 + 1, seed=3)
     with seeding(
         tmp_path / "seeder",
         ledger,
@@ -158,7 +160,8 @@ def test_two_torrents_seeded_by_one_process_at_their_own_prices(
     assert got_a["spent"] == 100 * got_a["pieces"] and got_b["spent"] == 300 * got_b["pieces"]
     assert summary["spent"] == got_a["spent"] + got_b["spent"]
     assert sha256_file(tmp_path / "out" / "a.bin") == sha256_file(a)
-    assert sha256_file(tmp_path / "out" / "b.bin") == sha256_file(b)
+    for part in ("one.bin", "two/three.bin"):
+        assert sha256_file(tmp_path / "out" / "album" / part) == sha256_file(b / part)
     assert ledger.service.get_account(payer).balance == 5_000_000 - summary["spent"]
 
 
