@@ -480,6 +480,10 @@ class PaidDownloader:
         except (ChannelError, LedgerError) as exc:
             p.note = f"no channel: {exc}"
             p.errors.append(str(exc))
+        except grpc.RpcError as exc:  # the market calls (down, or TLS on one side only)
+            code, details = exc.code(), exc.details()  # type: ignore[attr-defined]
+            p.note = f"payee {target} unreachable ({code.name}: {details}): free peer"
+            p.errors.append(p.note)
 
     def _pieces(self, d: _Download) -> int:
         return d.geometry.num_pieces if d.geometry else 64
