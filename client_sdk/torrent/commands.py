@@ -163,7 +163,9 @@ def seed(
         list[Path], typer.Argument(help="Files or directories, or .torrent files (data beside).")
     ],
     listen: Annotated[str, typer.Option("--listen", help="BitTorrent ip:port.")] = DEFAULT_LISTEN,
-    payee_port: Annotated[int, typer.Option("--payee-port", help="Payee gRPC port [free]")] = 0,
+    payee_port: Annotated[
+        int, typer.Option("--payee-port", min=0, max=65535, help="Payee gRPC port [free]")
+    ] = 0,
     reserve: Annotated[
         list[str] | None,
         typer.Option(

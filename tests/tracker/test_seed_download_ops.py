@@ -241,3 +241,7 @@ def test_seed_and_download_mistakes_are_one_line_each(tmp_path: Path) -> None:
     for path in (notes, big):
         err = one_error_line(run(btt(home, down, "download", str(path), "--budget", "1")))
         assert err.startswith(f"error: {path} is not a .torrent file (")
+    # A port out of range is refused, not replaced by another.
+    port = run(btt(home, down, "seed", str(shared.data_dir), "--payee-port", "99999"))
+    assert port.returncode != 0 and "--payee-port" in port.stderr
+    assert "Traceback" not in port.stderr
