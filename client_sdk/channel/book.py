@@ -3,7 +3,10 @@ closing before expiry, and reacting to the ledger's events.
 
 `process()` is the hot path: it decides on a batch of updates that arrived together, commits the
 accepted best states (and payer failures) in one fsync'd transaction, and only then returns the
-receipts, so nothing is acknowledged that a crash could lose.
+receipts, so nothing is acknowledged that a crash could lose. `on_accepted` hears of the accepted
+states as soon as they are verified, before that commit: a seeder extends its service on them at
+once, since a crash before the commit loses at most this group's states, which paid for data the
+seeder's window had already let out unpaid.
 """
 
 from __future__ import annotations
@@ -88,8 +91,10 @@ class PayeeBook:
     ) -> None:
         self.key = key
         self.address = key.address
-        # Told about every batch of receipts once it is committed (the seeder credits its gate).
+        # Told about every batch of receipts once it is committed (refusals count against payers).
         self.on_receipts: Callable[[list[ppb.PaymentReceipt]], None] | None = None
+        # Told about the states a batch accepts once verified, before their commit (see above).
+        self.on_accepted: Callable[[list[tuple[PayeeChannel, PayeeRecord]]], None] | None = None
         self.ledger = ledger
         self.store = store
         self.ledger_id = ledger_id
@@ -244,6 +249,7 @@ class PayeeBook:
     def process(self, states: Iterable[SignedState]) -> list[ppb.PaymentReceipt]:
         """Decide, commit (blocking fsync) and answer: for callers without an event loop."""
         batch = self._decide(list(states))
+        self._tell_accepted(batch)
         if batch.dirty:
             self.store.save_best(batch.tentative.values(), batch.failures)
         return self._apply(batch)
@@ -265,6 +271,7 @@ class PayeeBook:
             jobs, self._incoming = self._incoming, []
             try:
                 batch = self._decide([s for states, _ in jobs for s in states])
+                self._tell_accepted(batch)
                 if batch.dirty:
                     await loop.run_in_executor(
                         self._io, self.store.save_best, batch.tentative.values(), batch.failures
@@ -296,6 +303,13 @@ class PayeeBook:
                 batch.failures[channel.payer] = (n + 1, verdict.reason or "")
             batch.decided.append((state, channel, verdict))
         return batch
+
+    def _tell_accepted(self, batch: _Batch) -> None:
+        if self.on_accepted is not None and batch.tentative:
+            try:
+                self.on_accepted([(self.channels[c], r) for c, r in batch.tentative.items()])
+            except Exception:  # a listener's bug must not fail the payer's updates
+                log.exception("on_accepted listener failed")
 
     def _apply(self, batch: _Batch) -> list[ppb.PaymentReceipt]:
         """After the commit: take the new best states in and build the receipts."""

@@ -1,6 +1,9 @@
 """The payer's side of one channel: the refund handshake, signed payment states, closing.
 
-Every state is committed to the local store (fsync'd) before it is sent, so a restart resumes
+A state is sent as soon as it is signed and committed to the local store by the store's writer
+thread meanwhile; `pay()` returns once both the receipt and the commit are in. A crash can lose
+the last states from our store but not from the payee, which holds every state it accepted:
+`announce()` adopts the payee's best state when it carries our signature, so a restart resumes
 from the last nonce used and never signs two different states with one nonce.
 """
 
@@ -19,7 +22,7 @@ from client_sdk.channel.errors import (
     PaymentRejected,
     PeerMisbehaved,
 )
-from client_sdk.channel.states import SignedState, sign_state
+from client_sdk.channel.states import SignedState, StateVerifier, sign_state
 from client_sdk.channel.store import PayerRecord, PayerStore
 from client_sdk.ledger_client import AsyncLedgerClient
 from core.crypto import SigningKey, signed_by
@@ -173,8 +176,20 @@ class PayerChannel:
         if not reply.ready:
             raise PeerMisbehaved(f"payee is not ready: {reply.reason}")
         if reply.best_nonce > self.nonce or reply.best_cumulative > self.cumulative:
-            raise PeerMisbehaved("payee claims a state we never signed")
+            self._adopt(reply)
         return reply
+
+    def _adopt(self, reply: ppb.ChannelOpenedResponse) -> None:
+        """The payee holds a later state than our store (we crashed before committing it): take
+        it back if it is ours, so the next state continues from it."""
+        state = SignedState(
+            self.channel_id, reply.best_nonce, reply.best_cumulative, bytes(reply.best_signature)
+        )
+        ours = StateVerifier(self.ledger_id, self.key.address).check(state) is None
+        if state.nonce <= self.nonce or state.cumulative < self.cumulative or not ours:
+            raise PeerMisbehaved("payee claims a state we never signed")
+        self.store.record_state(state)
+        self.nonce, self.cumulative = state.nonce, state.cumulative
 
     def _update(self, **changes: object) -> None:
         self.record = replace(self.record, **changes)  # type: ignore[arg-type]
@@ -183,17 +198,20 @@ class PayerChannel:
     # ---------------------------------------------------------------- paying
 
     async def pay(self, amount: int) -> ppb.PaymentReceipt:
-        """Pay `amount` more; returns the payee's receipt once it holds the new state."""
+        """Pay `amount` more; returns the payee's receipt once it holds the new state and our
+        store has it on disk."""
         if amount <= 0:
             raise InvalidPayment("amount must be > 0")
-        return await self._receipt(self._sign_and_queue(self.cumulative + amount))
+        return await self._receipt(*self._sign_and_queue(self.cumulative + amount))
 
     async def pay_to(self, cumulative: int) -> ppb.PaymentReceipt:
-        return await self._receipt(self._sign_and_queue(cumulative))
+        return await self._receipt(*self._sign_and_queue(cumulative))
 
-    def _sign_and_queue(self, cumulative: int) -> asyncio.Future[ppb.PaymentReceipt]:
-        """Sign the next state, commit it, queue it: synchronous, so concurrent payments on the
-        event loop get consecutive nonces without a lock."""
+    def _sign_and_queue(
+        self, cumulative: int
+    ) -> tuple[asyncio.Future[ppb.PaymentReceipt], asyncio.Future[None]]:
+        """Sign the next state, send it, queue its commit: synchronous, so concurrent payments
+        on the event loop get consecutive nonces without a lock."""
         if self.record.status is not ChannelStatus.OPEN:
             raise InvalidPayment(f"channel is {self.record.status_label}")
         if cumulative <= self.cumulative:
@@ -201,13 +219,16 @@ class PayerChannel:
         if cumulative > self.record.deposit:
             raise InvalidPayment(f"cumulative {cumulative} exceeds deposit {self.record.deposit}")
         state = sign_state(self.key, self.ledger_id, self.channel_id, self.nonce + 1, cumulative)
-        self.store.record_state(state)
+        receipt = self.payee.stream().send(state)
         self.nonce, self.cumulative = state.nonce, state.cumulative
-        return self.payee.stream().send(state)
+        return receipt, asyncio.wrap_future(self.store.record_state_soon(state))
 
     @staticmethod
-    async def _receipt(fut: asyncio.Future[ppb.PaymentReceipt]) -> ppb.PaymentReceipt:
+    async def _receipt(
+        fut: asyncio.Future[ppb.PaymentReceipt], durable: asyncio.Future[None]
+    ) -> ppb.PaymentReceipt:
         receipt = await fut
+        await durable
         if not receipt.accepted and receipt.reason != "DUPLICATE":
             raise PaymentRejected(
                 receipt.reason, receipt.message, receipt.best_nonce, receipt.best_cumulative

@@ -1,7 +1,9 @@
 """Durable local records of both channel roles (stdlib sqlite3, WAL, fsync'd commits).
 
-`synchronous=FULL` in WAL mode fsyncs the log on every commit, so a state is on disk before the
-caller goes on to send it (payer) or to acknowledge it (payee).
+`synchronous=FULL` in WAL mode fsyncs the log on every commit. The payee commits a state before
+it acknowledges it; the payer signs a state, sends it and commits it on a writer thread at the
+same time (`PayerStore.record_state_soon`: states queued while a commit runs share the next one),
+so no payment waits for a disk.
 
 Each store's schema carries a version (SQLite's `user_version`); opening an older file upgrades
 it in one transaction, and a file written by a newer version is refused rather than misread.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -140,6 +143,16 @@ class PayerStore(_Store):
         "refund, topup_sequence, status"
     )
 
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self._queue_lock = threading.Lock()
+        self._queued: list[tuple[SignedState, Future[None]]] = []
+        self._writer: threading.Thread | None = None
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
+
     def save(self, record: PayerRecord) -> None:
         # salt is a u64; sqlite integers are signed 64-bit, so store its two's complement.
         salt = record.salt - 2**64 if record.salt >= 2**63 else record.salt
@@ -176,12 +189,57 @@ class PayerStore(_Store):
         return [_payer_record(r) for r in rows]
 
     def record_state(self, state: SignedState) -> None:
-        """Durably keep a state before it leaves this process (raises if the nonce was used)."""
+        """Durably keep a state (raises if the nonce was used)."""
+        self.record_states([state])
+
+    def record_states(self, states: Iterable[SignedState]) -> None:
+        """Durably keep several states in one commit (raises if a nonce was used)."""
         with self.transaction() as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO states (channel_id, nonce, cumulative, signature) VALUES (?,?,?,?)",
-                (state.channel_id, state.nonce, state.cumulative, state.signature),
+                [(s.channel_id, s.nonce, s.cumulative, s.signature) for s in states],
             )
+
+    def record_state_soon(self, state: SignedState) -> Future[None]:
+        """Queue a state for the writer thread; the future resolves once it is on disk.
+
+        States queued while a commit runs share the next one (one fsync for the group).
+        """
+        with self._queue_lock:
+            fut: Future[None] = Future()
+            self._queued.append((state, fut))
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(
+                    target=self._write_queued, name="payer-states", daemon=True
+                )
+                self._writer.start()
+            return fut
+
+    def _write_queued(self) -> None:
+        while True:
+            with self._queue_lock:
+                batch, self._queued = self._queued, []
+                if not batch:
+                    self._writer = None
+                    return
+            try:
+                self.record_states(s for s, _ in batch)
+            except BaseException as exc:  # one bad state fails its group, not later ones
+                for _, fut in batch:
+                    fut.set_exception(exc)
+            else:
+                for _, fut in batch:
+                    fut.set_result(None)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every queued state is on disk."""
+        with self._queue_lock:
+            pending = [f for _, f in self._queued]
+            writer = self._writer
+        for fut in pending:
+            fut.exception(timeout)
+        if writer is not None:
+            writer.join(timeout)
 
     def latest_state(self, channel_id: bytes) -> SignedState | None:
         with self._lock:

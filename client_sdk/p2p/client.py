@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
 
 import grpc
@@ -180,6 +180,20 @@ class PayeeClient:
         """Tell the payee its blocks were in a piece that failed the hash check."""
         report = ppb.FailedPieceReport(payer=payer, info_hash=info_hash, piece=piece, bytes=nbytes)
         return await self._unary(self._stub.ReportFailedPiece(report, timeout=self.timeout))
+
+    async def watch(self, payer: str, info_hash: str) -> AsyncIterator[ppb.ServiceUpdate]:
+        """The payee's service for `payer` on `info_hash`: the current one, then every change.
+
+        Ends (PayeeUnavailable) when the stream breaks; the caller may watch again."""
+        call = self._stub.Watch(ppb.WatchRequest(payer=payer, info_hash=info_hash))
+        try:
+            async for update in call:
+                yield update
+        except grpc.RpcError as exc:
+            code = exc.code()  # type: ignore[attr-defined]
+            raise PayeeUnavailable(f"payee {self.target}: watch failed: {code.name}") from None
+        finally:
+            call.cancel()
 
     def stream(self) -> PaymentStream:
         """The live payment stream, reopened when the last one broke."""

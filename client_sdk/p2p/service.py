@@ -161,6 +161,7 @@ class PayeeServicer(ppb_grpc.PayeeServicer):
             rate=r.rate,
             best_nonce=r.best_nonce,
             best_cumulative=r.best_cumulative,
+            best_signature=r.best_signature,
             reason="" if ch.is_open else f"channel is {r.status}",
         )
 

@@ -14,6 +14,8 @@ import libtorrent as lt
 
 from client_sdk.torrent.access import Clock, IpAccess
 from client_sdk.torrent.alerts import AlertPump
+from client_sdk.torrent.nodelay import CONNECTION_ALERTS as _CONNECTION_ALERTS
+from client_sdk.torrent.nodelay import NoDelay
 from client_sdk.torrent.peers import PeerKey, key_from_alert, key_from_info
 from client_sdk.torrent.session import Geometry, info_hash_hex, make_session
 
@@ -21,6 +23,9 @@ from client_sdk.torrent.session import Geometry, info_hash_hex, make_session
 PieceHook = Callable[[str, int, Mapping[PeerKey, int]], None]
 
 Endpoint = tuple[str, int]
+
+_DEFAULT_PRIORITY = 4  # libtorrent's default piece priority
+HELD_REQUEST_QUEUE_TIME = 600  # seconds (libtorrent's default: 3), see hold_pieces
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,9 @@ class Downloader:
         self.settle_timeout = 0.5
         self._lock = threading.Lock()
         self._torrents: dict[str, _Torrent] = {}
+        self._nodelay = NoDelay(ip)
+        self._nodelay.scan()
+        self._new_connections = False
         self._pump = AlertPump(
             self.session,
             self._on_alerts,
@@ -127,6 +135,24 @@ class Downloader:
         handle = self._entry(info_hash).handle
         for ip, port in peers:
             handle.connect_peer((ip, int(port)))
+
+    def hold_pieces(self, info_hash: str) -> None:
+        """Request no piece of the torrent until `release_pieces` names it (a payer that asks
+        only for what its paid seeders' windows let out)."""
+        entry = self._entry(info_hash)
+        if entry.geometry is None:
+            raise ValueError("the torrent's metadata is not known yet")
+        entry.handle.prioritize_pieces([0] * entry.geometry.num_pieces)
+        # A released piece should be requested whole at once. libtorrent sizes a peer's request
+        # queue as request_queue_time x its measured rate, a 5-second average that reads ~0
+        # for the first seconds, and each gap between released pieces ends its slow start; a
+        # long queue time makes the queue whole pieces deep (bounded by what is released).
+        self.session.apply_settings({"request_queue_time": HELD_REQUEST_QUEUE_TIME})
+
+    def release_pieces(self, info_hash: str, pieces: Iterable[int]) -> None:
+        handle = self._entry(info_hash).handle
+        for piece in pieces:
+            handle.piece_priority(piece, _DEFAULT_PRIORITY)
 
     def ban(self, peer: PeerKey | str, seconds: float) -> float:
         """Disconnect `peer` and refuse it for `seconds`."""
@@ -251,6 +277,8 @@ class Downloader:
                     entry = self._torrents.get(info_hash_hex(a.handle))
                 if entry is not None:
                     entry.flushed.set()
+            elif isinstance(a, _CONNECTION_ALERTS):
+                self._new_connections = True
             elif isinstance(a, lt.metadata_received_alert):
                 ih = info_hash_hex(a.handle)
                 ti = a.handle.torrent_file()
@@ -302,6 +330,9 @@ class Downloader:
             self._settle(info_hash, piece, ok=ok)
 
     def _on_tick(self) -> None:
+        if self._new_connections:
+            self._new_connections = False
+            self._nodelay.scan()
         self.access.expire()
         now = self._clock()
         with self._lock:

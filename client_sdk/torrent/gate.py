@@ -250,6 +250,12 @@ class ExposureGate:
                 for (ih, ip), a in sorted(self._accounts.items())
             ]
 
+    def paid(self, ip: str, info_hash: str) -> int:
+        """Bytes credited to `ip` on `info_hash` (0 when unknown); cheap, for sampling."""
+        with self._lock:
+            acct = self._accounts.get((info_hash, ip))
+            return 0 if acct is None else acct.paid
+
     def account(self, ip: str, info_hash: str) -> GateStats | None:
         return next((s for s in self.stats() if s.ip == ip and s.info_hash == info_hash), None)
 

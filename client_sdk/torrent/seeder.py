@@ -14,6 +14,8 @@ import libtorrent as lt
 from client_sdk.torrent.access import Clock, IpAccess, PeerClasses, UnknownPeerPolicy
 from client_sdk.torrent.alerts import AlertPump
 from client_sdk.torrent.gate import Endpoint, ExposureGate, gated_session_settings
+from client_sdk.torrent.nodelay import CONNECTION_ALERTS as _CONNECTION_ALERTS
+from client_sdk.torrent.nodelay import NoDelay
 from client_sdk.torrent.peers import PeerKey, key_from_alert
 from client_sdk.torrent.session import DEFAULT_PIECE_SIZE, Geometry, info_hash_hex, make_session
 
@@ -88,6 +90,9 @@ class Seeder:
         self.gate = ExposureGate(
             self.classes, self._sent_probe, window=window, inflight=inflight, clock=clock
         )
+        self._nodelay = NoDelay(ip)
+        self._nodelay.scan()  # the listening socket: accepted ones inherit the option
+        self._new_connections = False
         self._pump = AlertPump(
             self.session, self._on_alerts, self._on_tick, interval=pump_interval, name="seeder"
         )
@@ -255,11 +260,16 @@ class Seeder:
                 self.gate.on_delivered(key.ip, ih, piece, block, nbytes, key.peer_id, endpoint)
                 if self._hook is not None:
                     self._hook(key, ih, piece, nbytes)
+            elif isinstance(a, _CONNECTION_ALERTS):
+                self._new_connections = True
             elif isinstance(a, lt.peer_blocked_alert):
                 ip = str(a.ip[0])
                 with self._lock:
                     self._refused[ip] = self._refused.get(ip, 0) + 1
 
     def _on_tick(self) -> None:
+        if self._new_connections:
+            self._new_connections = False
+            self._nodelay.scan()
         self.access.expire()
         self.gate.tick()

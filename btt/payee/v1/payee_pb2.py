@@ -25,13 +25,15 @@ _sym_db = _symbol_database.Default()
 from btt.ledger.v1 import ledger_pb2 as btt_dot_ledger_dot_v1_dot_ledger__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x62tt/payee/v1/payee.proto\x12\x0c\x62tt.payee.v1\x1a\x1a\x62tt/ledger/v1/ledger.proto\"^\n\nBidRequest\x12\r\n\x05payer\x18\x01 \x01(\t\x12\x17\n\x0funits_per_piece\x18\x02 \x01(\x03\x12\x15\n\rpeer_endpoint\x18\x03 \x01(\t\x12\x11\n\tinfo_hash\x18\x04 \x01(\t\"\x97\x01\n\x0c\x43hannelTerms\x12\x13\n\x0bmin_deposit\x18\x01 \x01(\x03\x12\x19\n\x11suggested_deposit\x18\x02 \x01(\x03\x12\x18\n\x10suggested_expiry\x18\x03 \x01(\x03\x12\x12\n\nmin_expiry\x18\x04 \x01(\x03\x12\x12\n\nmax_expiry\x18\x05 \x01(\x03\x12\x15\n\rcredit_pieces\x18\x06 \x01(\x03\"\x9e\x01\n\x0b\x42idResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0c\n\x04rate\x18\x02 \x01(\x03\x12\r\n\x05payee\x18\x03 \x01(\t\x12)\n\x05terms\x18\x04 \x01(\x0b\x32\x1a.btt.payee.v1.ChannelTerms\x12\x12\n\npiece_size\x18\x05 \x01(\x03\x12\x11\n\tledger_id\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\"x\n\x11SignRefundRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\x0c\x12\r\n\x05payer\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x65posit\x18\x03 \x01(\x03\x12\x0e\n\x06\x65xpiry\x18\x04 \x01(\x03\x12\x0c\n\x04salt\x18\x05 \x01(\x04\x12\x11\n\tinfo_hash\x18\x06 \x01(\t\";\n\x12SignRefundResponse\x12%\n\x06refund\x18\x01 \x01(\x0b\x32\x15.btt.ledger.v1.Signed\"T\n\x14\x43hannelOpenedRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\x0c\x12\x11\n\tinfo_hash\x18\x02 \x01(\t\x12\x15\n\rpeer_endpoint\x18\x03 \x01(\t\"q\n\x15\x43hannelOpenedResponse\x12\r\n\x05ready\x18\x01 \x01(\x08\x12\x0c\n\x04rate\x18\x02 \x01(\x03\x12\x12\n\nbest_nonce\x18\x03 \x01(\x04\x12\x17\n\x0f\x62\x65st_cumulative\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\"Y\n\rPaymentUpdate\x12\x12\n\nchannel_id\x18\x01 \x01(\x0c\x12\r\n\x05nonce\x18\x02 \x01(\x04\x12\x12\n\ncumulative\x18\x03 \x01(\x03\x12\x11\n\tsignature\x18\x04 \x01(\x0c\">\n\x0ePaymentUpdates\x12,\n\x07updates\x18\x01 \x03(\x0b\x32\x1b.btt.payee.v1.PaymentUpdate\"\xa1\x01\n\x0ePaymentReceipt\x12\x12\n\nchannel_id\x18\x01 \x01(\x0c\x12\r\n\x05nonce\x18\x02 \x01(\x04\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\x12\x12\n\nbest_nonce\x18\x04 \x01(\x04\x12\x17\n\x0f\x62\x65st_cumulative\x18\x05 \x01(\x03\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x0c\n\x04owed\x18\x08 \x01(\x03\"A\n\x0fPaymentReceipts\x12.\n\x08receipts\x18\x01 \x03(\x0b\x32\x1c.btt.payee.v1.PaymentReceipt\"R\n\x16SignTopUpRefundRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\x0c\x12\x12\n\nnew_expiry\x18\x02 \x01(\x03\x12\x10\n\x08sequence\x18\x03 \x01(\r\"@\n\x17SignTopUpRefundResponse\x12%\n\x06refund\x18\x01 \x01(\x0b\x32\x15.btt.ledger.v1.Signed\"E\n\x17\x43ooperativeCloseRequest\x12*\n\x0bpayer_close\x18\x01 \x01(\x0b\x32\x15.btt.ledger.v1.Signed\"o\n\x18\x43ooperativeCloseResponse\x12*\n\x0bpayee_close\x18\x01 \x01(\x0b\x32\x15.btt.ledger.v1.Signed\x12\'\n\x07\x63hannel\x18\x02 \x01(\x0b\x32\x16.btt.ledger.v1.Channel\"(\n\x13ReservePriceRequest\x12\x11\n\tinfo_hash\x18\x01 \x01(\t\"\xc1\x01\n\x14ReservePriceResponse\x12\x11\n\tinfo_hash\x18\x01 \x01(\t\x12\x15\n\rreserve_price\x18\x02 \x01(\x03\x12\x17\n\x0f\x63hallenge_nonce\x18\x03 \x01(\x04\x12\x17\n\x0f\x63hallenge_piece\x18\x04 \x01(\x03\x12\x17\n\x0f\x63hallenge_chunk\x18\x05 \x01(\x03\x12\x12\n\nchunk_size\x18\x06 \x01(\x03\x12\x12\n\npaid_slots\x18\x07 \x01(\x03\x12\x0c\n\x04rate\x18\x08 \x01(\x03\"x\n\x16ProvePossessionRequest\x12\x11\n\tinfo_hash\x18\x01 \x01(\t\x12\x17\n\x0f\x63hallenge_nonce\x18\x02 \x01(\x04\x12\r\n\x05piece\x18\x03 \x01(\x03\x12\r\n\x05\x63hunk\x18\x04 \x01(\x03\x12\x14\n\x0c\x63hunk_sha256\x18\x05 \x01(\x0c\"\x86\x01\n\x17ProvePossessionResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x38\n\x0c\x61nnouncement\x18\x04 \x01(\x0b\x32\".btt.payee.v1.ReservePriceResponse\"S\n\x11\x46\x61iledPieceReport\x12\r\n\x05payer\x18\x01 \x01(\t\x12\x11\n\tinfo_hash\x18\x02 \x01(\t\x12\r\n\x05piece\x18\x03 \x01(\x03\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\":\n\x0e\x46\x61iledPieceAck\x12\x10\n\x08\x66orgiven\x18\x01 \x01(\x03\x12\x16\n\x0e\x66orgiven_total\x18\x02 \x01(\x03\x32\x84\x06\n\x05Payee\x12:\n\x03\x42id\x12\x18.btt.payee.v1.BidRequest\x1a\x19.btt.payee.v1.BidResponse\x12O\n\nSignRefund\x12\x1f.btt.payee.v1.SignRefundRequest\x1a .btt.payee.v1.SignRefundResponse\x12X\n\rChannelOpened\x12\".btt.payee.v1.ChannelOpenedRequest\x1a#.btt.payee.v1.ChannelOpenedResponse\x12\x46\n\x03Pay\x12\x1c.btt.payee.v1.PaymentUpdates\x1a\x1d.btt.payee.v1.PaymentReceipts(\x01\x30\x01\x12^\n\x0fSignTopUpRefund\x12$.btt.payee.v1.SignTopUpRefundRequest\x1a%.btt.payee.v1.SignTopUpRefundResponse\x12\x61\n\x10\x43ooperativeClose\x12%.btt.payee.v1.CooperativeCloseRequest\x1a&.btt.payee.v1.CooperativeCloseResponse\x12U\n\x0cReservePrice\x12!.btt.payee.v1.ReservePriceRequest\x1a\".btt.payee.v1.ReservePriceResponse\x12^\n\x0fProvePossession\x12$.btt.payee.v1.ProvePossessionRequest\x1a%.btt.payee.v1.ProvePossessionResponse\x12R\n\x11ReportFailedPiece\x12\x1f.btt.payee.v1.FailedPieceReport\x1a\x1c.btt.payee.v1.FailedPieceAckb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x62tt/payee/v1/payee.proto\x12\x0c\x62tt.payee.v1\x1a\x1a\x62tt/ledger/v1/ledger.proto\"^\n\nBidRequest\x12\r\n\x05payer\x18\x01 \x01(\t\x12\x17\n\x0funits_per_piece\x18\x02 \x01(\x03\x12\x15\n\rpeer_endpoint\x18\x03 \x01(\t\x12\x11\n\tinfo_hash\x18\x04 \x01(\t\"\x97\x01\n\x0c\x43hannelTerms\x12\x13\n\x0bmin_deposit\x18\x01 \x01(\x03\x12\x19\n\x11suggested_deposit\x18\x02 \x01(\x03\x12\x18\n\x10suggested_expiry\x18\x03 \x01(\x03\x12\x12\n\nmin_expiry\x18\x04 \x01(\x03\x12\x12\n\nmax_expiry\x18\x05 \x01(\x03\x12\x15\n\rcredit_pieces\x18\x06 \x01(\x03\"\x9e\x01\n\x0b\x42idResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0c\n\x04rate\x18\x02 \x01(\x03\x12\r\n\x05payee\x18\x03 \x01(\t\x12)\n\x05terms\x18\x04 \x01(\x0b\x32\x1a.btt.payee.v1.ChannelTerms\x12\x12\n\npiece_size\x18\x05 \x01(\x03\x12\x11\n\tledger_id\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\"x\n\x11SignRefundRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\x0c\x12\r\n\x05payer\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x65posit\x18\x03 \x01(\x03\x12\x0e\n\x06\x65xpiry\x18\x04 \x01(\x03\x12\x0c\n\x04salt\x18\x05 \x01(\x04\x12\x11\n\tinfo_hash\x18\x06 \x01(\t\";\n\x12SignRefundResponse\x12%\n\x06refund\x18\x01 \x01(\x0b\x32\x15.btt.ledger.v1.Signed\"T\n\x14\x43hannelOpenedRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\x0c\x12\x11\n\tinfo_hash\x18\x02 \x01(\t\x12\x15\n\rpeer_endpoint\x18\x03 \x01(\t\"\x89\x01\n\x15\x43hannelOpenedResponse\x12\r\n\x05ready\x18\x01 \x01(\x08\x12\x0c\n\x04rate\x18\x02 \x01(\x03\x12\x12\n\nbest_nonce\x18\x03 \x01(\x04\x12\x17\n\x0f\x62\x65st_cumulative\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x16\n\x0e\x62\x65st_signature\x18\x06 \x01(\x0c\"Y\n\rPaymentUpdate\x12\x12\n\nchannel_id\x18\x01 \x01(\x0c\x12\r\n\x05nonce\x18\x02 \x01(\x04\x12\x12\n\ncumulative\x18\x03 \x01(\x03\x12\x11\n\tsignature\x18\x04 \x01(\x0c\">\n\x0ePaymentUpdates\x12,\n\x07updates\x18\x01 \x03(\x0b\x32\x1b.btt.payee.v1.PaymentUpdate\"\xa1\x01\n\x0ePaymentReceipt\x12\x12\n\nchannel_id\x18\x01 \x01(\x0c\x12\r\n\x05nonce\x18\x02 \x01(\x04\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\x12\x12\n\nbest_nonce\x18\x04 \x01(\x04\x12\x17\n\x0f\x62\x65st_cumulative\x18\x05 \x01(\x03\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x0c\n\x04owed\x18\x08 \x01(\x03\"A\n\x0fPaymentReceipts\x12.\n\x08receipts\x18\x01 \x03(\x0b\x32\x1c.btt.payee.v1.PaymentReceipt\"R\n\x16SignTopUpRefundRequest\x12\x12\n\nchannel_id\x18\x01 \x01(\x0c\x12\x12\n\nnew_expiry\x18\x02 \x01(\x03\x12\x10\n\x08sequence\x18\x03 \x01(\r\"@\n\x17SignTopUpRefundResponse\x12%\n\x06refund\x18\x01 \x01(\x0b\x32\x15.btt.ledger.v1.Signed\"E\n\x17\x43ooperativeCloseRequest\x12*\n\x0bpayer_close\x18\x01 \x01(\x0b\x32\x15.btt.ledger.v1.Signed\"o\n\x18\x43ooperativeCloseResponse\x12*\n\x0bpayee_close\x18\x01 \x01(\x0b\x32\x15.btt.ledger.v1.Signed\x12\'\n\x07\x63hannel\x18\x02 \x01(\x0b\x32\x16.btt.ledger.v1.Channel\"(\n\x13ReservePriceRequest\x12\x11\n\tinfo_hash\x18\x01 \x01(\t\"\xc1\x01\n\x14ReservePriceResponse\x12\x11\n\tinfo_hash\x18\x01 \x01(\t\x12\x15\n\rreserve_price\x18\x02 \x01(\x03\x12\x17\n\x0f\x63hallenge_nonce\x18\x03 \x01(\x04\x12\x17\n\x0f\x63hallenge_piece\x18\x04 \x01(\x03\x12\x17\n\x0f\x63hallenge_chunk\x18\x05 \x01(\x03\x12\x12\n\nchunk_size\x18\x06 \x01(\x03\x12\x12\n\npaid_slots\x18\x07 \x01(\x03\x12\x0c\n\x04rate\x18\x08 \x01(\x03\"x\n\x16ProvePossessionRequest\x12\x11\n\tinfo_hash\x18\x01 \x01(\t\x12\x17\n\x0f\x63hallenge_nonce\x18\x02 \x01(\x04\x12\r\n\x05piece\x18\x03 \x01(\x03\x12\r\n\x05\x63hunk\x18\x04 \x01(\x03\x12\x14\n\x0c\x63hunk_sha256\x18\x05 \x01(\x0c\"\x86\x01\n\x17ProvePossessionResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x38\n\x0c\x61nnouncement\x18\x04 \x01(\x0b\x32\".btt.payee.v1.ReservePriceResponse\"S\n\x11\x46\x61iledPieceReport\x12\r\n\x05payer\x18\x01 \x01(\t\x12\x11\n\tinfo_hash\x18\x02 \x01(\t\x12\r\n\x05piece\x18\x03 \x01(\x03\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\":\n\x0e\x46\x61iledPieceAck\x12\x10\n\x08\x66orgiven\x18\x01 \x01(\x03\x12\x16\n\x0e\x66orgiven_total\x18\x02 \x01(\x03\"0\n\x0cWatchRequest\x12\r\n\x05payer\x18\x01 \x01(\t\x12\x11\n\tinfo_hash\x18\x02 \x01(\t\"\xb3\x01\n\rServiceUpdate\x12\x11\n\tinfo_hash\x18\x01 \x01(\t\x12\'\n\x04mode\x18\x02 \x01(\x0e\x32\x19.btt.payee.v1.ServiceMode\x12\x0c\n\x04rate\x18\x03 \x01(\x03\x12\x10\n\x08\x63redited\x18\x04 \x01(\x03\x12\x0e\n\x06window\x18\x05 \x01(\x03\x12\x14\n\x0c\x63redit_limit\x18\x06 \x01(\x03\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x10\n\x08sequence\x18\x08 \x01(\x04*r\n\x0bServiceMode\x12\x1c\n\x18SERVICE_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13SERVICE_MODE_CHOKED\x10\x01\x12\x15\n\x11SERVICE_MODE_PAID\x10\x02\x12\x15\n\x11SERVICE_MODE_FREE\x10\x03\x32\xc8\x06\n\x05Payee\x12:\n\x03\x42id\x12\x18.btt.payee.v1.BidRequest\x1a\x19.btt.payee.v1.BidResponse\x12O\n\nSignRefund\x12\x1f.btt.payee.v1.SignRefundRequest\x1a .btt.payee.v1.SignRefundResponse\x12X\n\rChannelOpened\x12\".btt.payee.v1.ChannelOpenedRequest\x1a#.btt.payee.v1.ChannelOpenedResponse\x12\x46\n\x03Pay\x12\x1c.btt.payee.v1.PaymentUpdates\x1a\x1d.btt.payee.v1.PaymentReceipts(\x01\x30\x01\x12^\n\x0fSignTopUpRefund\x12$.btt.payee.v1.SignTopUpRefundRequest\x1a%.btt.payee.v1.SignTopUpRefundResponse\x12\x61\n\x10\x43ooperativeClose\x12%.btt.payee.v1.CooperativeCloseRequest\x1a&.btt.payee.v1.CooperativeCloseResponse\x12U\n\x0cReservePrice\x12!.btt.payee.v1.ReservePriceRequest\x1a\".btt.payee.v1.ReservePriceResponse\x12^\n\x0fProvePossession\x12$.btt.payee.v1.ProvePossessionRequest\x1a%.btt.payee.v1.ProvePossessionResponse\x12R\n\x11ReportFailedPiece\x12\x1f.btt.payee.v1.FailedPieceReport\x1a\x1c.btt.payee.v1.FailedPieceAck\x12\x42\n\x05Watch\x12\x1a.btt.payee.v1.WatchRequest\x1a\x1b.btt.payee.v1.ServiceUpdate0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'btt.payee.v1.payee_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_SERVICEMODE']._serialized_start=2484
+  _globals['_SERVICEMODE']._serialized_end=2598
   _globals['_BIDREQUEST']._serialized_start=70
   _globals['_BIDREQUEST']._serialized_end=164
   _globals['_CHANNELTERMS']._serialized_start=167
@@ -44,36 +46,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIGNREFUNDRESPONSE']._serialized_end=662
   _globals['_CHANNELOPENEDREQUEST']._serialized_start=664
   _globals['_CHANNELOPENEDREQUEST']._serialized_end=748
-  _globals['_CHANNELOPENEDRESPONSE']._serialized_start=750
-  _globals['_CHANNELOPENEDRESPONSE']._serialized_end=863
-  _globals['_PAYMENTUPDATE']._serialized_start=865
-  _globals['_PAYMENTUPDATE']._serialized_end=954
-  _globals['_PAYMENTUPDATES']._serialized_start=956
-  _globals['_PAYMENTUPDATES']._serialized_end=1018
-  _globals['_PAYMENTRECEIPT']._serialized_start=1021
-  _globals['_PAYMENTRECEIPT']._serialized_end=1182
-  _globals['_PAYMENTRECEIPTS']._serialized_start=1184
-  _globals['_PAYMENTRECEIPTS']._serialized_end=1249
-  _globals['_SIGNTOPUPREFUNDREQUEST']._serialized_start=1251
-  _globals['_SIGNTOPUPREFUNDREQUEST']._serialized_end=1333
-  _globals['_SIGNTOPUPREFUNDRESPONSE']._serialized_start=1335
-  _globals['_SIGNTOPUPREFUNDRESPONSE']._serialized_end=1399
-  _globals['_COOPERATIVECLOSEREQUEST']._serialized_start=1401
-  _globals['_COOPERATIVECLOSEREQUEST']._serialized_end=1470
-  _globals['_COOPERATIVECLOSERESPONSE']._serialized_start=1472
-  _globals['_COOPERATIVECLOSERESPONSE']._serialized_end=1583
-  _globals['_RESERVEPRICEREQUEST']._serialized_start=1585
-  _globals['_RESERVEPRICEREQUEST']._serialized_end=1625
-  _globals['_RESERVEPRICERESPONSE']._serialized_start=1628
-  _globals['_RESERVEPRICERESPONSE']._serialized_end=1821
-  _globals['_PROVEPOSSESSIONREQUEST']._serialized_start=1823
-  _globals['_PROVEPOSSESSIONREQUEST']._serialized_end=1943
-  _globals['_PROVEPOSSESSIONRESPONSE']._serialized_start=1946
-  _globals['_PROVEPOSSESSIONRESPONSE']._serialized_end=2080
-  _globals['_FAILEDPIECEREPORT']._serialized_start=2082
-  _globals['_FAILEDPIECEREPORT']._serialized_end=2165
-  _globals['_FAILEDPIECEACK']._serialized_start=2167
-  _globals['_FAILEDPIECEACK']._serialized_end=2225
-  _globals['_PAYEE']._serialized_start=2228
-  _globals['_PAYEE']._serialized_end=3000
+  _globals['_CHANNELOPENEDRESPONSE']._serialized_start=751
+  _globals['_CHANNELOPENEDRESPONSE']._serialized_end=888
+  _globals['_PAYMENTUPDATE']._serialized_start=890
+  _globals['_PAYMENTUPDATE']._serialized_end=979
+  _globals['_PAYMENTUPDATES']._serialized_start=981
+  _globals['_PAYMENTUPDATES']._serialized_end=1043
+  _globals['_PAYMENTRECEIPT']._serialized_start=1046
+  _globals['_PAYMENTRECEIPT']._serialized_end=1207
+  _globals['_PAYMENTRECEIPTS']._serialized_start=1209
+  _globals['_PAYMENTRECEIPTS']._serialized_end=1274
+  _globals['_SIGNTOPUPREFUNDREQUEST']._serialized_start=1276
+  _globals['_SIGNTOPUPREFUNDREQUEST']._serialized_end=1358
+  _globals['_SIGNTOPUPREFUNDRESPONSE']._serialized_start=1360
+  _globals['_SIGNTOPUPREFUNDRESPONSE']._serialized_end=1424
+  _globals['_COOPERATIVECLOSEREQUEST']._serialized_start=1426
+  _globals['_COOPERATIVECLOSEREQUEST']._serialized_end=1495
+  _globals['_COOPERATIVECLOSERESPONSE']._serialized_start=1497
+  _globals['_COOPERATIVECLOSERESPONSE']._serialized_end=1608
+  _globals['_RESERVEPRICEREQUEST']._serialized_start=1610
+  _globals['_RESERVEPRICEREQUEST']._serialized_end=1650
+  _globals['_RESERVEPRICERESPONSE']._serialized_start=1653
+  _globals['_RESERVEPRICERESPONSE']._serialized_end=1846
+  _globals['_PROVEPOSSESSIONREQUEST']._serialized_start=1848
+  _globals['_PROVEPOSSESSIONREQUEST']._serialized_end=1968
+  _globals['_PROVEPOSSESSIONRESPONSE']._serialized_start=1971
+  _globals['_PROVEPOSSESSIONRESPONSE']._serialized_end=2105
+  _globals['_FAILEDPIECEREPORT']._serialized_start=2107
+  _globals['_FAILEDPIECEREPORT']._serialized_end=2190
+  _globals['_FAILEDPIECEACK']._serialized_start=2192
+  _globals['_FAILEDPIECEACK']._serialized_end=2250
+  _globals['_WATCHREQUEST']._serialized_start=2252
+  _globals['_WATCHREQUEST']._serialized_end=2300
+  _globals['_SERVICEUPDATE']._serialized_start=2303
+  _globals['_SERVICEUPDATE']._serialized_end=2482
+  _globals['_PAYEE']._serialized_start=2601
+  _globals['_PAYEE']._serialized_end=3441
 # @@protoc_insertion_point(module_scope)

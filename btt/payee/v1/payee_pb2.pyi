@@ -1,11 +1,23 @@
 from btt.ledger.v1 import ledger_pb2 as _ledger_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ServiceMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SERVICE_MODE_UNSPECIFIED: _ClassVar[ServiceMode]
+    SERVICE_MODE_CHOKED: _ClassVar[ServiceMode]
+    SERVICE_MODE_PAID: _ClassVar[ServiceMode]
+    SERVICE_MODE_FREE: _ClassVar[ServiceMode]
+SERVICE_MODE_UNSPECIFIED: ServiceMode
+SERVICE_MODE_CHOKED: ServiceMode
+SERVICE_MODE_PAID: ServiceMode
+SERVICE_MODE_FREE: ServiceMode
 
 class BidRequest(_message.Message):
     __slots__ = ("payer", "units_per_piece", "peer_endpoint", "info_hash")
@@ -86,18 +98,20 @@ class ChannelOpenedRequest(_message.Message):
     def __init__(self, channel_id: _Optional[bytes] = ..., info_hash: _Optional[str] = ..., peer_endpoint: _Optional[str] = ...) -> None: ...
 
 class ChannelOpenedResponse(_message.Message):
-    __slots__ = ("ready", "rate", "best_nonce", "best_cumulative", "reason")
+    __slots__ = ("ready", "rate", "best_nonce", "best_cumulative", "reason", "best_signature")
     READY_FIELD_NUMBER: _ClassVar[int]
     RATE_FIELD_NUMBER: _ClassVar[int]
     BEST_NONCE_FIELD_NUMBER: _ClassVar[int]
     BEST_CUMULATIVE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    BEST_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     ready: bool
     rate: int
     best_nonce: int
     best_cumulative: int
     reason: str
-    def __init__(self, ready: _Optional[bool] = ..., rate: _Optional[int] = ..., best_nonce: _Optional[int] = ..., best_cumulative: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    best_signature: bytes
+    def __init__(self, ready: _Optional[bool] = ..., rate: _Optional[int] = ..., best_nonce: _Optional[int] = ..., best_cumulative: _Optional[int] = ..., reason: _Optional[str] = ..., best_signature: _Optional[bytes] = ...) -> None: ...
 
 class PaymentUpdate(_message.Message):
     __slots__ = ("channel_id", "nonce", "cumulative", "signature")
@@ -244,3 +258,31 @@ class FailedPieceAck(_message.Message):
     forgiven: int
     forgiven_total: int
     def __init__(self, forgiven: _Optional[int] = ..., forgiven_total: _Optional[int] = ...) -> None: ...
+
+class WatchRequest(_message.Message):
+    __slots__ = ("payer", "info_hash")
+    PAYER_FIELD_NUMBER: _ClassVar[int]
+    INFO_HASH_FIELD_NUMBER: _ClassVar[int]
+    payer: str
+    info_hash: str
+    def __init__(self, payer: _Optional[str] = ..., info_hash: _Optional[str] = ...) -> None: ...
+
+class ServiceUpdate(_message.Message):
+    __slots__ = ("info_hash", "mode", "rate", "credited", "window", "credit_limit", "reason", "sequence")
+    INFO_HASH_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    CREDITED_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    info_hash: str
+    mode: ServiceMode
+    rate: int
+    credited: int
+    window: int
+    credit_limit: int
+    reason: str
+    sequence: int
+    def __init__(self, info_hash: _Optional[str] = ..., mode: _Optional[_Union[ServiceMode, str]] = ..., rate: _Optional[int] = ..., credited: _Optional[int] = ..., window: _Optional[int] = ..., credit_limit: _Optional[int] = ..., reason: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...

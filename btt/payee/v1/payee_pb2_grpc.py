@@ -79,6 +79,11 @@ class PayeeStub:
                 request_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.FailedPieceReport.SerializeToString,
                 response_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.FailedPieceAck.FromString,
                 _registered_method=True)
+        self.Watch = channel.unary_stream(
+                '/btt.payee.v1.Payee/Watch',
+                request_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.WatchRequest.SerializeToString,
+                response_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.ServiceUpdate.FromString,
+                _registered_method=True)
 
 
 class PayeeServicer:
@@ -138,6 +143,12 @@ class PayeeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Watch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PayeeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +196,11 @@ def add_PayeeServicer_to_server(servicer, server):
                     servicer.ReportFailedPiece,
                     request_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.FailedPieceReport.FromString,
                     response_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.FailedPieceAck.SerializeToString,
+            ),
+            'Watch': grpc.unary_stream_rpc_method_handler(
+                    servicer.Watch,
+                    request_deserializer=btt_dot_payee_dot_v1_dot_payee__pb2.WatchRequest.FromString,
+                    response_serializer=btt_dot_payee_dot_v1_dot_payee__pb2.ServiceUpdate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -430,6 +446,33 @@ class Payee:
             '/btt.payee.v1.Payee/ReportFailedPiece',
             btt_dot_payee_dot_v1_dot_payee__pb2.FailedPieceReport.SerializeToString,
             btt_dot_payee_dot_v1_dot_payee__pb2.FailedPieceAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Watch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/btt.payee.v1.Payee/Watch',
+            btt_dot_payee_dot_v1_dot_payee__pb2.WatchRequest.SerializeToString,
+            btt_dot_payee_dot_v1_dot_payee__pb2.ServiceUpdate.FromString,
             options,
             channel_credentials,
             insecure,

@@ -19,6 +19,11 @@ the balance over every torrent being bid on); bidding and the spending rate are 
 (`Wanted`). Paid seeders are given (`seeders`) or found through the torrents' HTTP trackers
 (`BuyerDiscovery`: peers that announce a payee port), and our bid is announced there too.
 
+Each paid seeder pushes what it serves us (mode, rate in force, credit) on its Watch stream. When
+every source of the torrent is a paid seeder, the download asks libtorrent only for the pieces
+that their credit limits let out (`RequestWindow`): no seeder then ever holds more than its
+window of our data unpaid, and its throttle never has to act.
+
 On finish the payer asks each payee for a cooperative close (CloseMode.COOPERATIVE, the
 default: the money settles at once), or leaves the channels to the payees
 (CloseMode.LEAVE_TO_PAYEE), which close with the best state before the refund unlocks.
@@ -41,6 +46,7 @@ from typing import Any
 import grpc
 import libtorrent as lt
 
+from btt.payee.v1 import payee_pb2 as ppb
 from client_sdk.channel import ChannelError, PayerChannel, PayerStore
 from client_sdk.channel.errors import BidRejected
 from client_sdk.ledger_client import AsyncLedgerClient, LedgerError
@@ -55,6 +61,7 @@ from client_sdk.torrent.paid.progress import (
     ProgressSnapshot,
 )
 from client_sdk.torrent.paid.spending import Budget, PayeeAccount
+from client_sdk.torrent.paid.window import RequestWindow
 from client_sdk.torrent.peers import PeerKey
 from client_sdk.torrent.session import Geometry
 from client_sdk.tracker.discovery import BuyerDiscovery
@@ -66,6 +73,7 @@ Endpoint = tuple[str, int]
 
 
 COMPLETION_POLL = 0.01  # seconds
+WATCH_RETRY = 1.0  # seconds before watching a payee again after its stream broke
 
 
 class CloseMode(enum.StrEnum):
@@ -98,6 +106,9 @@ class _Paid:
     errors: list[str] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     worker: asyncio.Task[None] | None = None
+    service: ppb.ServiceUpdate | None = None
+    """The last update of its Watch stream."""
+    watcher: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -134,6 +145,8 @@ class _Download:
     verified_shares: list[tuple[int, dict[str, int]]] = field(default_factory=list)
     complete: bool = False
     t_done: float = 0.0
+    window: RequestWindow | None = None
+    """Set while we ask only for what the paid seeders let out (see `_start_window`)."""
 
     @property
     def bidding(self) -> bool:
@@ -290,6 +303,7 @@ class PaidDownloader:
                 )
             )
             for d in self._downloads:
+                self._start_window(d)
                 dl.connect(d.info_hash, [bt for bt, _ in self.paid_specs] + self.free_peers)
             self._t_connect = time.perf_counter()
             self._start_discovery(dl)
@@ -307,8 +321,9 @@ class PaidDownloader:
             for task in list(self._opening):
                 task.cancel()
             for p in self._all_paid():
-                if p.worker is not None:
-                    p.worker.cancel()
+                for task in (p.worker, p.watcher):
+                    if task is not None:
+                        task.cancel()
                 with contextlib.suppress(Exception):
                     await p.client.close()
             dl.close()
@@ -380,6 +395,7 @@ class PaidDownloader:
         d = self._by_hash.get(info_hash)
         if d is None or not d.bidding or bt[0] in d.paid or self._loop is None:
             return
+        self._end_window(d)
         task = self._loop.create_task(self._open_and_connect(d, bt, payee))
         self._opening.add(task)
         task.add_done_callback(self._opening.discard)
@@ -393,6 +409,8 @@ class PaidDownloader:
     def found_peers(self, info_hash: str, peers: Sequence[Endpoint]) -> None:
         d = self._by_hash.get(info_hash)
         if d is not None and self._dl is not None:
+            if any(ip not in d.paid for ip, _ in peers):
+                self._end_window(d)
             for ip, port in peers:
                 d.endpoints.setdefault(ip, f"{ip}:{port}")
             self._dl.connect(info_hash, peers)
@@ -474,6 +492,7 @@ class PaidDownloader:
                 raise
             p.account.rate = p.channel.rate
             p.worker = asyncio.create_task(self._pay_loop(d, p), name=f"pay-{target}")
+            p.watcher = asyncio.create_task(self._watch(d, p), name=f"watch-{target}")
             p.wake.set()
         except BidRejected as exc:
             p.note = f"bid lost ({exc}): free peer"
@@ -506,6 +525,61 @@ class PaidDownloader:
                     if won.accepted and won.rate != p.account.rate:
                         p.account.rate = int(won.rate)
 
+    # ---------------------------------------------------------------- the request window
+
+    def _start_window(self, d: _Download) -> None:
+        """Ask only for what the paid seeders let out, when they are the torrent's only
+        sources (given, not found through trackers) and its metadata is known."""
+        paid = [p for p in d.paid.values() if p.channel is not None]
+        only_paid = bool(paid) and len(paid) == len(d.paid) and not self.free_peers
+        if not only_paid or d.geometry is None or self._dl is None:
+            return
+        if self._dl.handle(d.info_hash).trackers():
+            return  # trackers may bring free peers at any time
+        d.window = RequestWindow(d.geometry)
+        self._dl.hold_pieces(d.info_hash)
+        self._refill(d)
+
+    def _end_window(self, d: _Download) -> None:
+        """Ask for everything again (our budget is spent, or other sources appeared)."""
+        window, d.window = d.window, None
+        if window is not None and self._dl is not None:
+            self._dl.release_pieces(d.info_hash, window.remaining())
+
+    def _refill(self, d: _Download) -> None:
+        """Event loop: release the pieces the paid seeders' credit now allows."""
+        window, dl = d.window, self._dl
+        if window is None or dl is None:
+            return
+        services = [p.service for p in d.paid.values() if p.service is not None]
+        if not services:
+            return
+        credited = sum(s.credited for s in services)
+        limit = sum(s.credit_limit for s in services)
+        pieces = window.grant(credited, limit)
+        if pieces:
+            dl.release_pieces(d.info_hash, pieces)
+
+    async def _watch(self, d: _Download, p: _Paid) -> None:
+        """Follow the payee's pushes: the rate in force, choke and unchoke, our credit."""
+        while True:
+            try:
+                async for update in p.client.watch(self.key.address, d.info_hash):
+                    self._on_service(d, p, update)
+            except ChannelError as exc:
+                log.info("watch of %s ended: %s", p.payee_target, exc)
+            await asyncio.sleep(WATCH_RETRY)
+
+    def _on_service(self, d: _Download, p: _Paid, update: ppb.ServiceUpdate) -> None:
+        if p.service is not None and update.sequence <= p.service.sequence:
+            return
+        p.service = update
+        if update.mode == ppb.SERVICE_MODE_PAID:
+            p.account.rate = int(update.rate)
+        elif update.mode == ppb.SERVICE_MODE_CHOKED:
+            p.note = f"choked: {update.reason.lower().replace('_', ' ')}"
+        self._refill(d)
+
     # ---------------------------------------------------------------- paying
 
     def _on_verified(self, ih: str, piece: int, shares: Mapping[PeerKey, int]) -> None:
@@ -528,11 +602,14 @@ class PaidDownloader:
             d.verified_shares.append((piece, dict(by_ip)))
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._earned, d, size, by_ip)
+            self._loop.call_soon_threadsafe(self._window_verified, d, piece)
 
     def _on_failed(self, ih: str, piece: int, shares: Mapping[PeerKey, int]) -> None:
         d = self._by_hash.get(ih)
         if d is None:
             return
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._window_failed, d, piece)
         with self._lock:
             d.failed_pieces.append(piece)
             for peer, n in shares.items():
@@ -587,6 +664,7 @@ class PaidDownloader:
                 target = acct.next_payment(channel.deposit)
                 if target is None:
                     p.note = "budget spent: payments stopped"
+                    self._end_window(d)  # free peers may still have what we lack
                     break
                 task = asyncio.ensure_future(channel.pay_to(target))
                 p.receipts.add(task)

@@ -4,8 +4,12 @@ it has earned a ban.
 
 The roster is the one owner of the rate a payer pays: the auction's rounds write it
 (`apply_round`), the payee service reads it (`rate_for`) and the channels are repriced from the
-`Reprice` effects it returns. Decisions return effects (`Credit`, `Reprice`, `Ban`); the seeder
-performs them on libtorrent and the payee book.
+`Reprice` effects it returns. Decisions return effects (`Credit`, `Reprice`, `Announce`, `Ban`);
+the seeder performs them on libtorrent, the payee book and the payers' Watch streams.
+
+What a payer is told (`Service`): its mode, the rate in force, what it has been credited and the
+window served ahead of that. A payer that requests no more than `credited + window` bytes in all
+is never throttled, and the seeder never holds more than the window of its data unpaid.
 """
 
 from __future__ import annotations
@@ -24,6 +28,17 @@ class Mode(enum.Enum):
     CHOKED = "choked"
     PAID = "paid"
     FREE = "free"
+
+
+class ChokeReason(enum.StrEnum):
+    """Why a payer is choked, as it is told."""
+
+    NO_BID = "NO_BID"
+    BELOW_RESERVE = "BELOW_RESERVE"
+    OUTBID = "OUTBID"
+    REPRICE = "REPRICE"
+    """A winner whose rate changes: choked, told the new rate, unchoked (whitepaper)."""
+    BANNED = "BANNED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +60,39 @@ class Reprice:
 
 
 @dataclass(frozen=True, slots=True)
+class Announce:
+    """Tell the payer its service changed; `repriced`: a winner's rate changed, so it is told
+    it is choked before it is told the new rate."""
+
+    payer: str
+    info_hash: str
+    repriced: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Ban:
     ip: str
     payer: str
     why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """What the payee does for one payer on one torrent now (pushed on its Watch stream)."""
+
+    mode: Mode
+    rate: int
+    """Units per piece in force; 0 unless PAID."""
+    credited: int
+    """Bytes paid for, given and forgiven."""
+    window: int
+    reason: str = ""
+    """Why CHOKED (a `ChokeReason`)."""
+
+    @property
+    def credit_limit(self) -> int:
+        """Bytes the payee hands this payer in all: a choked one gets nothing more."""
+        return self.credited + (0 if self.mode is Mode.CHOKED else self.window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +133,7 @@ class PayerAccount:
     failures: int = 0
     overdue_since: float | None = None
     bans: int = 0
+    choked_for: ChokeReason = ChokeReason.NO_BID
 
     @property
     def credited(self) -> int:
@@ -98,6 +143,11 @@ class PayerAccount:
     def rate(self) -> int | None:
         """The rate in force: what a winner pays per piece; None unless it is a paying winner."""
         return self.paid.rate if self.mode is Mode.PAID else None
+
+    def service(self, limits: Limits) -> Service:
+        if self.mode is Mode.CHOKED:
+            return Service(Mode.CHOKED, 0, self.credited, limits.window, self.choked_for.value)
+        return Service(self.mode, self.rate or 0, self.credited, limits.window)
 
     def deliver(self, piece: int, nbytes: int, piece_size: int) -> Delivery:
         self.sent += nbytes
@@ -157,6 +207,8 @@ class PayerAccount:
         self.failures = 0
         self.overdue_since = None
         self.bans += 1
+        self.mode = Mode.CHOKED
+        self.choked_for = ChokeReason.BANNED
 
     def round_data(self) -> int:
         """Bytes sent since the last choke round (the auction's tie-break)."""
@@ -171,6 +223,15 @@ def mode_of(kind: ActionKind, rate: int) -> Mode:
     if kind is ActionKind.UNCHOKE or rate == 0:
         return Mode.FREE
     return Mode.PAID
+
+
+def choke_reason(peer: PeerAccount, result: RoundResult) -> ChokeReason:
+    """Why the round left `peer` choked: its bid was below the reserve, outbid, or absent."""
+    if peer in result.outcome.ineligible:
+        return ChokeReason.BELOW_RESERVE
+    if peer in result.outcome.losers:
+        return ChokeReason.OUTBID
+    return ChokeReason.NO_BID
 
 
 class PayerRoster:
@@ -210,15 +271,18 @@ class PayerRoster:
         self._by_ip[(ip, info_hash)] = acct
         return acct
 
-    def apply_round(self, info_hash: str, result: RoundResult) -> list[Credit | Reprice]:
+    def apply_round(self, info_hash: str, result: RoundResult) -> list[Credit | Reprice | Announce]:
         """Turn the auction's actions into modes and rates; returns what the seeder must do."""
-        effects: list[Credit | Reprice] = []
+        effects: list[Credit | Reprice | Announce] = []
         for action in result.actions:
             acct = self.get(action.peer, info_hash)
             if acct is None:
                 continue
             rate = action.response.rate_per_piece_units if action.response else 0
+            was_paying = acct.mode is Mode.PAID
             acct.mode = mode_of(action.kind, rate)
+            if acct.mode is Mode.CHOKED:
+                acct.choked_for = choke_reason(action.peer, result)
             if acct.mode is Mode.PAID:
                 acct.paid.set_rate(rate)
                 effects.append(Reprice(acct.payer, info_hash, rate))
@@ -227,6 +291,8 @@ class PayerRoster:
             credit = acct.credit()
             if credit is not None:
                 effects.append(credit)
+            repriced = was_paying and action.kind is ActionKind.CHOKE_RESPOND_UNCHOKE
+            effects.append(Announce(acct.payer, info_hash, repriced))
         return effects
 
     def round_data(self, info_hash: str) -> dict[PeerAccount, int]:

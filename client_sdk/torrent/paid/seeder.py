@@ -16,7 +16,10 @@ Per payer and torrent, keyed by its ledger account:
   CHOKED (nothing new is credited, so the gate throttles it after the exposure bound). libtorrent's
   Python bindings cannot choke one peer, so a choke is this soft one: it leaks at most the
   gate's window + in-flight allowance;
-- every accepted payment raises the bytes it paid for (`PaidBytes`) and credits the gate;
+- every accepted payment raises the bytes it paid for (`PaidBytes`) and credits the gate as soon
+  as its signature is verified, before the payee book commits it (see `PayeeBook.on_accepted`);
+- every change of its service (mode, rate, credit) is pushed on its Watch stream, so an honest
+  payer requests only what the window lets out (`credit_limit`) and is never throttled;
 - every piece queued to it whole counts as delivered in the book (`PayeeBook.delivered`);
 - refused updates (bad signature, stale, over the deposit...) count as failures: after
   `max_payment_failures` it is banned. A PAID peer that stays throttled with more than the
@@ -50,6 +53,7 @@ import libtorrent as lt
 from btt.payee.v1 import payee_pb2 as ppb
 from client_sdk.channel import CheckpointPolicy, PayeeBook, PayeeStore, PayeeTerms
 from client_sdk.channel.payee import PayeeChannel
+from client_sdk.channel.store import PayeeRecord
 from client_sdk.ledger_client import AsyncLedgerClient, LedgerError
 from client_sdk.p2p import PayeeServer
 from client_sdk.torrent.access import LegacyPeers, UnknownPeerPolicy
@@ -73,14 +77,18 @@ from client_sdk.torrent.paid.chunks import chunk_reader
 from client_sdk.torrent.paid.loop import LoopThread
 from client_sdk.torrent.paid.market_rpc import MarketHandlers
 from client_sdk.torrent.paid.payers import (
+    Announce,
     Ban,
+    ChokeReason,
     Credit,
     Limits,
     Mode,
     PayerAccount,
     PayerRoster,
     Reprice,
+    Service,
 )
+from client_sdk.torrent.paid.watch import ServiceWatch
 from client_sdk.torrent.peers import PeerKey
 from client_sdk.torrent.seeder import Seeder
 from client_sdk.torrent.session import DEFAULT_PIECE_SIZE, Geometry
@@ -224,6 +232,7 @@ class PaidSeeder:
         self._server: PayeeServer | None = None
         self._ledger: AsyncLedgerClient | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._watch = ServiceWatch()
         self.bans: list[tuple[str, str]] = []  # (ip, why)
         self.discovery: SellerDiscovery | None = None
         self._legacy_sent: dict[tuple[str, str], int] = {}  # (payer IP, info hash) -> bytes
@@ -321,11 +330,13 @@ class PaidSeeder:
             clock=self._ledger_clock,
         )
         book.on_receipts = self._on_receipts
+        book.on_accepted = self._on_accepted
         server = PayeeServer(book, rates=_AuctionRates(self))
         handlers = MarketHandlers(self._market, self._clock, self._apply_round)
         server.servicer.register("ReservePrice", handlers.reserve_price)
         server.servicer.register("ProvePossession", handlers.prove_possession)
         server.servicer.register("ReportFailedPiece", self._report_failed_piece)
+        server.servicer.register("Watch", self._watch_service)
         self._server = server
         await server.start(f"{self.ip}:{self._payee_port}", credentials=self._payee_credentials)
         self.discovery = SellerDiscovery(
@@ -513,13 +524,47 @@ class PaidSeeder:
             slots += sum(t.unsold for t in list(self._torrents.values()))
         self.seeder.set_unknown_slots(slots)
 
-    def _perform(self, effects: list[Credit | Reprice]) -> None:
+    def _perform(self, effects: list[Credit | Reprice | Announce]) -> None:
         for effect in effects:
             if isinstance(effect, Reprice):
                 if self._server is not None:
                     self.book.reprice(effect.payer, effect.info_hash, effect.rate)
+            elif isinstance(effect, Announce):
+                self._announce_change(effect)
             else:
                 self.seeder.credit(effect.ip, effect.info_hash, effect.paid_bytes)
+
+    # ---------------------------------------------------------------- the Watch stream
+
+    async def _watch_service(self, request: ppb.WatchRequest, context: Any) -> Any:
+        """Server stream: the payer's service on a torrent now, then every change."""
+        if request.info_hash not in self._torrents:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "UNKNOWN_TORRENT: not seeded here")
+        async for update in self._watch.updates(request.payer, request.info_hash):
+            yield update
+
+    def _announce(self, acct: PayerAccount) -> None:
+        """Service loop: push the payer's service if it changed."""
+        t = self._torrents.get(acct.info_hash)
+        if t is None:
+            return
+        with self._lock:
+            service = acct.service(t.payers.limits)
+        self._watch.publish(acct.payer, acct.info_hash, service)
+
+    def _announce_change(self, effect: Announce) -> None:
+        t = self._torrents.get(effect.info_hash)
+        acct = None if t is None else t.payers.get(effect.payer, effect.info_hash)
+        if t is None or acct is None:
+            return
+        if effect.repriced:  # choke, then the new rate (whitepaper)
+            with self._lock:
+                credited = acct.credited
+            choked = Service(
+                Mode.CHOKED, 0, credited, t.payers.limits.window, ChokeReason.REPRICE.value
+            )
+            self._watch.publish(acct.payer, acct.info_hash, choked)
+        self._announce(acct)
 
     def _account_for_channel(self, ch: PayeeChannel) -> PayerAccount | None:
         r = ch.record
@@ -534,6 +579,19 @@ class PaidSeeder:
         return acct
 
     # ---------------------------------------------------------------- payments
+
+    def _on_accepted(self, accepted: list[tuple[PayeeChannel, PayeeRecord]]) -> None:
+        """Verified states, before their commit (service loop): credit them at once."""
+        touched: dict[int, PayerAccount] = {}
+        for ch, record in accepted:
+            acct = self._account_for_channel(ch)
+            if acct is None:
+                continue
+            with self._lock:
+                acct.paid.paid(record.best_cumulative)
+            touched[id(acct)] = acct
+        for acct in touched.values():
+            self._push_credit(acct)
 
     def _on_receipts(self, receipts: list[ppb.PaymentReceipt]) -> None:
         """Committed receipts (service loop): credit accepted payments, count refusals."""
@@ -564,6 +622,7 @@ class PaidSeeder:
             credit = acct.credit()
         if credit is not None:
             self._perform([credit])
+        self._announce(acct)
 
     async def _report_failed_piece(
         self, request: ppb.FailedPieceReport, context: Any
@@ -593,6 +652,12 @@ class PaidSeeder:
         self.seeder.ban(ban.ip, self.config.ban_seconds)
         self.bans.append((ban.ip, ban.why))
         log.warning("banned %s (%s): %s", ban.ip, ban.payer, ban.why)
+        self._announce(acct)
+        t = self._torrents.get(acct.info_hash)
+        if t is not None:  # it leaves the auction: its slot goes to the next bidder
+            result = t.market.on_peer_left(PeerAccount(acct.payer), self._clock())
+            if result is not None:
+                self._apply_round(t.info_hash, result)
 
     # ---------------------------------------------------------------- libtorrent side
 
@@ -621,6 +686,7 @@ class PaidSeeder:
             return
         if gift is not None:
             self._perform([gift])
+            self._service.soon(self._announce, acct)
         if delivery.first:
             self._service.soon(self._uploaded, t, piece)
         if delivery.whole and mode is Mode.PAID:
