@@ -102,6 +102,8 @@ class _Paid:
     bid: int = 0
     reserve: int | None = None
     note: str = ""
+    choked: str = ""
+    """Why the payee says it chokes us now (its Watch stream); "" while served."""
     receipts: set[asyncio.Task[Any]] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -321,9 +323,9 @@ class PaidDownloader:
             for task in list(self._opening):
                 task.cancel()
             for p in self._all_paid():
-                for task in (p.worker, p.watcher):
-                    if task is not None:
-                        task.cancel()
+                for job in (p.worker, p.watcher):
+                    if job is not None:
+                        job.cancel()
                 with contextlib.suppress(Exception):
                     await p.client.close()
             dl.close()
@@ -560,6 +562,15 @@ class PaidDownloader:
         if pieces:
             dl.release_pieces(d.info_hash, pieces)
 
+    def _window_verified(self, d: _Download, piece: int) -> None:
+        if d.window is not None:
+            d.window.verified(piece)
+
+    def _window_failed(self, d: _Download, piece: int) -> None:
+        if d.window is not None:
+            d.window.failed(piece)
+            self._refill(d)
+
     async def _watch(self, d: _Download, p: _Paid) -> None:
         """Follow the payee's pushes: the rate in force, choke and unchoke, our credit."""
         while True:
@@ -576,8 +587,8 @@ class PaidDownloader:
         p.service = update
         if update.mode == ppb.SERVICE_MODE_PAID:
             p.account.rate = int(update.rate)
-        elif update.mode == ppb.SERVICE_MODE_CHOKED:
-            p.note = f"choked: {update.reason.lower().replace('_', ' ')}"
+        choked = update.mode == ppb.SERVICE_MODE_CHOKED
+        p.choked = f"choked: {update.reason.lower().replace('_', ' ')}" if choked else ""
         self._refill(d)
 
     # ---------------------------------------------------------------- paying
@@ -739,7 +750,7 @@ class PaidDownloader:
                     bytes=t.bytes,
                     units=p.channel.cumulative if p is not None and p.channel else 0,
                     failed_bytes=t.failed,
-                    note=p.note if p is not None else "",
+                    note="; ".join(filter(None, (p.note, p.choked))) if p is not None else "",
                 )
             )
         return tuple(out)
