@@ -537,7 +537,14 @@ def test_ledger_and_treasury_refuse_hostile_input(
 # ---------------------------------------------------------------- the payee service
 
 
-PAYEE_READS = {"Bid", "ReservePrice", "ProvePossession", "ChannelOpened", "ReportFailedPiece"}
+PAYEE_READS = {
+    "Bid",
+    "ReservePrice",
+    "ProvePossession",
+    "ChannelOpened",
+    "ReportFailedPiece",
+    "Watch",
+}
 
 
 def payee_bases(
@@ -591,6 +598,7 @@ def payee_bases(
             ppb.FailedPieceReport(payer=payer.address, info_hash=info_hash, piece=0, bytes=1),
             none,
         ),
+        "Watch": (ppb.WatchRequest(payer=payer.address, info_hash=info_hash), none),
     }
 
 

@@ -538,8 +538,14 @@ class PaidSeeder:
 
     async def _watch_service(self, request: ppb.WatchRequest, context: Any) -> Any:
         """Server stream: the payer's service on a torrent now, then every change."""
-        if request.info_hash not in self._torrents:
+        t = self._torrents.get(request.info_hash)
+        if t is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, "UNKNOWN_TORRENT: not seeded here")
+        assert t is not None
+        with self._lock:
+            known = t.payers.get(request.payer, request.info_hash) is not None
+        if not known:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "NO_SERVICE: no bid from this payer")
         async for update in self._watch.updates(request.payer, request.info_hash):
             yield update
 
@@ -639,6 +645,8 @@ class PaidSeeder:
         if t is None or acct is None or request.bytes <= 0:
             return ppb.FailedPieceAck()
         with self._lock:
+            if request.piece not in acct.pieces:  # never sent it anything of that piece
+                return ppb.FailedPieceAck(forgiven_total=acct.forgiven)
             granted = acct.forgive(request.bytes, t.geometry.piece_length, t.payers.limits)
             total = acct.forgiven
         if granted:
