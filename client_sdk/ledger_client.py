@@ -17,7 +17,7 @@ import contextlib
 import os
 import random
 import threading
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -95,6 +95,39 @@ def _resumable(exc: grpc.RpcError) -> bool:
     if code in _RETRYABLE:
         return True
     return code == grpc.StatusCode.RESOURCE_EXHAUSTED and reason_of(exc) == SLOW_CONSUMER
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """One operation's answer in a batch: its reply (`TransferResponse`, or `Channel` for a
+    checkpoint or close) or the error the single call would have raised."""
+
+    reply: pb.TransferResponse | pb.Channel | None = None
+    error: LedgerError | None = None
+
+    def unwrap(self) -> pb.TransferResponse | pb.Channel:
+        if self.error is not None:
+            raise self.error
+        assert self.reply is not None
+        return self.reply
+
+
+def _batch_outcome(result: pb.BatchResult) -> BatchOutcome:
+    kind = result.WhichOneof("result")
+    if kind == "transfer":
+        return BatchOutcome(reply=result.transfer)
+    if kind == "channel":
+        return BatchOutcome(reply=result.channel.channel)
+    e = result.error
+    code = grpc.StatusCode.UNKNOWN
+    for candidate in grpc.StatusCode:
+        if candidate.value[0] == e.code:
+            code = candidate
+    if code in _RETRYABLE:
+        if e.reason != DATABASE_UNAVAILABLE:
+            return BatchOutcome(error=LedgerOutcomeUnknown(code, e.message, e.reason))
+        return BatchOutcome(error=LedgerUnavailable(code, e.message, e.reason))
+    return BatchOutcome(error=LedgerRejected(e.reason or code.name, code, e.message))
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +338,66 @@ class AsyncLedgerClient:
             return await self._write(lambda: self._stub.Transfer(request, timeout=self.timeout))
 
         return await self._with_account_nonce(attempt)
+
+    # ---------------------------------------------------------------- batches
+
+    async def submit_batch(self, operations: Sequence[pb.BatchOperation]) -> list[BatchOutcome]:
+        """Send signed operations (transfers, state checkpoints, payee closes) in one call.
+
+        Each is answered on its own, in order: a refusal of one leaves the others applied. An
+        operation whose outcome the ledger could not tell (or that found the database down) is
+        resent as the same bytes in a following call, like a single write, up to the bound;
+        so is the whole call when no answer came. What is still unknown then is reported as
+        `LedgerOutcomeUnknown` for that operation: resend it later, never re-sign it.
+        """
+        outcomes: list[BatchOutcome | None] = [None] * len(operations)
+        todo = list(range(len(operations)))
+        delay = BACKOFF_BASE
+        for attempt in range(self.write_attempts):
+            request = pb.SubmitBatchRequest(operations=[operations[i] for i in todo])
+
+            def send(r: pb.SubmitBatchRequest = request) -> Awaitable[pb.SubmitBatchResponse]:
+                return self._stub.SubmitBatch(r, timeout=self.timeout)
+
+            reply = await self._write(send)
+            retry = []
+            for i, result in zip(todo, reply.results, strict=True):
+                outcome = _batch_outcome(result)
+                outcomes[i] = outcome
+                if isinstance(outcome.error, LedgerUnavailable):
+                    retry.append(i)
+            todo = retry
+            if not todo or attempt + 1 == self.write_attempts:
+                break
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, BACKOFF_CAP)
+        return [o for o in outcomes if o is not None]
+
+    async def transfer_many(self, transfers: Sequence[tuple[str, int, str]]) -> list[BatchOutcome]:
+        """Sign (to, amount, memo) transfers from this account with consecutive nonces and send
+        them as one batch. A refused transfer leaves its nonce unused: the ones after it are then
+        refused with INVALID_NONCE, since nonces are taken in order."""
+        key = self._signer()
+        async with self._nonce_lock:
+            first = int((await self.account()).nonce) + 1
+            ops = [
+                pb.BatchOperation(
+                    transfer=pb.TransferRequest(
+                        transfer=await self._sign(
+                            pb.TransferPayload(
+                                from_account=key.address,
+                                to_account=to,
+                                amount=amount,
+                                nonce=first + n,
+                                memo=memo,
+                                request_id=os.urandom(16),
+                            )
+                        )
+                    )
+                )
+                for n, (to, amount, memo) in enumerate(transfers)
+            ]
+            return await self.submit_batch(ops)
 
     async def request_withdrawal(self, tron_address: str, amount: int) -> pb.Withdrawal:
         key = self._signer()
@@ -533,6 +626,12 @@ class LedgerClient:
 
     def request_withdrawal(self, tron_address: str, amount: int) -> pb.Withdrawal:
         return self._run(self.aio.request_withdrawal(tron_address, amount))
+
+    def submit_batch(self, operations: Sequence[pb.BatchOperation]) -> list[BatchOutcome]:
+        return self._run(self.aio.submit_batch(operations))
+
+    def transfer_many(self, transfers: Sequence[tuple[str, int, str]]) -> list[BatchOutcome]:
+        return self._run(self.aio.transfer_many(transfers))
 
     def open_channel(
         self, payee: str, deposit: int, expiry: int, salt: int, refund: pb.Signed

@@ -54,7 +54,7 @@ MAX_REASON_CHARS = 500
 EVENT_REFERENCE_CHARS = 160  # the events.reference column
 
 
-def _conflict(exc: DBAPIError) -> bool:
+def lock_conflict(exc: DBAPIError) -> bool:
     """A lock conflict: the transaction rolled back and may simply be run again."""
     if getattr(exc.orig, "sqlstate", None) in _CONFLICT_SQLSTATES:
         return True
@@ -80,6 +80,21 @@ TRANSFER_REPLY: ReplyCodec[tuple[Account, int]] = ReplyCodec(
 
 def _once(digest: bytes | None, kind: str, codec: ReplyCodec[T]) -> Once[T] | None:
     return Once(digest, kind, codec) if digest else None
+
+
+def channel_event_amount(after: Channel, event: EventKind) -> int:
+    """The figure a subscriber cares about: what the payee got, its best state, or the deposit."""
+    if after.status is ChannelStatus.SETTLED:
+        return after.paid_to_payee
+    if event is EventKind.CHANNEL_UPDATED:
+        return after.best_cumulative
+    return after.deposit
+
+
+def state_to_record(t: ChannelTransition) -> bool:
+    """Whether the transition accepted a new best payer-signed state, kept in channel_states."""
+    after = t.after
+    return bool(after.best_nonce) and (t.before is None or t.before.best_nonce != after.best_nonce)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +230,7 @@ class LedgerService(PayoutRecordsMixin):
                 if time.monotonic() + pause >= deadline:
                     raise
             except DBAPIError as exc:
-                if not _conflict(exc):
+                if not lock_conflict(exc):
                     raise
                 if time.monotonic() + pause >= deadline:
                     raise DatabaseUnavailable(f"database busy: {exc.orig}") from exc
@@ -274,23 +289,16 @@ class LedgerService(PayoutRecordsMixin):
         else:
             tx.update_channel(after)
         tx.post(t.movements, op=t.op.value, reference=after.channel_id.hex(), at=now)
-        if after.best_nonce and (t.before is None or t.before.best_nonce != after.best_nonce):
+        if state_to_record(t):
             tx.record_state(
                 after.channel_id, after.best_nonce, after.best_cumulative, after.best_signature, now
             )
-        # The figure a subscriber cares about: what the payee got, its best state, or the deposit.
-        if after.status is ChannelStatus.SETTLED:
-            amount = after.paid_to_payee
-        elif event is EventKind.CHANNEL_UPDATED:
-            amount = after.best_cumulative
-        else:
-            amount = after.deposit
         tx.add_event(
             event,
             at=now,
             accounts=[after.payer, after.payee],
             channel_id=after.channel_id,
-            amount=amount,
+            amount=channel_event_amount(after, event),
             reference=t.op.value,
         )
         return after
@@ -579,8 +587,16 @@ class LedgerService(PayoutRecordsMixin):
         return self._read(lambda tx: tx.last_event_id())
 
     def audit(self) -> AuditReport:
+        """The books from row sums and the journal's running totals (no journal scan)."""
         # One transaction so every total is read from the same snapshot (SQLite: under its lock).
         return self._write(lambda tx, _now: AuditReport(tx.totals()))
+
+    def recount(self) -> tuple[AuditReport, AuditReport]:
+        """The offline check: (running, recounted) from one snapshot, the journal counted row by
+        row. They must be equal; slow on a large ledger."""
+        return self._write(
+            lambda tx, _now: (AuditReport(tx.totals()), AuditReport(tx.totals(recount=True)))
+        )
 
     # ------------------------------------------------------------ treasury
     def credit_deposit(

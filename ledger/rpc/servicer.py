@@ -25,6 +25,7 @@ from core.envelopes import open_signed, request_digest
 from core.rejections import (
     DATABASE_UNAVAILABLE,
     OUTCOME_UNKNOWN,
+    REASON_METADATA_KEY,
     SLOW_CONSUMER,
     Rejected,
     Rejection,
@@ -32,6 +33,8 @@ from core.rejections import (
 from core.rpc import StatusError, rejection_reason
 from core.types import MAX_AMOUNT
 from core.wire import channel_status_from_pb
+from ledger.batch import BatchWriter, CloseOp, GroupCommit, Op, Outcome, SubmitStateOp, TransferOp
+from ledger.domain import Account, Channel
 from ledger.protocol import Refund, StateProof, check_id
 from ledger.rpc import convert
 from ledger.rpc.errors import exhausted_error, status_error, unavailable_error
@@ -68,6 +71,26 @@ async def abort_rejected(context: grpc.aio.ServicerContext, rejected: Rejected) 
     await _abort(context, status_error(rejected))
 
 
+def status_of(exc: BaseException) -> StatusError | None:
+    """The status a failed write is answered with, saying what is known about its outcome;
+    None for what no status explains (answered INTERNAL)."""
+    if isinstance(exc, Rejected):
+        return status_error(exc)
+    if isinstance(exc, DatabaseUnavailable):
+        return unavailable_error(
+            DATABASE_UNAVAILABLE,
+            f"the database is unavailable ({exc}); nothing was committed, send again",
+        )
+    if isinstance(exc, CommitOutcomeUnknown):
+        return unavailable_error(
+            OUTCOME_UNKNOWN,
+            f"the database connection failed while committing ({exc}); the outcome is "
+            "unknown: send the same signed request again to learn it (it takes effect "
+            "at most once)",
+        )
+    return None
+
+
 def rpc(handler: Handler) -> Handler:
     """Map `Rejected` to its status and database trouble to UNAVAILABLE, saying what is known
     about the request's outcome; never leak a traceback to the caller."""
@@ -77,31 +100,14 @@ def rpc(handler: Handler) -> Handler:
         _call_deadline.set(_deadline_of(context))
         try:
             return await handler(self, request, context)
-        except Rejected as rejected:
-            rejection_reason.set(rejected.reason.value)
-            await abort_rejected(context, rejected)
-        except DatabaseUnavailable as exc:
-            rejection_reason.set(DATABASE_UNAVAILABLE)
-            log.warning("database unavailable in %s: %s", handler.__name__, exc)
-            await _abort(
-                context,
-                unavailable_error(
-                    DATABASE_UNAVAILABLE,
-                    f"the database is unavailable ({exc}); nothing was committed, send again",
-                ),
-            )
-        except CommitOutcomeUnknown as exc:
-            rejection_reason.set(OUTCOME_UNKNOWN)
-            log.warning("commit outcome unknown in %s: %s", handler.__name__, exc)
-            await _abort(
-                context,
-                unavailable_error(
-                    OUTCOME_UNKNOWN,
-                    f"the database connection failed while committing ({exc}); the outcome is "
-                    "unknown: send the same signed request again to learn it (it takes effect "
-                    "at most once)",
-                ),
-            )
+        except (Rejected, DatabaseUnavailable, CommitOutcomeUnknown) as exc:
+            err = status_of(exc)
+            assert err is not None
+            reason = dict(err.trailing_metadata)[REASON_METADATA_KEY]
+            rejection_reason.set(str(reason))
+            if not isinstance(exc, Rejected):
+                log.warning("%s in %s: %s", reason, handler.__name__, exc)
+            await _abort(context, err)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -117,6 +123,15 @@ class _Base:
     def __init__(self, service: LedgerService, executor: ThreadPoolExecutor) -> None:
         self.service = service
         self.executor = executor
+        self.batches = BatchWriter(service)
+        # Transfers, checkpoints and payee closes sent one per call share transactions.
+        self.group = GroupCommit(self.batches)
+
+    async def write(self, op: Op) -> Any:
+        """One operation through group commit; its own answer, or its own error, raised."""
+        future = self.group.submit(op, _call_deadline.get())
+        outcome = await asyncio.wrap_future(future)
+        return outcome.unwrap()
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn` on the database pool, its database work bounded by the caller's deadline."""
@@ -138,6 +153,48 @@ MAX_REQUEST_ID_BYTES = 32
 def _check_request_id(request_id: bytes) -> None:
     if len(request_id) > MAX_REQUEST_ID_BYTES:
         raise Rejected(Rejection.MALFORMED, f"request_id is over {MAX_REQUEST_ID_BYTES} bytes")
+
+
+MAX_BATCH_OPERATIONS = 1000
+
+
+def _transfer_response(result: tuple[Account, int]) -> pb.TransferResponse:
+    account, entry = result
+    return pb.TransferResponse(from_account=convert.account_to_pb(account), entry_id=entry)
+
+
+def _error_result(exc: BaseException) -> pb.BatchResult:
+    result = pb.BatchResult()
+    _fill_error(result.error, exc)
+    return result
+
+
+def _fill_error(error: pb.OperationError, exc: BaseException) -> None:
+    err = status_of(exc)
+    if err is None:
+        log.error("internal error in a batch operation: %r", exc)
+        error.code = grpc.StatusCode.INTERNAL.value[0]
+        error.message = "internal error"
+        return
+    error.code = err.code.value[0]
+    error.reason = str(dict(err.trailing_metadata)[REASON_METADATA_KEY])
+    error.message = err.message
+
+
+def _fill_result(result: pb.BatchResult, outcome: Outcome | pb.BatchResult) -> None:
+    if isinstance(outcome, pb.BatchResult):  # refused before it reached the ledger
+        result.CopyFrom(outcome)
+    elif outcome.error is not None:
+        _fill_error(result.error, outcome.error)
+    elif isinstance(outcome.value, Channel):
+        result.channel.channel.CopyFrom(convert.channel_to_pb(outcome.value))
+    else:
+        account, entry = outcome.value
+        reply = result.transfer
+        reply.entry_id = entry
+        reply.from_account.id = account.account_id
+        reply.from_account.balance = account.balance
+        reply.from_account.nonce = account.nonce
 
 
 def _refund(opened: Any) -> Refund:
@@ -168,20 +225,7 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
 
     @rpc
     async def Transfer(self, request: pb.TransferRequest, context: Any) -> pb.TransferResponse:
-        o = self.opened(request.transfer, pb.TransferPayload, "transfer")
-        p = o.payload
-        _check_request_id(p.request_id)
-        account, entry = await self.call(
-            self.service.transfer,
-            p.from_account,
-            p.to_account,
-            p.amount,
-            p.nonce,
-            p.memo,
-            o.proof,
-            request=request_digest("Transfer", request),
-        )
-        return pb.TransferResponse(from_account=convert.account_to_pb(account), entry_id=entry)
+        return _transfer_response(await self.write(self.transfer_op(request)))
 
     @rpc
     async def OpenChannel(self, request: pb.OpenChannelRequest, context: Any) -> pb.ChannelResponse:
@@ -204,22 +248,43 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
 
     @rpc
     async def SubmitState(self, request: pb.SubmitStateRequest, context: Any) -> pb.ChannelResponse:
-        s = self.opened(request.state, pb.ChannelStatePayload, "state")
-        p = s.payload
-        channel = await self.call(
-            self.service.submit_state,
-            bytes(p.channel_id),
-            p.nonce,
-            p.cumulative,
-            s.proof,
-            request=request_digest("SubmitState", request),
-        )
+        channel = await self.write(self.submit_state_op(request))
         return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
 
     @rpc
     async def CloseChannel(
         self, request: pb.CloseChannelRequest, context: Any
     ) -> pb.ChannelResponse:
+        channel = await self.write(self.close_op(request))
+        return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
+
+    # ------------------------------------------------------------ batchable operations
+    def transfer_op(self, request: pb.TransferRequest) -> TransferOp:
+        o = self.opened(request.transfer, pb.TransferPayload, "transfer")
+        p = o.payload
+        _check_request_id(p.request_id)
+        return TransferOp(
+            p.from_account,
+            p.to_account,
+            p.amount,
+            p.nonce,
+            p.memo,
+            o.proof,
+            request_digest("Transfer", request),
+        )
+
+    def submit_state_op(self, request: pb.SubmitStateRequest) -> SubmitStateOp:
+        s = self.opened(request.state, pb.ChannelStatePayload, "state")
+        p = s.payload
+        return SubmitStateOp(
+            bytes(p.channel_id),
+            p.nonce,
+            p.cumulative,
+            s.proof,
+            request_digest("SubmitState", request),
+        )
+
+    def close_op(self, request: pb.CloseChannelRequest) -> CloseOp:
         close = self.opened(request.close, pb.CloseChannelPayload, "close")
         state = None
         if request.HasField("state") and request.state.payload:
@@ -228,16 +293,47 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
                 raise Rejected(Rejection.PAYLOAD_MISMATCH, "state and close name other channels")
             state = StateProof(s.payload.nonce, s.payload.cumulative, s.proof)
         p = close.payload
-        channel = await self.call(
-            self.service.close_channel,
+        return CloseOp(
             bytes(p.channel_id),
             state,
             p.nonce,
             p.cumulative,
             close.proof,
-            request=request_digest("CloseChannel", request),
+            request_digest("CloseChannel", request),
         )
-        return pb.ChannelResponse(channel=convert.channel_to_pb(channel))
+
+    def batch_op(self, operation: pb.BatchOperation) -> Op:
+        kind = operation.WhichOneof("op")
+        if kind == "transfer":
+            return self.transfer_op(operation.transfer)
+        if kind == "submit_state":
+            return self.submit_state_op(operation.submit_state)
+        if kind == "close":
+            return self.close_op(operation.close)
+        raise Rejected(Rejection.MALFORMED, "operation: none of transfer, submit_state, close")
+
+    @rpc
+    async def SubmitBatch(
+        self, request: pb.SubmitBatchRequest, context: Any
+    ) -> pb.SubmitBatchResponse:
+        if len(request.operations) > MAX_BATCH_OPERATIONS:
+            raise Rejected(
+                Rejection.MALFORMED, f"over {MAX_BATCH_OPERATIONS} operations in one batch"
+            )
+        results: list[pb.BatchResult | None] = []
+        ops: list[Op] = []
+        for operation in request.operations:
+            try:
+                ops.append(self.batch_op(operation))
+                results.append(None)
+            except Rejected as rejected:
+                results.append(_error_result(rejected))
+        outcomes = iter(await self.call(self.batches.run, ops, _call_deadline.get()))
+        response = pb.SubmitBatchResponse()
+        for refused in results:
+            # Filled in place: building each reply apart and copying it in costs more.
+            _fill_result(response.results.add(), refused or next(outcomes))
+        return response
 
     @rpc
     async def CooperativeClose(

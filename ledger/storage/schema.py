@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     String,
     Table,
     Text,
@@ -195,4 +196,24 @@ applied_requests = Table(
     Column("kind", String(32), nullable=False),
     Column("reply", Text, nullable=False),
     Column("at", BigInteger, nullable=False),
+)
+
+# What the journal says each liability kind holds (inflows - outflows) and how many rows it has,
+# kept up to date in the same transaction as the rows, so `Audit` needs no scan of the journal.
+# Spread over stripes that concurrent transactions pick apart, so they never wait for each
+# other on one hot row; the sums over all stripes are the totals. The full recount of the
+# journal (`LedgerService.recount`) checks them offline.
+# A stripe's nets can drift far from the totals (one stripe's settles, another's opens), past
+# 64 bits over a ledger's life: NUMERIC on PostgreSQL. SQLite has one writer and uses stripe 0
+# only, whose nets are the totals themselves (within the supply cap).
+JOURNAL_TOTAL_STRIPES = 64
+JournalNet = BigInteger().with_variant(Numeric(40, 0), "postgresql")
+journal_totals = Table(
+    "journal_totals",
+    metadata,
+    Column("stripe", Integer, primary_key=True, autoincrement=False),
+    Column("account_net", JournalNet, nullable=False),
+    Column("escrow_net", JournalNet, nullable=False),
+    Column("pending_net", JournalNet, nullable=False),
+    Column("entries", BigInteger, nullable=False),
 )

@@ -8,16 +8,20 @@ IMMEDIATE) and writes the decision. Repositories never commit: the transaction b
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Connection,
     Engine,
+    Select,
     and_,
     bindparam,
     func,
@@ -289,12 +293,6 @@ def _withdrawal_from_row(row: object) -> Withdrawal:
 
 # Hot-path statements, built once: constructing SQLAlchemy statements per call costs more than
 # the database round trip they make.
-_SELECT_ACCOUNTS = (
-    select(t.accounts.c.account_id, t.accounts.c.balance, t.accounts.c.nonce)
-    .where(t.accounts.c.account_id.in_(bindparam("ids", expanding=True)))
-    .order_by(t.accounts.c.account_id)
-)
-_SELECT_ACCOUNTS_LOCKED = _SELECT_ACCOUNTS.with_for_update()
 _ADD_BALANCE = (
     update(t.accounts)
     .where(t.accounts.c.account_id == bindparam("aid"))
@@ -324,6 +322,54 @@ _SELECT_REQUEST = select(t.applied_requests.c.kind, t.applied_requests.c.reply).
     t.applied_requests.c.digest == bindparam("digest")
 )
 _SELECT_CHANNEL = select(t.channels).where(t.channels.c.channel_id == bindparam("cid"))
+
+
+class _Many:
+    """A statement over a list of keys: `IN (...)` with one parameter per key, or on
+    PostgreSQL `= ANY(...)` with the list as one array (a batch names hundreds of keys, and the
+    statement text then stays the same whatever their number)."""
+
+    def __init__(self, make: Callable[[ColumnElement[bool]], Select[Any]], column: Column[Any]):
+        self.portable = make(column.in_(bindparam("keys", expanding=True)))
+        self.postgresql = make(column == func.any(bindparam("keys")))
+
+    def of(self, conn: Connection) -> Select[Any]:
+        return self.postgresql if conn.dialect.name == "postgresql" else self.portable
+
+
+_SELECT_ACCOUNTS = _Many(
+    lambda where: (
+        select(t.accounts.c.account_id, t.accounts.c.balance, t.accounts.c.nonce)
+        .where(where)
+        .order_by(t.accounts.c.account_id)
+    ),
+    t.accounts.c.account_id,
+)
+_SELECT_ACCOUNTS_LOCKED = _Many(
+    lambda where: (
+        select(t.accounts.c.account_id, t.accounts.c.balance, t.accounts.c.nonce)
+        .where(where)
+        .order_by(t.accounts.c.account_id)
+        .with_for_update()
+    ),
+    t.accounts.c.account_id,
+)
+_SELECT_REQUESTS = _Many(
+    lambda where: select(
+        t.applied_requests.c.digest, t.applied_requests.c.kind, t.applied_requests.c.reply
+    ).where(where),
+    t.applied_requests.c.digest,
+)
+_SELECT_CHANNELS = _Many(
+    lambda where: select(t.channels).where(where).order_by(t.channels.c.channel_id),
+    t.channels.c.channel_id,
+)
+_SELECT_CHANNELS_LOCKED = _Many(
+    lambda where: (
+        select(t.channels).where(where).order_by(t.channels.c.channel_id).with_for_update()
+    ),
+    t.channels.c.channel_id,
+)
 _SELECT_CHANNEL_LOCKED = _SELECT_CHANNEL.with_for_update()
 _INSERT_CHANNEL = insert(t.channels)
 _UPDATE_CHANNEL = (
@@ -331,6 +377,30 @@ _UPDATE_CHANNEL = (
     .where(t.channels.c.channel_id == bindparam("cid"))
     .values({c.name: bindparam(c.name) for c in t.channels.c if c.name != "channel_id"})
 )
+
+
+_ADD_JOURNAL_TOTALS = (
+    update(t.journal_totals)
+    .where(t.journal_totals.c.stripe == bindparam("s"))
+    .values(
+        account_net=t.journal_totals.c.account_net + bindparam("a"),
+        escrow_net=t.journal_totals.c.escrow_net + bindparam("e"),
+        pending_net=t.journal_totals.c.pending_net + bindparam("p"),
+        entries=t.journal_totals.c.entries + bindparam("n"),
+    )
+)
+_NET_KINDS = ("account", "escrow", "pending")
+
+
+def journal_nets(movements: Iterable[Movement]) -> tuple[int, int, int]:
+    """What these movements add to the account, escrow and pending kinds in total."""
+    nets = [0, 0, 0]
+    for m in movements:
+        if m.target.kind in _NET_KINDS:
+            nets[_NET_KINDS.index(m.target.kind)] += m.amount
+        if m.source.kind in _NET_KINDS:
+            nets[_NET_KINDS.index(m.source.kind)] -= m.amount
+    return nets[0], nets[1], nets[2]
 
 
 class Tx:
@@ -375,10 +445,10 @@ class Tx:
         return found
 
     def _select_accounts(self, wanted: list[str]) -> dict[str, Account]:
-        q = _SELECT_ACCOUNTS_LOCKED if self.lock else _SELECT_ACCOUNTS
+        q = (_SELECT_ACCOUNTS_LOCKED if self.lock else _SELECT_ACCOUNTS).of(self.conn)
         return {
             r.account_id: Account(r.account_id, Amount(r.balance), Nonce(r.nonce))
-            for r in self.conn.execute(q, {"ids": wanted})
+            for r in self.conn.execute(q, {"keys": wanted})
         }
 
     # ------------------------------------------------------------ money
@@ -429,6 +499,7 @@ class Tx:
         ]
         if len(rows) > 1:
             self.conn.execute(_INSERT_JOURNAL, rows[:-1])
+        self.add_journal_totals(movements)
         return int(self.conn.execute(_INSERT_JOURNAL_RETURNING, rows[-1]).scalar_one())
 
     # ------------------------------------------------------------ channels
@@ -436,6 +507,17 @@ class Tx:
         q = _SELECT_CHANNEL_LOCKED if self.lock else _SELECT_CHANNEL
         row = self.conn.execute(q, {"cid": channel_id}).first()
         return _channel_from_row(row) if row else None
+
+    def channels(self, channel_ids: Iterable[bytes]) -> dict[bytes, Channel]:
+        """Load (and lock, in id order) the channels that exist among these ids."""
+        wanted = sorted(set(channel_ids))
+        if not wanted:
+            return {}
+        q = (_SELECT_CHANNELS_LOCKED if self.lock else _SELECT_CHANNELS).of(self.conn)
+        return {
+            bytes(row.channel_id): _channel_from_row(row)
+            for row in self.conn.execute(q, {"keys": wanted})
+        }
 
     def insert_channel(self, channel: Channel) -> None:
         self.conn.execute(_INSERT_CHANNEL, _channel_values(channel))
@@ -579,6 +661,16 @@ class Tx:
             .values(reply=reply)
         )
 
+    def applied_requests(self, digests: Iterable[bytes]) -> dict[bytes, tuple[str, str]]:
+        """digest -> (kind, stored result) of those of these requests that took effect."""
+        wanted = sorted(set(digests))
+        if not wanted:
+            return {}
+        return {
+            bytes(r.digest): (r.kind, r.reply)
+            for r in self.conn.execute(_SELECT_REQUESTS.of(self.conn), {"keys": wanted})
+        }
+
     def applied_request(self, digest: bytes) -> tuple[str, str] | None:
         """(kind, stored result) of the request with this digest, if it took effect."""
         row = self.conn.execute(_SELECT_REQUEST, {"digest": digest}).first()
@@ -691,7 +783,9 @@ class Tx:
         return credited - paid, credited
 
     # ------------------------------------------------------------ audit
-    def totals(self) -> Totals:
+    def totals(self, *, recount: bool = False) -> Totals:
+        """Row sums, and the journal's running totals (or, with `recount`, the journal counted
+        row by row: slow on a large ledger, the offline check of the running totals)."""
         c = self.conn
         balances = _exact_sum(c, t.accounts.c.balance)
         escrow = _exact_sum(
@@ -704,12 +798,8 @@ class Tx:
         paid = _exact_sum(
             c, t.withdrawals.c.amount, t.withdrawals.c.status == WithdrawalStatus.PAID.value
         )
-        entries = c.execute(select(func.count()).select_from(t.journal)).scalar_one()
-
-        def journal_net(kind: str) -> int:
-            inflow = _exact_sum(c, t.journal.c.amount, t.journal.c.target_kind == kind)
-            outflow = _exact_sum(c, t.journal.c.amount, t.journal.c.source_kind == kind)
-            return inflow - outflow
+        journal = self._journal_recount() if recount else self._journal_running_totals()
+        entries, journal_account, journal_escrow, journal_pending = journal
 
         return Totals(
             account_balances=balances,
@@ -717,8 +807,69 @@ class Tx:
             pending_withdrawals=pending,
             deposits_credited=credited,
             withdrawals_paid=paid,
-            journal_entries=int(entries),
-            journal_account=journal_net("account"),
-            journal_escrow=journal_net("escrow"),
-            journal_pending=journal_net("pending"),
+            journal_entries=entries,
+            journal_account=journal_account,
+            journal_escrow=journal_escrow,
+            journal_pending=journal_pending,
+        )
+
+    def _journal_running_totals(self) -> tuple[int, int, int, int]:
+        """(rows, account, escrow, pending net) from the running totals' stripes, added up here:
+        there are only JOURNAL_TOTAL_STRIPES rows, and Python's integers cannot overflow."""
+        jt = t.journal_totals.c
+        rows = self.conn.execute(
+            select(jt.entries, jt.account_net, jt.escrow_net, jt.pending_net)
+        ).all()
+        entries, account, escrow, pending = (sum(int(r[i]) for r in rows) for i in range(4))
+        return entries, account, escrow, pending
+
+    def _journal_recount(self) -> tuple[int, int, int, int]:
+        """(rows, account, escrow, pending net) counted over the whole journal."""
+        c = self.conn
+
+        def net(kind: str) -> int:
+            inflow = _exact_sum(c, t.journal.c.amount, t.journal.c.target_kind == kind)
+            outflow = _exact_sum(c, t.journal.c.amount, t.journal.c.source_kind == kind)
+            return inflow - outflow
+
+        entries = c.execute(select(func.count()).select_from(t.journal)).scalar_one()
+        return int(entries), net("account"), net("escrow"), net("pending")
+
+    def reserve_journal_ids(self, count: int) -> list[int]:
+        """`count` fresh journal entry ids, ascending, for rows this transaction will write."""
+        if count == 0:
+            return []
+        if self.conn.dialect.name == "postgresql":
+            return [
+                int(r[0])
+                for r in self.conn.exec_driver_sql(
+                    "SELECT nextval(pg_get_serial_sequence('journal', 'entry_id')) "
+                    "FROM generate_series(1, %(n)s)",
+                    {"n": count},
+                )
+            ]
+        # SQLite: this transaction holds the database's one write lock, and a row id is
+        # assigned as the largest so far plus one.
+        last = self.conn.execute(select(func.coalesce(func.max(t.journal.c.entry_id), 0)))
+        first = int(last.scalar_one()) + 1
+        return list(range(first, first + count))
+
+    def add_journal_totals(self, movements: Sequence[Movement]) -> None:
+        """Keep the running journal totals in step with journal rows written in this
+        transaction, on this connection's stripe."""
+        if not movements:
+            return
+        nets = journal_nets(movements)
+        if self.conn.dialect.name == "sqlite":
+            # One writer at a time: one row, whose nets are the ledger's (within the supply cap,
+            # so within SQLite's 64-bit integers).
+            stripe = 0
+        else:
+            # Concurrent writers spread over stripes. A stripe's nets drift apart from the
+            # total (one stripe's settles, another's opens), so they are NUMERIC there.
+            connection = self.conn.connection.dbapi_connection  # one transaction at a time
+            stripe = hash((os.getpid(), id(connection))) % t.JOURNAL_TOTAL_STRIPES
+        self.conn.execute(
+            _ADD_JOURNAL_TOTALS,
+            {"s": stripe, "a": nets[0], "e": nets[1], "p": nets[2], "n": len(movements)},
         )

@@ -440,6 +440,48 @@ class ListAccountWithdrawalsRequest(_message.Message):
     after_id: int
     def __init__(self, account: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ..., after_id: _Optional[int] = ...) -> None: ...
 
+class BatchOperation(_message.Message):
+    __slots__ = ("transfer", "submit_state", "close")
+    TRANSFER_FIELD_NUMBER: _ClassVar[int]
+    SUBMIT_STATE_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_FIELD_NUMBER: _ClassVar[int]
+    transfer: TransferRequest
+    submit_state: SubmitStateRequest
+    close: CloseChannelRequest
+    def __init__(self, transfer: _Optional[_Union[TransferRequest, _Mapping]] = ..., submit_state: _Optional[_Union[SubmitStateRequest, _Mapping]] = ..., close: _Optional[_Union[CloseChannelRequest, _Mapping]] = ...) -> None: ...
+
+class SubmitBatchRequest(_message.Message):
+    __slots__ = ("operations",)
+    OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    operations: _containers.RepeatedCompositeFieldContainer[BatchOperation]
+    def __init__(self, operations: _Optional[_Iterable[_Union[BatchOperation, _Mapping]]] = ...) -> None: ...
+
+class OperationError(_message.Message):
+    __slots__ = ("code", "reason", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    reason: str
+    message: str
+    def __init__(self, code: _Optional[int] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class BatchResult(_message.Message):
+    __slots__ = ("transfer", "channel", "error")
+    TRANSFER_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    transfer: TransferResponse
+    channel: ChannelResponse
+    error: OperationError
+    def __init__(self, transfer: _Optional[_Union[TransferResponse, _Mapping]] = ..., channel: _Optional[_Union[ChannelResponse, _Mapping]] = ..., error: _Optional[_Union[OperationError, _Mapping]] = ...) -> None: ...
+
+class SubmitBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BatchResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[BatchResult, _Mapping]]] = ...) -> None: ...
+
 class CreditDepositRequest(_message.Message):
     __slots__ = ("txid", "contract_index", "account", "amount", "tron_from")
     TXID_FIELD_NUMBER: _ClassVar[int]

@@ -114,6 +114,11 @@ class LedgerStub:
                 request_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ListAccountWithdrawalsRequest.SerializeToString,
                 response_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ListWithdrawalsResponse.FromString,
                 _registered_method=True)
+        self.SubmitBatch = channel.unary_unary(
+                '/btt.ledger.v1.Ledger/SubmitBatch',
+                request_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.SubmitBatchRequest.SerializeToString,
+                response_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.SubmitBatchResponse.FromString,
+                _registered_method=True)
 
 
 class LedgerServicer:
@@ -215,6 +220,12 @@ class LedgerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitBatch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -297,6 +308,11 @@ def add_LedgerServicer_to_server(servicer, server):
                     servicer.ListAccountWithdrawals,
                     request_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ListAccountWithdrawalsRequest.FromString,
                     response_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ListWithdrawalsResponse.SerializeToString,
+            ),
+            'SubmitBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitBatch,
+                    request_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.SubmitBatchRequest.FromString,
+                    response_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.SubmitBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -731,6 +747,33 @@ class Ledger:
             '/btt.ledger.v1.Ledger/ListAccountWithdrawals',
             btt_dot_ledger_dot_v1_dot_ledger__pb2.ListAccountWithdrawalsRequest.SerializeToString,
             btt_dot_ledger_dot_v1_dot_ledger__pb2.ListWithdrawalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/btt.ledger.v1.Ledger/SubmitBatch',
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.SubmitBatchRequest.SerializeToString,
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.SubmitBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

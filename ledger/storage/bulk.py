@@ -1,0 +1,221 @@
+"""The writes of many operations in one transaction, sent as a few multi-row statements.
+
+A batch decides its operations one by one against rows it locked up front, and records what
+each changes here instead of writing it at once: balance changes add up per account, channels
+keep their last state, journal rows, accepted states, events and request results queue in order.
+`flush` then writes each kind with one statement, whatever the batch's size. The effect is that of
+the same operations written one after the other.
+
+Journal entry ids are reserved before the rows are written (`Tx.reserve_journal_ids`), so results
+that name them can be stored in the same flush. On PostgreSQL each kind of row goes in one
+statement over arrays (`unnest`); elsewhere as an executemany of the single-row statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import bindparam, insert, update
+
+from core.status import EventKind
+from core.types import Nonce, Timestamp
+from ledger.domain import Channel
+from ledger.protocol import Movement
+from ledger.storage import schema as t
+from ledger.storage.store import Tx, _channel_values, _insert_ignore
+
+_SET_BALANCE_AND_NONCE = (
+    update(t.accounts)
+    .where(t.accounts.c.account_id == bindparam("aid"))
+    .values(balance=t.accounts.c.balance + bindparam("delta"), nonce=bindparam("nonce"))
+)
+_UPDATE_CHANNEL = (
+    update(t.channels)
+    .where(t.channels.c.channel_id == bindparam("cid"))
+    .values({c.name: bindparam(c.name) for c in t.channels.c if c.name != "channel_id"})
+)
+_JOURNAL_COLUMNS = (
+    "entry_id",
+    "at",
+    "op",
+    "source_kind",
+    "source_key",
+    "target_kind",
+    "target_key",
+    "amount",
+    "reference",
+)
+_EVENT_COLUMNS = ("at", "kind", "account_a", "account_b", "channel_id", "amount", "reference")
+_REQUEST_COLUMNS = ("digest", "kind", "reply", "at")
+
+# PostgreSQL: one statement per kind of row, its columns passed as arrays in binary (%b: no
+# text escaping of each value; the stored results are JSON, full of quotes).
+_PG_BALANCES = (
+    "UPDATE accounts SET balance = accounts.balance + v.delta, nonce = v.nonce "
+    "FROM unnest(%(aid)b::text[], %(delta)b::bigint[], %(nonce)b::bigint[]) "
+    "AS v(aid, delta, nonce) WHERE accounts.account_id = v.aid"
+)
+
+
+def _pg_insert(table: str, columns: Sequence[str], types: Sequence[str]) -> str:
+    arrays = ", ".join(f"%({c})b::{ty}[]" for c, ty in zip(columns, types, strict=True))
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+
+
+_PG_JOURNAL = _pg_insert(
+    "journal",
+    _JOURNAL_COLUMNS,
+    ("bigint", "bigint", "text", "text", "text", "text", "text", "bigint", "text"),
+)
+_PG_EVENTS = _pg_insert(
+    "events", _EVENT_COLUMNS, ("bigint", "text", "text", "text", "bytea", "bigint", "text")
+)
+_PG_REQUESTS = _pg_insert("applied_requests", _REQUEST_COLUMNS, ("bytea", "text", "text", "bigint"))
+
+
+def _columns(rows: list[dict[str, object]], names: Sequence[str]) -> dict[str, list[object]]:
+    return {name: [row[name] for row in rows] for name in names}
+
+
+@dataclass
+class BulkWrites:
+    # account id -> (balance change, nonce after); every account a posting touches.
+    accounts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    channels: dict[bytes, Channel] = field(default_factory=dict)
+    journal: list[dict[str, object]] = field(default_factory=list)
+    movements: list[Movement] = field(default_factory=list)
+    states: list[dict[str, object]] = field(default_factory=list)
+    events: list[dict[str, object]] = field(default_factory=list)
+    requests: list[dict[str, object]] = field(default_factory=list)
+
+    def post(
+        self,
+        movements: Sequence[Movement],
+        *,
+        op: str,
+        reference: str,
+        at: Timestamp,
+        nonces: dict[str, Nonce],
+    ) -> int | None:
+        """Queue journal rows and balance changes, as `Tx.post` writes them. `nonces` holds the
+        nonce after this posting of every account the movements touch. Returns the position of
+        the last row; `reserve_entry_ids` gives it its entry id."""
+        self.movements.extend(movements)
+        for m in movements:
+            for bucket, sign in ((m.source, -1), (m.target, 1)):
+                if bucket.kind == "account":
+                    delta, _ = self.accounts.get(bucket.key, (0, 0))
+                    self.accounts[bucket.key] = (delta + sign * m.amount, nonces[bucket.key])
+            self.journal.append(
+                {
+                    "at": at,
+                    "op": op,
+                    "source_kind": m.source.kind,
+                    "source_key": m.source.key,
+                    "target_kind": m.target.kind,
+                    "target_key": m.target.key,
+                    "amount": m.amount,
+                    "reference": reference,
+                }
+            )
+        return len(self.journal) - 1 if movements else None
+
+    def reserve_entry_ids(self, tx: Tx) -> list[int]:
+        """Give every queued journal row its entry id; returns them in posting order."""
+        ids = tx.reserve_journal_ids(len(self.journal))
+        for row, entry_id in zip(self.journal, ids, strict=True):
+            row["entry_id"] = entry_id
+        return ids
+
+    def update_channel(self, channel: Channel) -> None:
+        self.channels[channel.channel_id] = channel
+
+    def record_state(
+        self, channel_id: bytes, nonce: int, cumulative: int, signature: bytes, at: Timestamp
+    ) -> None:
+        self.states.append(
+            {
+                "channel_id": channel_id,
+                "nonce": nonce,
+                "cumulative": cumulative,
+                "signature": signature,
+                "accepted_at": at,
+            }
+        )
+
+    def add_event(
+        self,
+        kind: EventKind,
+        *,
+        at: Timestamp,
+        accounts: Sequence[str],
+        channel_id: bytes | None = None,
+        amount: int = 0,
+        reference: str = "",
+    ) -> None:
+        if not 1 <= len(accounts) <= 2:
+            raise ValueError("an event concerns one or two accounts")
+        self.events.append(
+            {
+                "at": at,
+                "kind": kind.value,
+                "account_a": accounts[0],
+                "account_b": accounts[1] if len(accounts) > 1 else None,
+                "channel_id": channel_id,
+                "amount": amount,
+                "reference": reference,
+            }
+        )
+
+    def record_request(self, digest: bytes, kind: str, reply: str, at: Timestamp) -> None:
+        self.requests.append({"digest": digest, "kind": kind, "reply": reply, "at": at})
+
+    def flush(self, tx: Tx) -> None:
+        """Write everything queued (entry ids reserved first, when there are journal rows)."""
+        conn = tx.conn
+        pg = conn.dialect.name == "postgresql"
+        if self.accounts:
+            ordered = sorted(self.accounts.items())
+            if pg:
+                conn.exec_driver_sql(
+                    _PG_BALANCES,
+                    {
+                        "aid": [aid for aid, _ in ordered],
+                        "delta": [delta for _, (delta, _) in ordered],
+                        "nonce": [nonce for _, (_, nonce) in ordered],
+                    },
+                )
+            else:
+                conn.execute(
+                    _SET_BALANCE_AND_NONCE,
+                    [{"aid": a, "delta": d, "nonce": n} for a, (d, n) in ordered],
+                )
+        if self.channels:
+            rows = []
+            for channel in self.channels.values():
+                values = _channel_values(channel)
+                values["cid"] = values.pop("channel_id")
+                rows.append(values)
+            conn.execute(_UPDATE_CHANNEL, rows)
+        if self.events:
+            tx.wrote_events = True
+            if not pg:  # one writer: stream positions are given as events commit (see schema)
+                last = tx.last_event_id()
+                for n, row in enumerate(self.events, start=1):
+                    row["position"] = last + n
+        for rows, table, columns, statement in (
+            (self.journal, t.journal, _JOURNAL_COLUMNS, _PG_JOURNAL),
+            (self.events, t.events, _EVENT_COLUMNS, _PG_EVENTS),
+            (self.requests, t.applied_requests, _REQUEST_COLUMNS, _PG_REQUESTS),
+        ):
+            if not rows:
+                continue
+            if pg:
+                conn.exec_driver_sql(statement, _columns(rows, columns))
+            else:
+                conn.execute(insert(table), rows)
+        if self.movements:
+            tx.add_journal_totals(self.movements)
+        if self.states:
+            _insert_ignore(conn, t.channel_states, self.states)
