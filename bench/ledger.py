@@ -33,6 +33,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -55,7 +56,8 @@ from tests.pg import fresh_database, local_cluster  # noqa: E402
 
 TOKEN = "bench-token"
 LEDGER_ID = "bench-ledger"
-OPS = ("transfer", "open", "submit_state", "close")
+OPS = ("transfer", "transfer_batch", "open", "submit_state", "close")
+BATCH = 200  # transfers per SubmitBatch call (about 34 KiB, under the server's 64 KiB)
 
 Call = Callable[[pb_grpc.LedgerStub], Awaitable[object]]
 
@@ -154,9 +156,11 @@ async def run_phase(target: str, calls: list[list[Call]], per_call: int = 1) -> 
             for call in seq:
                 start = time.perf_counter()
                 try:
-                    await call(stub)
+                    reply = await call(stub)
+                    if isinstance(reply, pb.SubmitBatchResponse):
+                        errors += sum(r.HasField("error") for r in reply.results)
                 except grpc.aio.AioRpcError:
-                    errors += 1
+                    errors += per_call
                 latencies.append(time.perf_counter() - start)
 
     start = time.perf_counter()
@@ -239,8 +243,39 @@ class Workload:
         ]
 
     def calls(self, op: str) -> list[list[Call]]:
+        if op == "transfer_batch":
+            return [self._batches(c) for c in range(self.clients)]
         make = getattr(self, f"_{op}")
         return [[make(c, n) for n in range(self.per_client)] for c in range(self.clients)]
+
+    def per_call(self, op: str) -> int:
+        return BATCH if op == "transfer_batch" else 1
+
+    def _batches(self, c: int) -> list[Call]:
+        """Transfers after the single ones (their nonces follow), BATCH to a call: as many
+        calls as the single phase made per client / 4, at least 2."""
+        first = self.per_client + 1
+        calls = []
+        for b in range(max(2, self.per_client // 4)):
+            ops = [
+                pb.BatchOperation(
+                    transfer=pb.TransferRequest(
+                        transfer=sign(
+                            self.payers[c],
+                            LEDGER_ID,
+                            pb.TransferPayload(
+                                from_account=self.payers[c].address,
+                                to_account=self.payees[c].address,
+                                amount=1,
+                                nonce=first + b * BATCH + n,
+                            ),
+                        )
+                    )
+                )
+                for n in range(BATCH)
+            ]
+            calls.append(unary("SubmitBatch", pb.SubmitBatchRequest(operations=ops)))
+        return calls
 
     def _transfer(self, c: int, n: int) -> Call:
         payload = pb.TransferPayload(
@@ -306,15 +341,17 @@ class Bench:
         calls = workload.calls(op)
         meter = CpuMeter({"ledger": ledger.pid, **meter_roots})
         sampler = None
-        if self.args.profile and op == "transfer" and workload.clients == 16 and size == "empty":
+        key = f"{store} {op} x{workload.clients}"
+        wanted = op in ("transfer", "transfer_batch") and workload.clients == 16
+        if self.args.profile and wanted and size == "empty" and key not in self.profiles:
             sampler = Sampler(ledger.pid, self.args.profile_dir / f"{store}-{op}.txt")
             time.sleep(0.5)  # py-spy attaches
         meter.start()
-        r = asyncio.run(run_phase(ledger.target, calls))
+        r = asyncio.run(run_phase(ledger.target, calls, workload.per_call(op)))
         cpu = meter.stop()
         if sampler is not None:
             summary = summarize(sampler.stop())
-            self.profiles[f"{store} {op} x{workload.clients}"] = summary
+            self.profiles[key] = summary
             print(f"profile of the ledger, {store}, {op}, {workload.clients} clients:")
             print(render(summary), flush=True)
         row: dict[str, object] = {
@@ -344,7 +381,7 @@ class Bench:
         goal = goal_of(row)
         goal_text = f"  goal {goal[0]}: {'met' if goal[1] else 'NOT met'}" if goal else ""
         print(
-            f"{row['store'] + size:16} {row['clients']:>3} clients  {row['op']:16} "
+            f"{str(row['store']) + size:16} {row['clients']:>3} clients  {row['op']:16} "
             f"{row['ops_per_s']:>8} ops/s  p50 {row['p50_ms']:>6} ms  p99 {row['p99_ms']:>7} ms  "
             f"errors {row['errors']}{ratio}{cpu_text}{goal_text}",
             flush=True,
@@ -420,30 +457,36 @@ class Bench:
         return url
 
     def compare_large(self, empty: Ledger, large_url: str, roots: dict[str, int]) -> None:
-        """Each phase on the empty and on the large ledger in turn, 16 clients each."""
+        """Each phase on the empty and on the large ledger in turn, 16 clients each, for
+        --rounds rounds (fresh accounts each round); ratios of the summed throughput and of the
+        median p99, so that one noisy phase on a shared machine does not decide."""
         with ledger_process(large_url, self.args.processes) as large:
-            pairs = []
-            loads = {
-                "empty": (empty, Workload(empty.target, 16, self.args.ops)),
-                "large": (large, Workload(large.target, 16, self.args.ops)),
-            }
+            pairs: list[dict[str, Any]] = []
+            got: dict[str, dict[str, list[dict[str, Any]]]] = {op: {} for op in OPS}
+            for _ in range(self.args.rounds):
+                loads = {
+                    "empty": (empty, Workload(empty.target, 16, self.args.ops)),
+                    "large": (large, Workload(large.target, 16, self.args.ops)),
+                }
+                for op in OPS:
+                    for size, (ledger, w) in loads.items():
+                        row = self.measure("postgresql", ledger, w, op, roots, size=size)
+                        got[op].setdefault(size, []).append(row)
             for op in OPS:
-                got = {}
-                for size, (ledger, w) in loads.items():
-                    got[size] = self.measure("postgresql", ledger, w, op, roots, size=size)
-                pairs.append(
-                    {
-                        "op": op,
-                        "throughput_ratio": round(
-                            float(got["empty"]["ops_per_s"]) / float(got["large"]["ops_per_s"]), 3
-                        ),
-                        "p99_ratio": round(
-                            float(got["large"]["p99_ms"]) / float(got["empty"]["p99_ms"]), 3
-                        ),
-                    }
+                e, g = got[op]["empty"], got[op]["large"]
+                rate = sum(float(r["ops_per_s"]) for r in e) / sum(float(r["ops_per_s"]) for r in g)
+                p99 = statistics.median(float(r["p99_ms"]) for r in g) / statistics.median(
+                    float(r["p99_ms"]) for r in e
                 )
-            audits = {size: audit_seconds(ledger.target) for size, (ledger, _) in loads.items()}
+                pairs.append(
+                    {"op": op, "throughput_ratio": round(rate, 3), "p99_ratio": round(p99, 3)}
+                )
+            audits = {
+                "empty": audit_seconds(empty.target),
+                "large": audit_seconds(large.target),
+            }
         self.large["ratios"] = pairs
+        self.large["recount_seconds"] = recount_seconds(large_url)
         self.large["audit_seconds"] = {k: v[0] for k, v in audits.items()}
         self.large["audit_balanced"] = {k: v[1] for k, v in audits.items()}
         self.large["sweeper_query"] = sweeper_query(large_url)
@@ -459,10 +502,28 @@ class Bench:
             )
         print(
             f"  Audit: empty {audits['empty'][0]} s, large {audits['large'][0]} s "
-            f"(balanced: {audits['empty'][1]}, {audits['large'][1]})"
+            f"(balanced: {audits['empty'][1]}, {audits['large'][1]}); the offline full recount "
+            f"of the large journal: {self.large['recount_seconds']} s"
         )
         q = self.large["sweeper_query"]
         print(f"  sweeper's due-channel query: {q['ms']} ms, plan: {q['plan']}", flush=True)  # type: ignore[index]
+
+
+def recount_seconds(db_url: str) -> float:
+    """Seconds of the offline check (`LedgerService.recount`: the journal counted row by row),
+    which must agree with the running totals `Audit` reads."""
+    from ledger.rpc.server import build_service
+
+    service = build_service(db_url, ledger_id=LEDGER_ID)
+    try:
+        start = time.perf_counter()
+        running, counted = service.recount()
+        spent = round(time.perf_counter() - start, 2)
+    finally:
+        service.store.dispose()
+    if running != counted:
+        raise RuntimeError(f"running totals {running} differ from the recount {counted}")
+    return spent
 
 
 def sweeper_query(db_url: str) -> dict[str, object]:
@@ -509,6 +570,7 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=default.accounts)
     parser.add_argument("--channels", type=int, default=default.channels)
     parser.add_argument("--journal", type=int, default=default.journal)
+    parser.add_argument("--rounds", type=int, default=2, help="empty/large rounds (--large)")
     parser.add_argument("--profile", action="store_true", help="py-spy the 16-client transfers")
     parser.add_argument(
         "--profile-dir", type=Path, default=Path(tempfile.gettempdir()) / "btt-prof"
