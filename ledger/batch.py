@@ -9,9 +9,11 @@ every accepted one balances on its own, as its single-operation twin would. The 
 ones the single-operation RPCs give, and a digest that already took effect (earlier, or earlier
 in the same batch) gets its stored result.
 
-When the batch's transaction fails for any reason other than a lock conflict (which is retried),
-each operation is run alone through the ordinary write path, which resolves an unclear COMMIT by
-the digest. So an operation is never answered before the transaction that holds it committed.
+A lock conflict, or a database that cannot be reached (nothing committed), retries the batch
+until the deadline, as a single write retries. Any other failure - a constraint violation, a
+COMMIT whose outcome is unknown - runs each operation alone through the ordinary write path,
+which resolves an unclear COMMIT by the digest. So an operation is never answered before the
+transaction that holds it committed.
 
 `GroupCommit` feeds single RPCs into batches: the operations that arrive while a batch commits (or
 within a millisecond) form the next one.
@@ -176,6 +178,10 @@ class BatchWriter:
                 if tx.wrote_events:
                     self.service.bell.ring()
                 return outcomes
+            except DatabaseUnavailable as exc:
+                # Nothing was committed: try again while there is time, as a single write does.
+                if time.monotonic() + pause >= deadline:
+                    return [Outcome(error=exc) for _ in ops]
             except DBAPIError as exc:
                 if not lock_conflict(exc) or time.monotonic() + pause >= deadline:
                     return self._one_by_one(ops, deadline, exc)
