@@ -134,14 +134,15 @@ def fill(db_url: str, size: Size, *, at: int, log: bool = True) -> dict[str, flo
         ),
         (
             "events",
-            f"INSERT INTO events (at, kind, accounts, channel_id, amount, reference) "
-            f"SELECT {at}, 'credit', {ACCOUNT.format('i')}, NULL, {DEPOSIT}, "
-            f"md5('t' || i::text) || md5('u' || i::text) FROM {series(n, 'i')} "
-            f"UNION ALL SELECT {at}, 'channel_opened', {payer} || ' ' || {payee}, "
+            # Committed and numbered, as the event stream leaves them: positions 1, 2, ...
+            f"INSERT INTO events (position, at, kind, account_a, account_b, channel_id, amount, "
+            f"reference) SELECT i + 1, {at}, 'credit', {ACCOUNT.format('i')}, NULL, NULL, "
+            f"{DEPOSIT}, md5('t' || i::text) || md5('u' || i::text) FROM {series(n, 'i')} "
+            f"UNION ALL SELECT {n} + k + 1, {at}, 'channel_opened', {payer}, {payee}, "
             f"{CHANNEL_ID.format('k')}, {CHANNEL_DEPOSIT}, 'open' "
             f"FROM {series(c, 'k')} "
-            f"UNION ALL SELECT {at}, 'transfer', {source} || ' ' || {target}, NULL, 1, '' "
-            f"FROM {series(t, 'm')}",
+            f"UNION ALL SELECT {n + c} + m + 1, {at}, 'transfer', {source}, {target}, NULL, 1, "
+            f"'' FROM {series(t, 'm')}",
         ),
     ]
     timings: dict[str, float] = {}
