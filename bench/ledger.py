@@ -327,6 +327,10 @@ class Bench:
         self.limits: dict[int, pgbench.PgbenchRun] = {}
         self.profiles: dict[str, object] = {}
         self.large: dict[str, object] = {}
+        self.ops = tuple(op for op in args.only.split(",") if op)
+        unknown = set(self.ops) - set(OPS)
+        if unknown:
+            raise SystemExit(f"error: unknown operation {', '.join(sorted(unknown))}")
 
     def measure(
         self,
@@ -395,7 +399,7 @@ class Bench:
         ):
             for clients, ops in self.rounds():
                 w = Workload(ledger.target, clients, ops)
-                for op in OPS:
+                for op in self.ops:
                     self.measure("sqlite", ledger, w, op, {})
 
     def postgresql(self) -> None:
@@ -410,13 +414,14 @@ class Bench:
             with ledger_process(url, self.args.processes) as ledger:
                 for clients, ops in self.rounds():
                     w = Workload(ledger.target, clients, ops)
-                    for op in OPS:
+                    for op in self.ops:
                         self.measure("postgresql", ledger, w, op, roots)
                 if large_url is not None:
                     self.compare_large(ledger, large_url, roots)
 
     def rounds(self) -> list[tuple[int, int]]:
-        return [(1, max(200, self.args.ops // 8)), (16, self.args.ops)]
+        counts = [int(c) for c in self.args.clients.split(",")]
+        return [(c, self.args.ops if c >= 16 else max(200, self.args.ops // 8)) for c in counts]
 
     def database_limit(self, url: str) -> None:
         pgbench.prepare(url)
@@ -462,17 +467,17 @@ class Bench:
         median p99, so that one noisy phase on a shared machine does not decide."""
         with ledger_process(large_url, self.args.processes) as large:
             pairs: list[dict[str, Any]] = []
-            got: dict[str, dict[str, list[dict[str, Any]]]] = {op: {} for op in OPS}
+            got: dict[str, dict[str, list[dict[str, Any]]]] = {op: {} for op in self.ops}
             for _ in range(self.args.rounds):
                 loads = {
                     "empty": (empty, Workload(empty.target, 16, self.args.ops)),
                     "large": (large, Workload(large.target, 16, self.args.ops)),
                 }
-                for op in OPS:
+                for op in self.ops:
                     for size, (ledger, w) in loads.items():
                         row = self.measure("postgresql", ledger, w, op, roots, size=size)
                         got[op].setdefault(size, []).append(row)
-            for op in OPS:
+            for op in self.ops:
                 e, g = got[op]["empty"], got[op]["large"]
                 rate = sum(float(r["ops_per_s"]) for r in e) / sum(float(r["ops_per_s"]) for r in g)
                 p99 = statistics.median(float(r["p99_ms"]) for r in g) / statistics.median(
@@ -560,6 +565,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ops", type=int, default=2000, help="operations per phase at 16 clients")
     parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--only", default=",".join(OPS), help="operations to measure")
+    parser.add_argument("--clients", default="1,16", help="client counts, one round each")
     parser.add_argument("--processes", type=int, default=1, help="ledger server processes")
     parser.add_argument(
         "--no-fsync", action="store_true", help="PostgreSQL without fsync (find the bottleneck)"

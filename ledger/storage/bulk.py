@@ -23,7 +23,7 @@ from core.types import Nonce, Timestamp
 from ledger.domain import Channel
 from ledger.protocol import Movement
 from ledger.storage import schema as t
-from ledger.storage.store import Tx, _channel_values, _insert_ignore
+from ledger.storage.store import Tx, _channel_values, _insert_ignore, journal_nets
 
 _SET_BALANCE_AND_NONCE = (
     update(t.accounts)
@@ -49,33 +49,53 @@ _JOURNAL_COLUMNS = (
 _EVENT_COLUMNS = ("at", "kind", "account_a", "account_b", "channel_id", "amount", "reference")
 _REQUEST_COLUMNS = ("digest", "kind", "reply", "at")
 
-# PostgreSQL: one statement per kind of row, its columns passed as arrays in binary (%b: no
-# text escaping of each value; the stored results are JSON, full of quotes).
+# PostgreSQL: every kind of row in one statement (data-modifying CTEs over arrays, one round trip
+# for the whole batch), the columns passed as arrays in binary (%b: no text escaping of each
+# value; the stored results are JSON, full of quotes). Each table's parameters are prefixed with
+# its name, since column names repeat across tables.
 _PG_BALANCES = (
     "UPDATE accounts SET balance = accounts.balance + v.delta, nonce = v.nonce "
-    "FROM unnest(%(aid)b::text[], %(delta)b::bigint[], %(nonce)b::bigint[]) "
+    "FROM unnest(%(a_aid)b::text[], %(a_delta)b::bigint[], %(a_nonce)b::bigint[]) "
     "AS v(aid, delta, nonce) WHERE accounts.account_id = v.aid"
+)
+_PG_TOTALS = (
+    "UPDATE journal_totals SET account_net = account_net + %(t_a)s, "
+    "escrow_net = escrow_net + %(t_e)s, pending_net = pending_net + %(t_p)s, "
+    "entries = entries + %(t_n)s WHERE stripe = %(t_s)s"
 )
 
 
-def _pg_insert(table: str, columns: Sequence[str], types: Sequence[str]) -> str:
-    arrays = ", ".join(f"%({c})b::{ty}[]" for c, ty in zip(columns, types, strict=True))
+def _pg_insert(table: str, prefix: str, columns: Sequence[str], types: Sequence[str]) -> str:
+    arrays = ", ".join(f"%({prefix}{c})b::{ty}[]" for c, ty in zip(columns, types, strict=True))
     return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
 
 
 _PG_JOURNAL = _pg_insert(
     "journal",
+    "j_",
     _JOURNAL_COLUMNS,
     ("bigint", "bigint", "text", "text", "text", "text", "text", "bigint", "text"),
 )
 _PG_EVENTS = _pg_insert(
-    "events", _EVENT_COLUMNS, ("bigint", "text", "text", "text", "bytea", "bigint", "text")
+    "events", "e_", _EVENT_COLUMNS, ("bigint", "text", "text", "text", "bytea", "bigint", "text")
 )
-_PG_REQUESTS = _pg_insert("applied_requests", _REQUEST_COLUMNS, ("bytea", "text", "text", "bigint"))
+_PG_REQUESTS = _pg_insert(
+    "applied_requests", "r_", _REQUEST_COLUMNS, ("bytea", "text", "text", "bigint")
+)
 
 
-def _columns(rows: list[dict[str, object]], names: Sequence[str]) -> dict[str, list[object]]:
-    return {name: [row[name] for row in rows] for name in names}
+def _one_statement(statements: Sequence[str]) -> str:
+    """PostgreSQL: several independent writes as one statement (`WITH w1 AS (...) last`)."""
+    *first, last = statements
+    if not first:
+        return last
+    return "WITH " + ", ".join(f"w{i} AS ({s})" for i, s in enumerate(first)) + " " + last
+
+
+def _columns(
+    rows: list[dict[str, object]], names: Sequence[str], prefix: str = ""
+) -> dict[str, list[object]]:
+    return {prefix + name: [row[name] for row in rows] for name in names}
 
 
 @dataclass
@@ -174,23 +194,6 @@ class BulkWrites:
     def flush(self, tx: Tx) -> None:
         """Write everything queued (entry ids reserved first, when there are journal rows)."""
         conn = tx.conn
-        pg = conn.dialect.name == "postgresql"
-        if self.accounts:
-            ordered = sorted(self.accounts.items())
-            if pg:
-                conn.exec_driver_sql(
-                    _PG_BALANCES,
-                    {
-                        "aid": [aid for aid, _ in ordered],
-                        "delta": [delta for _, (delta, _) in ordered],
-                        "nonce": [nonce for _, (_, nonce) in ordered],
-                    },
-                )
-            else:
-                conn.execute(
-                    _SET_BALANCE_AND_NONCE,
-                    [{"aid": a, "delta": d, "nonce": n} for a, (d, n) in ordered],
-                )
         if self.channels:
             rows = []
             for channel in self.channels.values():
@@ -198,24 +201,54 @@ class BulkWrites:
                 values["cid"] = values.pop("channel_id")
                 rows.append(values)
             conn.execute(_UPDATE_CHANNEL, rows)
+        if self.states:
+            _insert_ignore(conn, t.channel_states, self.states)
         if self.events:
             tx.wrote_events = True
-            if not pg:  # one writer: stream positions are given as events commit (see schema)
-                last = tx.last_event_id()
-                for n, row in enumerate(self.events, start=1):
-                    row["position"] = last + n
-        for rows, table, columns, statement in (
-            (self.journal, t.journal, _JOURNAL_COLUMNS, _PG_JOURNAL),
-            (self.events, t.events, _EVENT_COLUMNS, _PG_EVENTS),
-            (self.requests, t.applied_requests, _REQUEST_COLUMNS, _PG_REQUESTS),
+        if conn.dialect.name == "postgresql":
+            self._flush_postgresql(tx)
+            return
+        if self.accounts:
+            conn.execute(
+                _SET_BALANCE_AND_NONCE,
+                [{"aid": a, "delta": d, "nonce": n} for a, (d, n) in sorted(self.accounts.items())],
+            )
+        if self.events:  # one writer: stream positions are given as events commit (see schema)
+            last = tx.last_event_id()
+            for n, row in enumerate(self.events, start=1):
+                row["position"] = last + n
+        for rows, table in (
+            (self.journal, t.journal),
+            (self.events, t.events),
+            (self.requests, t.applied_requests),
         ):
-            if not rows:
-                continue
-            if pg:
-                conn.exec_driver_sql(statement, _columns(rows, columns))
-            else:
+            if rows:
                 conn.execute(insert(table), rows)
         if self.movements:
             tx.add_journal_totals(self.movements)
-        if self.states:
-            _insert_ignore(conn, t.channel_states, self.states)
+
+    def _flush_postgresql(self, tx: Tx) -> None:
+        """Balances, journal rows, events, results and running totals in one statement
+        (events are numbered after commit, see schema)."""
+        statements: list[str] = []
+        params: dict[str, object] = {}
+        if self.accounts:
+            ordered = sorted(self.accounts.items())
+            statements.append(_PG_BALANCES)
+            params["a_aid"] = [aid for aid, _ in ordered]
+            params["a_delta"] = [delta for _, (delta, _) in ordered]
+            params["a_nonce"] = [nonce for _, (_, nonce) in ordered]
+        for rows, columns, prefix, statement in (
+            (self.journal, _JOURNAL_COLUMNS, "j_", _PG_JOURNAL),
+            (self.events, _EVENT_COLUMNS, "e_", _PG_EVENTS),
+            (self.requests, _REQUEST_COLUMNS, "r_", _PG_REQUESTS),
+        ):
+            if rows:
+                statements.append(statement)
+                params.update(_columns(rows, columns, prefix))
+        if self.movements:
+            a, e, p = journal_nets(self.movements)
+            statements.append(_PG_TOTALS)
+            params.update(t_a=a, t_e=e, t_p=p, t_n=len(self.movements), t_s=tx.totals_stripe())
+        if statements:
+            tx.conn.exec_driver_sql(_one_statement(statements), params)

@@ -101,6 +101,7 @@ class Store:
         self._writer = threading.Lock() if self.dialect == "sqlite" else None
         # SQLite has no socket to go silent; its waits are bounded by the busy timeout.
         self.watchdog = Watchdog() if self.dialect != "sqlite" else None
+        self._journal_ids = JournalIds()
 
     def deadline(self) -> float:
         """When work started now must end: the store's timeout or the caller's deadline."""
@@ -119,7 +120,7 @@ class Store:
         with self._write_turn(deadline), self._connection(deadline) as conn:
             trans = conn.begin()
             try:
-                yield Tx(conn, lock=self._writer is None)
+                yield Tx(conn, lock=self._writer is None, journal_ids=self._journal_ids)
             except BaseException as exc:
                 with contextlib.suppress(SQLAlchemyError):
                     trans.rollback()
@@ -403,12 +404,38 @@ def journal_nets(movements: Iterable[Movement]) -> tuple[int, int, int]:
     return nets[0], nets[1], nets[2]
 
 
+class JournalIds:
+    """PostgreSQL: journal entry ids taken from the journal's sequence a block at a time, so
+    that a batch needs no round trip for them. Ids are unique and ascending within a process,
+    not across processes (as those of concurrent single writes are not); a process that stops
+    leaves the rest of its block unused, a gap like those a rolled-back nextval leaves."""
+
+    BLOCK = 512
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: list[int] = []
+        self._pid = os.getpid()
+
+    def take(self, count: int, fetch: Callable[[int], list[int]]) -> list[int]:
+        with self._lock:
+            if self._pid != os.getpid():  # a forked worker: the block is its parent's
+                self._free, self._pid = [], os.getpid()
+            if len(self._free) < count:
+                self._free += fetch(max(count, self.BLOCK))
+            taken, self._free = self._free[:count], self._free[count:]
+            return taken
+
+
 class Tx:
     """Reads and writes inside one transaction."""
 
-    def __init__(self, conn: Connection, *, lock: bool) -> None:
+    def __init__(
+        self, conn: Connection, *, lock: bool, journal_ids: JournalIds | None = None
+    ) -> None:
         self.conn = conn
         self.lock = lock
+        self.journal_ids = journal_ids
         self.wrote_events = False  # subscribers have news once this commits
 
     # ------------------------------------------------------------ meta
@@ -840,19 +867,23 @@ class Tx:
         if count == 0:
             return []
         if self.conn.dialect.name == "postgresql":
-            return [
-                int(r[0])
-                for r in self.conn.exec_driver_sql(
-                    "SELECT nextval(pg_get_serial_sequence('journal', 'entry_id')) "
-                    "FROM generate_series(1, %(n)s)",
-                    {"n": count},
-                )
-            ]
+            assert self.journal_ids is not None, "a read-only transaction writes no journal"
+            return self.journal_ids.take(count, self._next_journal_ids)
         # SQLite: this transaction holds the database's one write lock, and a row id is
         # assigned as the largest so far plus one.
         last = self.conn.execute(select(func.coalesce(func.max(t.journal.c.entry_id), 0)))
         first = int(last.scalar_one()) + 1
         return list(range(first, first + count))
+
+    def _next_journal_ids(self, count: int) -> list[int]:
+        return [
+            int(r[0])
+            for r in self.conn.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('journal', 'entry_id')) "
+                "FROM generate_series(1, %(n)s)",
+                {"n": count},
+            )
+        ]
 
     def add_journal_totals(self, movements: Sequence[Movement]) -> None:
         """Keep the running journal totals in step with journal rows written in this
@@ -860,16 +891,24 @@ class Tx:
         if not movements:
             return
         nets = journal_nets(movements)
+        self.conn.execute(
+            _ADD_JOURNAL_TOTALS,
+            {
+                "s": self.totals_stripe(),
+                "a": nets[0],
+                "e": nets[1],
+                "p": nets[2],
+                "n": len(movements),
+            },
+        )
+
+    def totals_stripe(self) -> int:
+        """The row of `journal_totals` this transaction adds to."""
         if self.conn.dialect.name == "sqlite":
             # One writer at a time: one row, whose nets are the ledger's (within the supply cap,
             # so within SQLite's 64-bit integers).
-            stripe = 0
-        else:
-            # Concurrent writers spread over stripes. A stripe's nets drift apart from the
-            # total (one stripe's settles, another's opens), so they are NUMERIC there.
-            connection = self.conn.connection.dbapi_connection  # one transaction at a time
-            stripe = hash((os.getpid(), id(connection))) % t.JOURNAL_TOTAL_STRIPES
-        self.conn.execute(
-            _ADD_JOURNAL_TOTALS,
-            {"s": stripe, "a": nets[0], "e": nets[1], "p": nets[2], "n": len(movements)},
-        )
+            return 0
+        # Concurrent writers spread over stripes. A stripe's nets drift apart from the total
+        # (one stripe's settles, another's opens), so they are NUMERIC there.
+        connection = self.conn.connection.dbapi_connection  # one transaction at a time
+        return hash((os.getpid(), id(connection))) % t.JOURNAL_TOTAL_STRIPES

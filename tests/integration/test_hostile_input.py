@@ -105,6 +105,7 @@ class ReflectionClient:
         self.channel = channel
         self.db = ProtoReflectionDescriptorDatabase(channel)
         self.pool = DescriptorPool(self.db)
+        self.last_reply = b""  # the body of the last unary call answered OK
 
     def methods(self, prefix: str = "btt.") -> list[MethodDescriptor]:
         services = [s for s in self.db.get_services() if s.startswith(prefix)]
@@ -134,7 +135,9 @@ class ReflectionClient:
                 for _ in stream:
                     pass
             else:
-                self.channel.unary_unary(path)(body, timeout=timeout, metadata=metadata)
+                self.last_reply = self.channel.unary_unary(path)(
+                    body, timeout=timeout, metadata=metadata
+                )
         except grpc.RpcError as exc:
             return exc.code(), exc.details() or ""  # type: ignore[attr-defined]
         return grpc.StatusCode.OK, ""
@@ -243,7 +246,12 @@ class Probe:
         where = f"{method.name} [{label}]: {code.name} {details[:120]}"
         if code in BAD:
             self.bad.append(where)
-        if code is grpc.StatusCode.OK and method.name not in self.reads and not streaming:
+        if code is grpc.StatusCode.OK and method.name == "SubmitBatch":
+            # A batch answers OK with one result per operation: none may have been accepted.
+            results = pb.SubmitBatchResponse.FromString(self.client.last_reply).results
+            if any(not r.HasField("error") for r in results):
+                self.accepted_writes.append(where)
+        elif code is grpc.StatusCode.OK and method.name not in self.reads and not streaming:
             self.accepted_writes.append(where)
 
 
@@ -342,7 +350,7 @@ def ledger_bases(
     refund = sign(q, lid, pb.RefundPayload(channel_id=cid, expiry=s.expiry))
     token = h.treasury_metadata()
     none: tuple[tuple[str, str], ...] = ()
-    return {
+    bases: dict[str, tuple[Message, tuple[tuple[str, str], ...]]] = {
         "GetInfo": (pb.GetInfoRequest(), none),
         "GetAccount": (pb.GetAccountRequest(account=p.address), none),
         "Transfer": (
@@ -462,6 +470,22 @@ def ledger_bases(
         ),
         "ListPayouts": (pb.ListWithdrawalsRequest(), token),
     }
+    # Each operation refused late, as its single RPC is.
+    transfer, submit_state, close = (
+        bases[m][0] for m in ("Transfer", "SubmitState", "CloseChannel")
+    )
+    assert isinstance(transfer, pb.TransferRequest)
+    assert isinstance(submit_state, pb.SubmitStateRequest)
+    assert isinstance(close, pb.CloseChannelRequest)
+    batch = pb.SubmitBatchRequest(
+        operations=[
+            pb.BatchOperation(transfer=transfer),
+            pb.BatchOperation(submit_state=submit_state),
+            pb.BatchOperation(close=close),
+        ]
+    )
+    bases["SubmitBatch"] = (batch, none)
+    return bases
 
 
 LEDGER_READS = {
