@@ -62,37 +62,67 @@ def check_varints(data: bytes, descriptor: Descriptor, path: str = "") -> None:
 
     Walks nested messages and packed repeated fields; unknown fields are checked against 64 bits.
     """
-    pos = 0
-    while pos < len(data):
-        key, pos = _read_varint(data, pos)
-        number, wire_type = key >> 3, key & 7
-        field = descriptor.fields_by_number.get(number)
-        name = path + (field.name if field is not None else f"field {number}")
-        if wire_type == 0:
-            value, pos = _read_varint(data, pos)
-            if not _fits(value, field):
-                raise WireError(f"{name}: varint wider than its type")
-        elif wire_type == 2:
-            length, pos = _read_varint(data, pos)
-            chunk, pos = data[pos : pos + length], pos + length
+    pos, end = 0, len(data)
+    fields = descriptor.fields_by_number
+    while pos < end:
+        key = data[pos]  # keys and lengths are mostly one byte: read those inline
+        if key < 0x80:
+            pos += 1
+        else:
+            key, pos = _read_varint(data, pos)
+        wire_type = key & 7
+        field = fields.get(key >> 3)
+        if wire_type == 2:
+            if pos < end and data[pos] < 0x80:
+                length, pos = data[pos], pos + 1
+            else:
+                length, pos = _read_varint(data, pos)
+            start, pos = pos, pos + length
             if field is None:
                 continue
             if field.type == _F.TYPE_MESSAGE:
-                check_varints(chunk, field.message_type, name + ".")
+                check_varints(data[start:pos], field.message_type, path + field.name + ".")
             elif field.type in _VARINT_TYPES:  # packed repeated
-                inner = 0
+                chunk, inner = data[start:pos], 0
                 while inner < len(chunk):
                     value, inner = _read_varint(chunk, inner)
                     if not _fits(value, field):
-                        raise WireError(f"{name}: varint wider than its type")
+                        raise WireError(f"{path + field.name}: varint wider than its type")
+        elif wire_type == 0:
+            value, pos = _read_varint(data, pos)
+            if value >= 1 << 31 and not _fits(value, field):  # below 2^31 every type fits
+                name = path + (field.name if field is not None else f"field {key >> 3}")
+                raise WireError(f"{name}: varint wider than its type")
         elif wire_type == 1:
             pos += 8
         elif wire_type == 5:
             pos += 4
         else:
+            name = path + (field.name if field is not None else f"field {key >> 3}")
             raise WireError(f"{name}: wire type {wire_type} is not used by this protocol")
-    if pos != len(data):
+    if pos != end:
         raise WireError("truncated field")
+
+
+def _has_strings(descriptor: Descriptor, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether a message of this type can hold a string field, at any depth."""
+    found = _STRINGS.get(descriptor.full_name)
+    if found is None:
+        found = any(
+            f.type == _F.TYPE_STRING
+            or (
+                f.type == _F.TYPE_MESSAGE
+                and f.message_type.full_name not in seen
+                and _has_strings(f.message_type, seen | {descriptor.full_name})
+            )
+            for f in descriptor.fields
+        )
+        if not seen:  # a type reached through a cycle is judged from its outermost use
+            _STRINGS[descriptor.full_name] = found
+    return found
+
+
+_STRINGS: dict[str, bool] = {}
 
 
 def check_strings(message: Message, path: str = "") -> None:
@@ -111,4 +141,6 @@ def check_strings(message: Message, path: str = "") -> None:
 def check(data: bytes, message: Message) -> None:
     """Both checks on `message`, freshly parsed from `data`."""
     check_varints(data, message.DESCRIPTOR)
-    check_strings(message)
+    # A NUL character in a string is a zero byte in the data; and some types hold no strings.
+    if b"\x00" in data and _has_strings(message.DESCRIPTOR):
+        check_strings(message)

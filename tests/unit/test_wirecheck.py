@@ -95,3 +95,66 @@ def test_nul_characters_are_found_at_any_depth() -> None:
             pb.ListChannelsResponse(channels=[pb.Channel(), pb.Channel(payer="\x00")])
         )
     wirecheck.check_strings(pb.Event(accounts=["é", "T"], channel=pb.Channel(payee="ok")))
+
+
+def _reference_varints(data: bytes, descriptor: object, path: str = "") -> None:
+    """The plain walk (every varint read the long way): what the fast one must agree with."""
+    pos = 0
+    while pos < len(data):
+        key, pos = wirecheck._read_varint(data, pos)
+        field = descriptor.fields_by_number.get(key >> 3)  # type: ignore[attr-defined]
+        name = path + (field.name if field is not None else f"field {key >> 3}")
+        wire_type = key & 7
+        if wire_type == 0:
+            value, pos = wirecheck._read_varint(data, pos)
+            if not wirecheck._fits(value, field):
+                raise wirecheck.WireError(f"{name}: varint wider than its type")
+        elif wire_type == 2:
+            length, pos = wirecheck._read_varint(data, pos)
+            chunk, pos = data[pos : pos + length], pos + length
+            if field is not None and field.type == field.TYPE_MESSAGE:
+                _reference_varints(chunk, field.message_type, name + ".")
+            elif field is not None and field.type in wirecheck._VARINT_TYPES:
+                inner = 0
+                while inner < len(chunk):
+                    value, inner = wirecheck._read_varint(chunk, inner)
+                    if not wirecheck._fits(value, field):
+                        raise wirecheck.WireError(f"{name}: varint wider than its type")
+        elif wire_type in (1, 5):
+            pos += 8 if wire_type == 1 else 4
+        else:
+            raise wirecheck.WireError(f"{name}: wire type {wire_type} is not used by this protocol")
+    if pos != len(data):
+        raise wirecheck.WireError("truncated field")
+
+
+def _outcome(check: object, data: bytes, descriptor: object) -> str:
+    try:
+        check(data, descriptor)  # type: ignore[operator]
+    except wirecheck.WireError as exc:
+        return str(exc)
+    return "ok"
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=12),
+            st.integers(0, 2**70).map(lambda n: b"\x08" + varint(n)),  # field 1 as a varint
+            st.integers(0, 2**70).map(lambda n: b"\x18" + varint(n)),
+            st.integers(0, 2**70).map(lambda n: b"\x38" + varint(n)),
+            st.binary(max_size=200).map(lambda b: b"\x0a" + varint(len(b)) + b),
+        ),
+        max_size=6,
+    ).map(b"".join)
+)
+def test_the_fast_walk_agrees_with_the_plain_one(data: bytes) -> None:
+    for descriptor in (pb.SubmitBatchRequest.DESCRIPTOR, pb.TransferPayload.DESCRIPTOR):
+        expected = _outcome(_reference_varints, data, descriptor)
+        assert _outcome(wirecheck.check_varints, data, descriptor) == expected
+
+
+def test_types_without_strings_skip_the_string_walk_only_then() -> None:
+    assert not wirecheck._has_strings(pb.SubmitBatchRequest.DESCRIPTOR)
+    assert wirecheck._has_strings(pb.TransferPayload.DESCRIPTOR)
+    assert wirecheck._has_strings(descriptor_pb2.FileDescriptorProto.DESCRIPTOR)  # recursive
