@@ -213,7 +213,9 @@ class BulkWrites:
                 _SET_BALANCE_AND_NONCE,
                 [{"aid": a, "delta": d, "nonce": n} for a, (d, n) in sorted(self.accounts.items())],
             )
-        if self.events:  # one writer: stream positions are given as events commit (see schema)
+        if self.events and tx.conn.dialect.name == "sqlite":
+            # One writer: stream positions are given as events commit (see schema); other
+            # engines number them after commit, as PostgreSQL does.
             last = tx.last_event_id()
             for n, row in enumerate(self.events, start=1):
                 row["position"] = last + n
