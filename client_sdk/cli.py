@@ -599,12 +599,14 @@ def events(
 
 
 def register_commands() -> None:
-    """Add the commands that live beside their features (torrent, tracker)."""
+    """Add the commands that live beside their features (torrent, tracker, funding)."""
+    from client_sdk.funding.commands import register as register_funding
     from client_sdk.torrent.commands import register as register_torrent
     from client_sdk.tracker.command import register as register_bids
 
     register_torrent(app)
     register_bids(app)
+    register_funding(app)
 
 
 def main() -> None:

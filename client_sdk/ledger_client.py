@@ -418,6 +418,23 @@ class AsyncLedgerClient:
 
         return await self._with_account_nonce(attempt)
 
+    # ---------------------------------------------------------------- promotional faucet
+
+    async def faucet_challenge(self, account: str | None = None) -> pb.FaucetChallenge:
+        who = account or self._signer().address
+        request = pb.FaucetChallengeRequest(account=who)
+        return await self._read(
+            lambda: self._stub.GetFaucetChallenge(request, timeout=self.timeout)
+        )
+
+    async def claim_faucet(
+        self, challenge: bytes, solution: int, account: str | None = None
+    ) -> pb.ClaimFaucetResponse:
+        """Safe to resend: the ledger answers a repeat of a granted claim with the same grant."""
+        who = account or self._signer().address
+        request = pb.ClaimFaucetRequest(account=who, challenge=challenge, solution=solution)
+        return await self._write(lambda: self._stub.ClaimFaucet(request, timeout=self.timeout))
+
     # ---------------------------------------------------------------- channels
 
     async def _channel_write(
@@ -632,6 +649,14 @@ class LedgerClient:
 
     def transfer_many(self, transfers: Sequence[tuple[str, int, str]]) -> list[BatchOutcome]:
         return self._run(self.aio.transfer_many(transfers))
+
+    def faucet_challenge(self, account: str | None = None) -> pb.FaucetChallenge:
+        return self._run(self.aio.faucet_challenge(account))
+
+    def claim_faucet(
+        self, challenge: bytes, solution: int, account: str | None = None
+    ) -> pb.ClaimFaucetResponse:
+        return self._run(self.aio.claim_faucet(challenge, solution, account))
 
     def open_channel(
         self, payee: str, deposit: int, expiry: int, salt: int, refund: pb.Signed

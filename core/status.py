@@ -47,3 +47,4 @@ class EventKind(enum.StrEnum):
     WITHDRAWAL_REQUESTED = "withdrawal_requested"
     WITHDRAWAL_PAID = "withdrawal_paid"
     WITHDRAWAL_FAILED = "withdrawal_failed"
+    FAUCET_GRANT = "faucet_grant"

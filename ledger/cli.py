@@ -21,7 +21,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from core.database import DEFAULT_TIMEOUT, make_engine
 from core.rejections import Rejected
 from core.status import ChannelStatus
+from core.types import Amount
 from ledger import logs
+from ledger.faucet import FaucetConfigError, FaucetPolicy
 from ledger.rpc.server import ConfigError, TlsFiles, build_service, start_server
 from ledger.service import LedgerService
 from ledger.storage.migrate import upgrade
@@ -98,8 +100,46 @@ def serve(
             help="server processes sharing the port (the ledger is stateless over its database)",
         ),
     ] = 1,
+    faucet_pool: Annotated[
+        str | None,
+        typer.Option(
+            envvar="BTT_LEDGER_FAUCET_POOL",
+            help="turns the promotional faucet on: the account grants are paid from",
+        ),
+    ] = None,
+    faucet_amount: Annotated[
+        int, typer.Option(envvar="BTT_LEDGER_FAUCET_AMOUNT", help="base units per grant")
+    ] = 10_000_000,
+    faucet_difficulty: Annotated[
+        int, typer.Option(envvar="BTT_LEDGER_FAUCET_DIFFICULTY", help="proof-of-work bits")
+    ] = 22,
+    faucet_challenge_ttl: Annotated[
+        int, typer.Option(envvar="BTT_LEDGER_FAUCET_CHALLENGE_TTL", help="seconds")
+    ] = 600,
+    faucet_per_address: Annotated[
+        int,
+        typer.Option(
+            envvar="BTT_LEDGER_FAUCET_PER_ADDRESS", help="grants per client address per window"
+        ),
+    ] = 3,
+    faucet_window: Annotated[
+        int, typer.Option(envvar="BTT_LEDGER_FAUCET_WINDOW", help="seconds")
+    ] = 86_400,
 ) -> None:
     """Run the ledger gRPC service until SIGINT/SIGTERM."""
+    faucet = None
+    if faucet_pool:
+        try:
+            faucet = FaucetPolicy(
+                pool=faucet_pool,
+                amount=Amount(faucet_amount),
+                difficulty_bits=faucet_difficulty,
+                challenge_ttl=faucet_challenge_ttl,
+                per_address=faucet_per_address,
+                window=faucet_window,
+            )
+        except FaucetConfigError as exc:
+            _fail(str(exc))
     child = os.environ.get(_CHILD_ENV)
     if processes < 1:
         _fail("--processes must be at least 1")
@@ -131,6 +171,7 @@ def serve(
         migrate=migrate or None,
         pool_size=db_workers,
         db_timeout=db_timeout,
+        faucet=faucet,
     )
 
     async def run() -> None:

@@ -11,6 +11,7 @@ connection fails while COMMIT is in flight, the outcome is looked up, never gues
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from core.signing import SignedBy
 from core.status import ChannelStatus, EventKind, WithdrawalStatus
 from core.types import Amount, Nonce, Timestamp
 from core.wire import withdrawal_status_from_pb
-from ledger import payouts, protocol
+from ledger import faucet, payouts, protocol
 from ledger.domain import Account, Channel, Event, Totals, Withdrawal
 from ledger.payout_service import PayoutRecordsMixin
 from ledger.protocol import (
@@ -165,11 +166,15 @@ class LedgerService(PayoutRecordsMixin):
         ledger_id: str,
         clock: Clock,
         challenge_window: int = 3600,
+        faucet_policy: faucet.FaucetPolicy | None = None,
+        faucet_secret: bytes = b"",
     ) -> None:
         self.store = store
         self.ledger_id = ledger_id
         self.clock = clock
         self.challenge_window = challenge_window
+        self.faucet_policy = faucet_policy
+        self._faucet_secret = faucet_secret  # seals challenges; pinned in the database
         self.bell = EventBell()
 
     # ------------------------------------------------------------ plumbing
@@ -736,3 +741,73 @@ class LedgerService(PayoutRecordsMixin):
             return [(w, txs.get(w.withdrawal_id, [])) for w in ws]
 
         return self._read(work)
+
+    # ------------------------------------------------------------ promotional faucet
+    def faucet_challenge(self, account_id: str) -> tuple[bytes, faucet.Challenge]:
+        """A sealed challenge for `account_id`; refused at once if it could never be granted."""
+        earlier = (
+            self._read(lambda tx: tx.faucet_grant(account_id))
+            if self.faucet_policy is not None
+            else None
+        )
+        challenge = faucet.issue_challenge(
+            self.faucet_policy,
+            ledger_id=self.ledger_id,
+            account=account_id,
+            earlier=earlier,
+            now=self.now(),
+            salt=secrets.token_bytes(faucet.SALT_BYTES),
+        )
+        return faucet.seal(challenge, self._faucet_secret), challenge
+
+    def claim_faucet(
+        self, account_id: str, token: bytes, solution: int, client: str
+    ) -> tuple[faucet.Grant, Account]:
+        """Grant the promotional amount once per account; a retry of a granted claim repeats it."""
+        policy = faucet.require_policy(self.faucet_policy)
+        protocol.check_address(account_id, "account")
+
+        def work(tx: Tx, now: Timestamp) -> tuple[faucet.Grant, Account]:
+            # Every claim locks the pool row first, so claims are serialized: the once-per-account
+            # and per-address counts below cannot race.
+            accounts = tx.accounts([policy.pool, account_id], create_at=now)
+            decision = faucet.decide_claim(
+                policy,
+                ledger_id=self.ledger_id,
+                secret=self._faucet_secret,
+                account=account_id,
+                token=token,
+                solution=solution,
+                client=client,
+                now=now,
+                pool=accounts[policy.pool],
+                claimant=accounts[account_id],
+                earlier=tx.faucet_grant(account_id),
+                recent_from_client=tx.faucet_grants_since(client, Timestamp(now - policy.window)),
+            )
+            grant, claimant = decision.grant, accounts[account_id]
+            if decision.movement is None:
+                return grant, claimant
+            tx.insert_faucet_grant(grant)
+            tx.post(
+                [decision.movement], op="faucet_grant", reference=f"faucet:{account_id}", at=now
+            )
+            tx.add_event(
+                EventKind.FAUCET_GRANT,
+                at=now,
+                accounts=[policy.pool, account_id],
+                amount=grant.amount,
+                reference="faucet",
+            )
+            return grant, Account(
+                account_id, Amount(claimant.balance + grant.amount), claimant.nonce
+            )
+
+        try:
+            return self._write(work)
+        except IntegrityError:
+            # Backstop: the primary key refuses a second grant should two claims ever race.
+            raise Rejected(
+                Rejection.FAUCET_ALREADY_CLAIMED,
+                f"account {account_id} already received its promotional grant",
+            ) from None

@@ -12,6 +12,7 @@ from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from core.clock import ManualClock
 from ledger.embedded import serving_in_thread
+from ledger.faucet import FaucetPolicy
 from ledger.rpc.server import RunningLedger, build_service
 from ledger.service import LedgerService
 
@@ -58,7 +59,11 @@ class LedgerHarness:
 
 @contextmanager
 def running_ledger(
-    db_url: str, *, challenge_window: int = 600, sweep_interval: float | None = None
+    db_url: str,
+    *,
+    challenge_window: int = 600,
+    sweep_interval: float | None = None,
+    faucet: FaucetPolicy | None = None,
 ) -> Iterator[LedgerHarness]:
     clock = ManualClock()
     service = build_service(
@@ -67,6 +72,7 @@ def running_ledger(
         challenge_window=challenge_window,
         migrate=True,
         ledger_id="test-ledger",
+        faucet=faucet,
     )
     try:
         with serving_in_thread(

@@ -24,6 +24,8 @@ STATUS_OF: dict[Rejection, grpc.StatusCode] = {
             _R.EXCEEDS_DEPOSIT,
             _R.NOTHING_TO_CHANGE,
             _R.REFUND_MISMATCH,
+            _R.FAUCET_CHALLENGE_INVALID,
+            _R.FAUCET_WORK_INSUFFICIENT,
         )
     },
     _R.BAD_SIGNATURE: grpc.StatusCode.UNAUTHENTICATED,
@@ -34,6 +36,8 @@ STATUS_OF: dict[Rejection, grpc.StatusCode] = {
     _R.UNKNOWN_WITHDRAWAL: grpc.StatusCode.NOT_FOUND,
     _R.CHANNEL_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
     _R.NONCE_REUSED: grpc.StatusCode.ALREADY_EXISTS,
+    _R.FAUCET_ALREADY_CLAIMED: grpc.StatusCode.ALREADY_EXISTS,
+    _R.FAUCET_RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     **{
         r: grpc.StatusCode.FAILED_PRECONDITION
         for r in (
@@ -50,6 +54,9 @@ STATUS_OF: dict[Rejection, grpc.StatusCode] = {
             _R.DEPOSIT_CONFLICT,
             _R.LEASE_NOT_HELD,
             _R.PAYOUT_CONFLICT,
+            _R.FAUCET_DISABLED,
+            _R.FAUCET_CHALLENGE_EXPIRED,
+            _R.FAUCET_EMPTY,
         )
     },
 }

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from core.clock import Clock, SystemClock
 from core.database import DEFAULT_TIMEOUT, is_sqlite, make_engine
 from core.rpc import Metrics, RequestInterceptor
+from ledger.faucet import FaucetPolicy
 from ledger.rpc.servicer import LedgerServicer, TreasuryServicer
 from ledger.rpc.subscriptions import EventHub, Listen, StreamLimits
 from ledger.service import LedgerService
@@ -52,6 +54,7 @@ def build_service(
     migrate: bool | None = None,
     pool_size: int = 16,
     db_timeout: float = DEFAULT_TIMEOUT,
+    faucet: FaucetPolicy | None = None,
 ) -> LedgerService:
     """Open the store (upgrading an embedded SQLite database on start) and pin the ledger id.
 
@@ -63,13 +66,20 @@ def build_service(
     store = Store(engine, timeout=db_timeout)
     with store.transaction() as tx:
         stored = tx.set_meta_once("ledger_id", ledger_id or f"btt-{uuid.uuid4().hex[:16]}")
+        # Seals faucet challenges; pinned so every process and restart accepts the same ones.
+        faucet_secret = tx.set_meta_once("faucet_secret", secrets.token_hex(32)) if faucet else ""
     if ledger_id and stored != ledger_id:
         raise ConfigError(
             f"this database belongs to ledger {stored!r}, not {ledger_id!r}: signatures are "
             "bound to the ledger id, so it cannot change"
         )
     return LedgerService(
-        store, ledger_id=stored, clock=clock or SystemClock(), challenge_window=challenge_window
+        store,
+        ledger_id=stored,
+        clock=clock or SystemClock(),
+        challenge_window=challenge_window,
+        faucet_policy=faucet,
+        faucet_secret=bytes.fromhex(faucet_secret),
     )
 
 

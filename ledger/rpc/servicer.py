@@ -35,6 +35,7 @@ from core.types import MAX_AMOUNT
 from core.wire import channel_status_from_pb
 from ledger.batch import BatchWriter, CloseOp, GroupCommit, Op, Outcome, SubmitStateOp, TransferOp
 from ledger.domain import Account, Channel
+from ledger.faucet import client_key
 from ledger.protocol import Refund, StateProof, check_id
 from ledger.rpc import convert
 from ledger.rpc.errors import exhausted_error, status_error, unavailable_error
@@ -531,6 +532,35 @@ class LedgerServicer(_Base, pb_grpc.LedgerServicer):
             account=request.account,
         )
         return pb.ListWithdrawalsResponse(withdrawals=[convert.withdrawal_to_pb(w) for w in ws])
+
+    @rpc
+    async def GetFaucetChallenge(
+        self, request: pb.FaucetChallengeRequest, context: Any
+    ) -> pb.FaucetChallenge:
+        token, c = await self.call(self.service.faucet_challenge, request.account)
+        policy = self.service.faucet_policy
+        assert policy is not None  # a challenge is only issued when the faucet is on
+        return pb.FaucetChallenge(
+            challenge=token,
+            difficulty_bits=c.difficulty_bits,
+            expires_at=c.expires_at,
+            amount=policy.amount,
+        )
+
+    @rpc
+    async def ClaimFaucet(
+        self, request: pb.ClaimFaucetRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ClaimFaucetResponse:
+        grant, account = await self.call(
+            self.service.claim_faucet,
+            request.account,
+            bytes(request.challenge),
+            request.solution,
+            client_key(context.peer()),
+        )
+        return pb.ClaimFaucetResponse(
+            account=convert.account_to_pb(account), amount=grant.amount, granted_at=grant.granted_at
+        )
 
 
 async def audit_response(base: _Base) -> pb.AuditResponse:

@@ -217,3 +217,15 @@ journal_totals = Table(
     Column("pending_net", JournalNet, nullable=False),
     Column("entries", BigInteger, nullable=False),
 )
+
+# The promotional faucet: one grant per account, counted per network address for rate limits.
+faucet_grants = Table(
+    "faucet_grants",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("challenge_digest", LargeBinary(32), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("granted_at", BigInteger, nullable=False),
+)
+Index("ix_faucet_grants_client_at", faucet_grants.c.client, faucet_grants.c.granted_at)

@@ -40,6 +40,7 @@ from core.database import DEFAULT_TIMEOUT, libpq_url
 from core.status import ChannelStatus, EventKind, SettleReason, WithdrawalStatus
 from core.types import Amount, ChannelId, Nonce, Timestamp
 from ledger.domain import Account, Channel, Event, Totals, Withdrawal
+from ledger.faucet import Grant
 from ledger.protocol import Movement, due_at
 from ledger.storage import schema as t
 from ledger.storage.deadline import deadline_for
@@ -808,6 +809,41 @@ class Tx:
             self.conn, t.withdrawals.c.amount, t.withdrawals.c.status == WithdrawalStatus.PAID.value
         )
         return credited - paid, credited
+
+    # ------------------------------------------------------------ faucet
+    def faucet_grant(self, account_id: str) -> Grant | None:
+        row = self.conn.execute(
+            select(t.faucet_grants).where(t.faucet_grants.c.account_id == account_id)
+        ).first()
+        if row is None:
+            return None
+        return Grant(
+            account=row.account_id,
+            amount=Amount(row.amount),
+            challenge_digest=bytes(row.challenge_digest),
+            client=row.client,
+            granted_at=Timestamp(row.granted_at),
+        )
+
+    def faucet_grants_since(self, client: str, since: Timestamp) -> int:
+        return int(
+            self.conn.execute(
+                select(func.count())
+                .select_from(t.faucet_grants)
+                .where(t.faucet_grants.c.client == client, t.faucet_grants.c.granted_at > since)
+            ).scalar_one()
+        )
+
+    def insert_faucet_grant(self, grant: Grant) -> None:
+        self.conn.execute(
+            insert(t.faucet_grants).values(
+                account_id=grant.account,
+                amount=grant.amount,
+                challenge_digest=grant.challenge_digest,
+                client=grant.client,
+                granted_at=grant.granted_at,
+            )
+        )
 
     # ------------------------------------------------------------ audit
     def totals(self, *, recount: bool = False) -> Totals:

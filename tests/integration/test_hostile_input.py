@@ -35,8 +35,10 @@ from client_sdk.torrent.paid import PaidSeeder, PaidSeederConfig
 from client_sdk.torrent.session import create_torrent, write_test_file
 from core.crypto import SigningKey
 from core.envelopes import sign
+from core.hashcash import satisfies
 from core.signing import derive_channel_id, signing_digest
 from core.types import MAX_AMOUNT
+from ledger.faucet import FaucetPolicy
 from tests.ledger_harness import LedgerHarness, running_ledger
 
 pytestmark = pytest.mark.timeout(240)
@@ -60,6 +62,9 @@ INTS: dict[int, tuple[int, ...]] = {
     F.TYPE_BOOL: (),
 }
 STRINGS = ("", "\x00", "T\x00" + "x" * 32, "é" * 3000)
+# The faucet is on and funded, at a difficulty no mutated solution meets by chance (2^-30 each).
+FAUCET_POOL = SigningKey.generate()
+FAUCET = FaucetPolicy(pool=FAUCET_POOL.address, amount=100, difficulty_bits=30)
 PAYLOAD_OF = {
     ("TransferRequest", "transfer"): "TransferPayload",
     ("OpenChannelRequest", "commitment"): "OpenChannelPayload",
@@ -280,6 +285,15 @@ def build_scene(h: LedgerHarness) -> Scene:
             ),
             metadata=h.treasury_metadata(),
         )
+        treasury.CreditDeposit(
+            pb.CreditDepositRequest(
+                txid=os.urandom(32).hex(),
+                account=FAUCET_POOL.address,
+                amount=1_000,
+                tron_from=FAUCET_POOL.address,
+            ),
+            metadata=h.treasury_metadata(),
+        )
         stub = pb_grpc.LedgerStub(ch)
         salt = 7
         cid = derive_channel_id(h.ledger_id, payer.address, payee.address, salt)
@@ -350,6 +364,13 @@ def ledger_bases(
     refund = sign(q, lid, pb.RefundPayload(channel_id=cid, expiry=s.expiry))
     token = h.treasury_metadata()
     none: tuple[tuple[str, str], ...] = ()
+    with grpc.insecure_channel(h.target) as ch:
+        challenge = pb_grpc.LedgerStub(ch).GetFaucetChallenge(
+            pb.FaucetChallengeRequest(account=q.address)
+        )
+    wrong = next(
+        n for n in range(100) if not satisfies(challenge.challenge, n, FAUCET.difficulty_bits)
+    )
     bases: dict[str, tuple[Message, tuple[tuple[str, str], ...]]] = {
         "GetInfo": (pb.GetInfoRequest(), none),
         "GetAccount": (pb.GetAccountRequest(account=p.address), none),
@@ -441,6 +462,11 @@ def ledger_bases(
             none,
         ),
         "ListAccountWithdrawals": (pb.ListAccountWithdrawalsRequest(account=p.address), none),
+        "GetFaucetChallenge": (pb.FaucetChallengeRequest(account=q.address), none),
+        "ClaimFaucet": (  # a genuine challenge, a solution short of its difficulty
+            pb.ClaimFaucetRequest(account=q.address, challenge=challenge.challenge, solution=wrong),
+            none,
+        ),
         "CreditDeposit": (
             pb.CreditDepositRequest(  # same deposit, other amount: a conflict
                 txid=s.deposit_txid, account=p.address, amount=999, tron_from=p.address
@@ -496,6 +522,7 @@ LEDGER_READS = {
     "Subscribe",
     "Audit",
     "ListAccountWithdrawals",
+    "GetFaucetChallenge",  # sealed, not stored: the snapshot shows nothing changed
     "ListWithdrawals",
     "ListPayouts",
     "ReleaseLease",  # a no-op for anyone but the holder
@@ -529,7 +556,7 @@ def test_ledger_and_treasury_refuse_hostile_input(
     db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    with running_ledger(db_url) as h:
+    with running_ledger(db_url, faucet=FAUCET) as h:
         scene = build_scene(h)
         before = snapshot(h)
         with grpc.insecure_channel(h.target) as channel:

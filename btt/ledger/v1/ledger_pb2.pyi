@@ -36,6 +36,7 @@ class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_KIND_WITHDRAWAL_REQUESTED: _ClassVar[EventKind]
     EVENT_KIND_WITHDRAWAL_PAID: _ClassVar[EventKind]
     EVENT_KIND_WITHDRAWAL_FAILED: _ClassVar[EventKind]
+    EVENT_KIND_FAUCET_GRANT: _ClassVar[EventKind]
 CHANNEL_STATUS_UNSPECIFIED: ChannelStatus
 CHANNEL_STATUS_OPEN: ChannelStatus
 CHANNEL_STATUS_CLOSING: ChannelStatus
@@ -57,6 +58,7 @@ EVENT_KIND_CREDIT: EventKind
 EVENT_KIND_WITHDRAWAL_REQUESTED: EventKind
 EVENT_KIND_WITHDRAWAL_PAID: EventKind
 EVENT_KIND_WITHDRAWAL_FAILED: EventKind
+EVENT_KIND_FAUCET_GRANT: EventKind
 
 class Signed(_message.Message):
     __slots__ = ("payload", "signature")
@@ -481,6 +483,44 @@ class SubmitBatchResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[BatchResult]
     def __init__(self, results: _Optional[_Iterable[_Union[BatchResult, _Mapping]]] = ...) -> None: ...
+
+class FaucetChallengeRequest(_message.Message):
+    __slots__ = ("account",)
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    account: str
+    def __init__(self, account: _Optional[str] = ...) -> None: ...
+
+class FaucetChallenge(_message.Message):
+    __slots__ = ("challenge", "difficulty_bits", "expires_at", "amount")
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    DIFFICULTY_BITS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    challenge: bytes
+    difficulty_bits: int
+    expires_at: int
+    amount: int
+    def __init__(self, challenge: _Optional[bytes] = ..., difficulty_bits: _Optional[int] = ..., expires_at: _Optional[int] = ..., amount: _Optional[int] = ...) -> None: ...
+
+class ClaimFaucetRequest(_message.Message):
+    __slots__ = ("account", "challenge", "solution")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    SOLUTION_FIELD_NUMBER: _ClassVar[int]
+    account: str
+    challenge: bytes
+    solution: int
+    def __init__(self, account: _Optional[str] = ..., challenge: _Optional[bytes] = ..., solution: _Optional[int] = ...) -> None: ...
+
+class ClaimFaucetResponse(_message.Message):
+    __slots__ = ("account", "amount", "granted_at")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_AT_FIELD_NUMBER: _ClassVar[int]
+    account: Account
+    amount: int
+    granted_at: int
+    def __init__(self, account: _Optional[_Union[Account, _Mapping]] = ..., amount: _Optional[int] = ..., granted_at: _Optional[int] = ...) -> None: ...
 
 class CreditDepositRequest(_message.Message):
     __slots__ = ("txid", "contract_index", "account", "amount", "tron_from")

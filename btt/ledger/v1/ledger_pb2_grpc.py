@@ -119,6 +119,16 @@ class LedgerStub:
                 request_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.SubmitBatchRequest.SerializeToString,
                 response_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.SubmitBatchResponse.FromString,
                 _registered_method=True)
+        self.GetFaucetChallenge = channel.unary_unary(
+                '/btt.ledger.v1.Ledger/GetFaucetChallenge',
+                request_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.FaucetChallengeRequest.SerializeToString,
+                response_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.FaucetChallenge.FromString,
+                _registered_method=True)
+        self.ClaimFaucet = channel.unary_unary(
+                '/btt.ledger.v1.Ledger/ClaimFaucet',
+                request_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ClaimFaucetRequest.SerializeToString,
+                response_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ClaimFaucetResponse.FromString,
+                _registered_method=True)
 
 
 class LedgerServicer:
@@ -226,6 +236,18 @@ class LedgerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetFaucetChallenge(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimFaucet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -313,6 +335,16 @@ def add_LedgerServicer_to_server(servicer, server):
                     servicer.SubmitBatch,
                     request_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.SubmitBatchRequest.FromString,
                     response_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.SubmitBatchResponse.SerializeToString,
+            ),
+            'GetFaucetChallenge': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFaucetChallenge,
+                    request_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.FaucetChallengeRequest.FromString,
+                    response_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.FaucetChallenge.SerializeToString,
+            ),
+            'ClaimFaucet': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimFaucet,
+                    request_deserializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ClaimFaucetRequest.FromString,
+                    response_serializer=btt_dot_ledger_dot_v1_dot_ledger__pb2.ClaimFaucetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -774,6 +806,60 @@ class Ledger:
             '/btt.ledger.v1.Ledger/SubmitBatch',
             btt_dot_ledger_dot_v1_dot_ledger__pb2.SubmitBatchRequest.SerializeToString,
             btt_dot_ledger_dot_v1_dot_ledger__pb2.SubmitBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFaucetChallenge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/btt.ledger.v1.Ledger/GetFaucetChallenge',
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.FaucetChallengeRequest.SerializeToString,
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.FaucetChallenge.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimFaucet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/btt.ledger.v1.Ledger/ClaimFaucet',
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.ClaimFaucetRequest.SerializeToString,
+            btt_dot_ledger_dot_v1_dot_ledger__pb2.ClaimFaucetResponse.FromString,
             options,
             channel_credentials,
             insecure,
