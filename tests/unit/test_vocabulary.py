@@ -46,6 +46,7 @@ def test_event_kinds_keep_their_stored_text() -> None:
         "withdrawal_requested",
         "withdrawal_paid",
         "withdrawal_failed",
+        "faucet_grant",
     ]
 
 
