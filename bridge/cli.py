@@ -20,6 +20,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 import functools
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -37,22 +38,26 @@ from bridge.config import (
     ConfigError,
     describe,
     load_config,
+    open_keystore,
     settings_in_force,
 )
 from bridge.devtools import deposit as send_deposit
-from bridge.devtools import devnode_issue_token
+from bridge.devtools import devnode_fund, devnode_issue_token
 from bridge.lease import LeaseHeld
 from bridge.ledger_link import LedgerLink, explain_unavailable
 from bridge.metrics import BridgeMetrics
 from bridge.payout import LeaseLost
+from bridge.preflight import Finding, Severity, check_hot_address
 from bridge.progress import Progress
 from bridge.reconcile import reconcile as reconcile_books
+from bridge.repeats import CollapseRepeats
 from bridge.runner import BridgeRunner, make_gateway, make_treasury
 from bridge.schema import DepositStatus, PayoutStatus
 from bridge.store import BridgeStore
-from bridge.tron import NodeUnavailable, TronError
+from bridge.tron import NodeUnavailable, TronError, TronGateway
 from client_sdk.ledger_client import LedgerClient, LedgerError, LedgerUnavailable
 from core.crypto import SigningKey, is_address
+from core.keystore import looks_like_keystore
 from core.wire import withdrawal_status_from_pb
 
 app = typer.Typer(
@@ -119,10 +124,19 @@ def _explain_ledger(exc: LedgerUnavailable) -> str:
 
 
 def _read_key(path: Path) -> SigningKey:
+    """A raw key file (64 hex characters) or a `btt wallet` keystore (password: BTT_PASSWORD,
+    else asked)."""
     try:
-        return SigningKey.from_hex(path.read_text())
+        text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
+    if looks_like_keystore(text):
+        password = os.environ.get("BTT_PASSWORD") or typer.prompt(
+            f"Password of {path}", hide_input=True
+        )
+        return open_keystore(path, password)
+    try:
+        return SigningKey.from_hex(text)
     except ValueError:
         raise ConfigError(f"key file {path} does not hold a 64-hex-character key") from None
 
@@ -206,6 +220,18 @@ def _serve_metrics(listen: tuple[str, int], metrics: BridgeMetrics) -> None:
         raise ConfigError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
 
 
+def _hot_address_findings(gateway: TronGateway, address: str, store: BridgeStore) -> list[Finding]:
+    config = _config()
+    return check_hot_address(
+        address=address,
+        token_id=config.require_token(),
+        trx_balance=gateway.trx_balance(address, solid=False),
+        token_balance=gateway.token_balance(address, config.require_token(), solid=False),
+        pending_withdrawals=sum(p.amount for p in store.payouts(PayoutStatus.OPEN)),
+        network=config.network,
+    )
+
+
 @app.command()
 @_friendly
 def run(
@@ -213,9 +239,15 @@ def run(
     metrics: Annotated[
         str | None, Opt(help="serve Prometheus metrics on HOST:PORT (not with --once)")
     ] = None,
+    skip_checks: Annotated[
+        bool,
+        Opt("--skip-checks", help="start without checking that the hot address can pay bandwidth"),
+    ] = False,
 ) -> None:
     """Watch deposits and pay withdrawals until SIGINT/SIGTERM (or one pass with --once),
-    showing progress: deposits seen and credited, payouts in flight; a summary at the end."""
+    showing progress: deposits seen and credited, payouts in flight; a summary at the end.
+
+    Starts by checking that the hot address can pay bandwidth (TRX) and holds the token."""
     config = _config()
     if metrics and once:
         raise ConfigError("--metrics serves a running bridge: not with --once")
@@ -227,6 +259,12 @@ def run(
     ) as runner:
         if listen is not None and served is not None:
             _serve_metrics(listen, served)
+        if not skip_checks:
+            findings = _hot_address_findings(runner.gateway, runner.address, runner.store)
+            for f in findings:
+                typer.secho(f"{f.severity.value.upper()}: {f}", err=True, fg="red", bold=True)
+            if any(f.severity is Severity.ERROR for f in findings):
+                raise typer.Exit(2)
         typer.echo(f"bridge {runner.address} token {config.token_id} on {config.endpoint}")
         sys.stdout.flush()
         if once:
@@ -340,6 +378,10 @@ def status(as_json: Annotated[bool, Opt("--json")] = False) -> None:
             "token_balance": balances.pop(token, 0),
             "other_tokens": balances,  # sent to the bridge, credited to nobody
             "trx_balance": gateway.trx_balance(address),
+            "warnings": [
+                {"severity": f.severity.value, "problem": f.problem, "remedy": f.remedy}
+                for f in _hot_address_findings(gateway, address, store)
+            ],
             "bindings": len(store.bindings()),
             "deposits_credited": len(store.deposits(DepositStatus.CREDITED)),
             "suspense": [
@@ -380,6 +422,8 @@ def status(as_json: Annotated[bool, Opt("--json")] = False) -> None:
         typer.echo(f"{key:20} {data[key]}")
     for other, amount in data["other_tokens"].items():
         typer.echo(f"other token {other:8} {amount} (not BTT: credited to nobody)")
+    for w in data["warnings"]:
+        typer.secho(f"{w['severity'].upper()}: {w['problem']}. {w['remedy']}", fg="red", bold=True)
     typer.echo(f"suspense ({len(data['suspense'])}):")
     for s in data["suspense"]:
         typer.echo(f"  {s['deposit']} {s['amount']} from {s['from']}: {s['reason']}")
@@ -489,6 +533,36 @@ def address(
     typer.echo(_read_key(key_file).address)
 
 
+@app.command()
+@_friendly
+def fund(
+    address: Annotated[str, typer.Argument(help="TRON address to fund")],
+    amount: Annotated[str, typer.Argument(help="whole TRX or tokens (100), or base units (5u)")],
+    trx: Annotated[bool, Opt("--trx", help="fund TRX (sun) instead of the token")] = False,
+) -> None:
+    """Devnode only: give an address TRX or the token (--token-id) out of thin air."""
+    config = _config()
+    if config.network != "devnode":
+        raise ConfigError("fund works on a devnode only; on a real network, send TRX or BTT")
+    if not is_address(address):
+        raise ConfigError(f"not a TRON address: {address!r}")
+    units = _units(amount)
+    devnode_fund(config.endpoint, address, units, None if trx else config.require_token())
+    what = "sun" if trx else f"units of token {config.token_id}"
+    typer.echo(f"funded {address} with {units} {what}")
+
+
+def _units(text: str) -> int:
+    """'100' -> 100 * 10**6 (TRX and BTT both have 6 decimals); '5u' -> 5 base units."""
+    raw = text.strip()
+    value = int(raw[:-1]) if raw.endswith("u") and raw[:-1].isdigit() else None
+    if value is None and raw.isdigit():
+        value = int(raw) * 1_000_000
+    if value is None or value <= 0:
+        raise ConfigError(f"invalid amount {text!r}: whole units (100) or base units (5u)")
+    return value
+
+
 @app.command("issue-token")
 @_friendly
 def issue_token(
@@ -512,6 +586,8 @@ def issue_token(
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(CollapseRepeats())  # a persisting problem: once, then a count
     try:
         app()
     except KeyboardInterrupt:

@@ -17,12 +17,13 @@ from pydantic_settings import (
 
 from bridge.tron.gateway import NILE_ENDPOINT
 from core.crypto import SigningKey, is_address
+from core.keystore import Wallet, WalletError, looks_like_keystore
 
 DEFAULT_DB = f"sqlite:///{Path.home() / '.btt' / 'bridge.db'}"
 ENV_PREFIX = "BTT_BRIDGE_"
 HOT_KEY_ENV = "BTT_BRIDGE_HOT_KEY"
 # Secret values never come from a flag (`ps` shows flags): their *_file settings do.
-SECRET_VALUES = frozenset({"api_key", "treasury_token", "hot_key"})
+SECRET_VALUES = frozenset({"api_key", "treasury_token", "hot_key", "hot_key_password"})
 
 
 class ConfigError(ValueError):
@@ -75,6 +76,11 @@ class BridgeConfig(BaseSettings):
     )
     hot_key: SecretStr | None = Field(
         default=None, description="the hot key, hex (secret: environment or file only)"
+    )
+    hot_key_password: SecretStr | None = Field(
+        default=None,
+        description="password of --hot-key-file when it is a wallet keystore (secret: "
+        "environment only)",
     )
     bridge_address: str = Field(
         default="", description="the bridge's TRON address, for commands run without its key"
@@ -169,12 +175,20 @@ class BridgeConfig(BaseSettings):
         return self.token_id
 
     def load_hot_key(self) -> SigningKey:
-        """The bridge's signing key, from a file (hex) or BTT_BRIDGE_HOT_KEY. Never printed."""
+        """The bridge's signing key, from a file (hex, or a wallet keystore opened with
+        BTT_BRIDGE_HOT_KEY_PASSWORD) or BTT_BRIDGE_HOT_KEY. Never printed."""
         if self.hot_key_file is not None:
             try:
                 text = self.hot_key_file.read_text()
             except OSError as exc:
                 raise ConfigError(f"cannot read hot key file {self.hot_key_file}") from exc
+            if looks_like_keystore(text):
+                if self.hot_key_password is None:
+                    raise ConfigError(
+                        f"{self.hot_key_file} is a wallet keystore: set its password in "
+                        "BTT_BRIDGE_HOT_KEY_PASSWORD"
+                    )
+                return open_keystore(self.hot_key_file, self.hot_key_password.get_secret_value())
         elif self.hot_key is not None:
             text = self.hot_key.get_secret_value()
         else:
@@ -285,6 +299,13 @@ def settings_in_force(config: BridgeConfig, flags: dict[str, Any]) -> list[dict[
             source = "default"
         rows.append({"setting": name, "value": value, "source": source})
     return rows
+
+
+def open_keystore(path: Path, password: str) -> SigningKey:
+    try:
+        return Wallet.load(path, password).signing_key
+    except WalletError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_config(**flags: Any) -> BridgeConfig:

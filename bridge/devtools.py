@@ -7,8 +7,8 @@ from typing import Any
 import requests
 
 from bridge.tron import NodeUnavailable, TronError, TronGateway
-from bridge.watcher import MEMO_PREFIX
 from core.crypto import SigningKey
+from core.memo import deposit_memo
 
 
 def _admin(node_url: str, path: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -39,8 +39,8 @@ def devnode_fund(node_url: str, address: str, amount: int, token_id: str | None 
     _admin(node_url, "fund", payload)
 
 
-def deposit_memo(account: str) -> bytes:
-    return MEMO_PREFIX + account.encode()
+def devnode_produce(node_url: str, count: int = 1) -> int:
+    return int(_admin(node_url, "produce", {"count": count})["head"])
 
 
 def deposit(

@@ -31,9 +31,9 @@ from bridge.tron import TokenTransfer, TronGateway
 from client_sdk.ledger_client import LedgerRejected
 from client_sdk.treasury_client import TreasuryClient
 from core.crypto import is_address
+from core.memo import MEMO_PREFIX
 
 log = logging.getLogger("bridge.watcher")
-MEMO_PREFIX = b"btt:"
 
 
 @dataclass

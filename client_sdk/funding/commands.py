@@ -1,4 +1,4 @@
-"""`btt faucet` (and `btt deposit`): put BTT on your ledger account.
+"""`btt faucet` and `btt deposit`: put BTT on your ledger account.
 
 Registered on the `btt` app by `client_sdk.cli.register_commands`; global options (--ledger,
 --wallet, --password, --home, --json) come from the `btt` callback.
@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from btt.ledger.v1 import ledger_pb2 as pb
-from client_sdk.cli import check_address, format_btt, handled, state
+from client_sdk.cli import CliError, check_address, format_btt, handled, parse_amount, state
+from client_sdk.funding import deposit
 from client_sdk.funding.faucet import claim_grant
 
 
@@ -69,5 +70,69 @@ def faucet(
     )
 
 
+def deposit_command(
+    ctx: typer.Context,
+    amount: Annotated[str, typer.Argument(help="1.5 (BTT) or 1500000u (base units).")],
+    node: Annotated[
+        str, typer.Option("--node", envvar="BTT_BRIDGE_NODE_URL", help="TRON node HTTP API.")
+    ] = "http://127.0.0.1:8090",
+    bridge_address: Annotated[
+        str,
+        typer.Option(
+            "--bridge-address", envvar="BTT_BRIDGE_BRIDGE_ADDRESS", help="The bridge's address."
+        ),
+    ] = "",
+    token_id: Annotated[
+        str, typer.Option("--token-id", envvar="BTT_BRIDGE_TOKEN_ID", help="TRC-10 BTT token id.")
+    ] = "",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the credit.")] = 600.0,
+) -> None:
+    """Send TRC-10 BTT from your wallet's TRON address to the bridge and wait for the credit."""
+    s = state(ctx)
+    units = parse_amount(amount)
+    if not bridge_address:
+        raise CliError(
+            "the bridge's address is not set (--bridge-address or BTT_BRIDGE_BRIDGE_ADDRESS)"
+        )
+    check_address(bridge_address, "bridge address")
+    if not token_id.isdigit():
+        raise CliError("the BTT token id is not set (--token-id or BTT_BRIDGE_TOKEN_ID)")
+    key = s.wallet().signing_key
+    target = deposit.Bridge(node, bridge_address, token_id)
+    err = Console(stderr=True, highlight=False)
+    with s.client() as client:
+        before = client.balance()
+        try:
+            txid = deposit.send(target, key, units)
+        except deposit.DepositError as exc:
+            raise CliError(str(exc)) from None
+        with err.status(f"deposit {txid[:16]}... sent", spinner="dots") as status:
+
+            def show(p: deposit.DepositProgress) -> None:
+                if not s.json:
+                    status.update(f"deposit {txid[:16]}...: {p.describe()}")
+
+            try:
+                done = deposit.follow(
+                    target,
+                    txid,
+                    client,
+                    key.address,
+                    before + units,
+                    on_progress=show,
+                    timeout=timeout,
+                )
+            except deposit.DepositError as exc:
+                raise CliError(str(exc)) from None
+    s.emit(
+        {"txid": txid, "amount": units, "block": done.block, "balance": done.balance},
+        lambda c: c.print(
+            f"deposited {format_btt(units)} in block {done.block} (tx {txid}); "
+            f"balance {format_btt(done.balance)}"
+        ),
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command()(handled(faucet))
+    app.command("deposit")(handled(deposit_command))
