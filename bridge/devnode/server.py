@@ -576,10 +576,19 @@ def running_devnode(
     block_interval: float = 0.1,
     solid_depth: int = 2,
     config: ChainConfig | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
 ) -> Iterator[DevNode]:
     """A devnode serving from a background thread for the duration of the block."""
     loop = asyncio.new_event_loop()
-    node = DevNode(data_dir, block_interval=block_interval, solid_depth=solid_depth, config=config)
+    node = DevNode(
+        data_dir,
+        host=host,
+        port=port,
+        block_interval=block_interval,
+        solid_depth=solid_depth,
+        config=config,
+    )
     thread = threading.Thread(target=loop.run_forever, name="devnode", daemon=True)
     thread.start()
 
