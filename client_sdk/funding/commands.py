@@ -14,8 +14,6 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from client_sdk.cli import CliError, check_address, format_btt, handled, parse_amount, state
-from client_sdk.funding import deposit
-from client_sdk.funding.faucet import claim_grant
 
 
 def faucet(
@@ -25,6 +23,8 @@ def faucet(
     ] = None,
 ) -> None:
     """Claim the promotional grant: solves the ledger's proof of work (once per account)."""
+    from client_sdk.funding.faucet import claim_grant  # here: keeps `btt` quick to start
+
     s = state(ctx)
     if account is not None:
         check_address(account, "account")
@@ -88,6 +88,8 @@ def deposit_command(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the credit.")] = 600.0,
 ) -> None:
     """Send TRC-10 BTT from your wallet's TRON address to the bridge and wait for the credit."""
+    from client_sdk.funding import deposit  # here: keeps `btt` quick to start
+
     s = state(ctx)
     units = parse_amount(amount)
     if not bridge_address:
