@@ -108,29 +108,32 @@ def deposit_command(
             txid = deposit.send(target, key, units)
         except deposit.DepositError as exc:
             raise CliError(str(exc)) from None
-        with err.status(f"deposit {txid[:16]}... sent", spinner="dots") as status:
+        # A spinner on a terminal; in a log or a pipe, one line per change.
+        spinner = err.status(f"deposit {txid[:16]}... sent", spinner="dots")
 
-            def show(p: deposit.DepositProgress) -> None:
-                if not s.json:
-                    status.update(f"deposit {txid[:16]}...: {p.describe()}")
+        def show(p: deposit.DepositProgress) -> None:
+            line = f"deposit {txid[:16]}...: {p.describe()}"
+            if err.is_terminal:
+                spinner.update(line)
+            elif not s.json:
+                err.print(line, markup=False, soft_wrap=True)
 
-            try:
-                done = deposit.follow(
-                    target,
-                    txid,
-                    client,
-                    key.address,
-                    before + units,
-                    on_progress=show,
-                    timeout=timeout,
-                )
-            except deposit.DepositError as exc:
-                raise CliError(str(exc)) from None
+        if err.is_terminal and not s.json:
+            spinner.start()
+        try:
+            done = deposit.follow(
+                target, txid, client, key.address, before + units, on_progress=show, timeout=timeout
+            )
+        except deposit.DepositError as exc:
+            raise CliError(str(exc)) from None
+        finally:
+            spinner.stop()
     s.emit(
         {"txid": txid, "amount": units, "block": done.block, "balance": done.balance},
         lambda c: c.print(
             f"deposited {format_btt(units)} in block {done.block} (tx {txid}); "
-            f"balance {format_btt(done.balance)}"
+            f"balance {format_btt(done.balance)}",
+            soft_wrap=True,
         ),
     )
 
