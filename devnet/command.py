@@ -47,7 +47,11 @@ def register_devnet(app: typer.Typer) -> None:
     def devnet(
         ctx: typer.Context,
         node_listen: Annotated[
-            str, typer.Option(help="TRON devnode HOST:PORT (btt-bridge's default node URL)")
+            str,
+            typer.Option(
+                envvar="BTT_DEVNET_NODE_LISTEN",
+                help="TRON devnode HOST:PORT (btt-bridge's default node URL)",
+            ),
         ] = "127.0.0.1:8090",
         block_interval: Annotated[float, typer.Option(min=0.05, help="seconds per block")] = 0.5,
         solid_depth: Annotated[int, typer.Option(min=1, help="blocks until solid")] = 19,

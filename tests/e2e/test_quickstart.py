@@ -1,12 +1,19 @@
-"""The README's quick start, as a new user types it: `btt devnet`, then a funded account from the
-faucet, a transfer, a channel payment (a paid download), a deposit from the wallet and a
-withdrawal; then the devnet stops on SIGTERM and a restart continues. Every step is a process."""
+"""The README's quick start, run as written: its bash blocks are read from README.md and typed
+into a real shell one command at a time, while `btt devnet` runs beside it as its own process.
+
+What the test changes, and why: `pip install -e .` is left out (./scripts/test has just made that
+install), the fixed ports (the ledger's, the TRON node's, the seeder's) become free ones so that
+parallel runs don't collide, and `<alice's address>` / `<bob's address>` become the addresses
+that `btt wallet new` printed, as a reader would type them. Then it checks the outcome with
+parties of its own: tronpy reads the payout on chain, and the devnet restarts where it stopped.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -19,12 +26,10 @@ import pytest
 from tronpy import Tron
 from tronpy.providers import HTTPProvider
 
-from client_sdk.torrent.session import sha256_file, write_test_file
-
 ROOT = Path(__file__).resolve().parents[2]
-BTT = [sys.executable, "-c", "from devnet.cli import main; main()"]
-BRIDGE = [sys.executable, "-c", "from bridge.cli import main; main()"]
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
+README = ROOT / "README.md"
+BIN = Path(sys.executable).parent  # where the install put btt, btt-ledger and btt-bridge
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -33,189 +38,191 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-class Devnet:
-    """`btt devnet` as a background process; its stdout lines are read on a thread."""
+def quick_start() -> list[list[str]]:
+    """The commands of each bash block under "## Quick start" (continuations joined, comment
+    lines dropped; comments after a command stay, the shell ignores them)."""
+    section = README.read_text().split("\n## Quick start\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    return [
+        [line for line in block.replace("\\\n", " ").splitlines() if line.split("#")[0].strip()]
+        for block in blocks
+    ]
 
-    def __init__(self, home: Path, ledger: str, node: str) -> None:
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.proc = subprocess.Popen(
-            [
-                *BTT,
-                "--home",
-                str(home),
-                "--ledger",
-                ledger,
-                "devnet",
-                "--node-listen",
-                node,
-                "--block-interval",
-                "0.2",
-                "--solid-depth",
-                "3",
-                "--faucet-difficulty",
-                "10",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+
+def command_only(line: str) -> str:
+    return line.split(" #")[0].strip()
+
+
+class Lines:
+    """A process's merged output, read on a thread, waited on for a text."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.queue: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
-        self.output: list[str] = []
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            self.lines.put(line)
+            self.queue.put(line)
 
-    def wait_for(self, text: str, timeout: float = 120) -> None:
+    def wait_for(self, pattern: str, timeout: float = 180) -> re.Match[str]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                line = self.lines.get(timeout=0.5)
+                line = self.queue.get(timeout=0.5)
             except queue.Empty:
-                assert self.proc.poll() is None, "".join(self.output)
+                assert self.proc.poll() is None, "".join(self.seen)
                 continue
-            self.output.append(line)
-            if text in line:
-                return
-        raise AssertionError(f"no {text!r} in:\n{''.join(self.output)}")
+            self.seen.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found
+        raise AssertionError(f"no {pattern!r} in:\n{''.join(self.seen)}")
 
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=60)
-        time.sleep(0.2)
-        while not self.lines.empty():
-            self.output.append(self.lines.get())
-        return code
+    def text(self) -> str:
+        while not self.queue.empty():
+            self.seen.append(self.queue.get())
+        return "".join(self.seen)
 
 
-def test_quick_start(tmp_path: Path) -> None:
-    ledger, node = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-    devnet_home = tmp_path / "devnet-home"
-    net = Devnet(devnet_home, ledger, node)
+class Shell:
+    """One bash, typed into like a terminal; each command's output and exit code come back."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.proc = subprocess.Popen(
+            ["bash", "--noprofile", "--norc"],
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        self.out = Lines(self.proc)
+        self.count = 0
+
+    def type(self, line: str, timeout: float = 180) -> tuple[int, str]:
+        self.count += 1
+        marker = f"__done_{self.count}__"
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{line}\necho {marker}=$?\n")
+        self.proc.stdin.flush()
+        start = len(self.out.seen)
+        code = int(self.out.wait_for(rf"{marker}=(\d+)", timeout).group(1))
+        return code, "".join(self.out.seen[start:-1])
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def start_devnet(command: str, env: dict[str, str], cwd: Path) -> Lines:
+    proc = subprocess.Popen(
+        command.split(),
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return Lines(proc)
+
+
+def stop(lines: Lines) -> int:
+    lines.proc.send_signal(signal.SIGTERM)
+    return lines.proc.wait(timeout=60)
+
+
+def test_the_readme_quick_start_as_written(tmp_path: Path) -> None:
+    install, rest = quick_start()[0], quick_start()[1:]
+    assert [command_only(c) for c in install] == ["pip install -e .", "btt devnet"]
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BTT_", "PYTHON", "VIRTUAL"))}
+    env.update(
+        HOME=str(home),
+        PATH=f"{BIN}:{env.get('PATH', '')}",
+        BTT_LEDGER=f"127.0.0.1:{free_port()}",
+        BTT_DEVNET_NODE_LISTEN=f"127.0.0.1:{free_port()}",
+        BTT_PASSWORD="correct horse",
+    )
+    ports = {
+        "127.0.0.2:6881": f"127.0.0.2:{free_port('127.0.0.2')}",
+        "50061": str(free_port("127.0.0.2")),
+    }
+    began = time.monotonic()
+    devnet = start_devnet(command_only(install[1]), env, work)
+    shell = Shell(env, work)
+    addresses: dict[str, str] = {}
     try:
-        net.wait_for("devnet ready")
-        env_file = devnet_home / "devnet" / "env"
+        devnet.wait_for("devnet ready")
+        ready = time.monotonic() - began
+        for block in rest:
+            for line in block:
+                for fixed, free in ports.items():
+                    line = line.replace(fixed, free)
+                for who, address in addresses.items():
+                    line = line.replace(f"<{who}'s address>", address)
+                assert "<" not in command_only(line), f"unknown placeholder in {line!r}"
+                code, out = shell.type(line)
+                assert code == 0 and "Traceback" not in out, f"{line}\n{out}"
+                if "wallet new" in line:
+                    who = "bob" if ".btt-bob" in line else "alice"
+                    addresses[who] = re.findall(r"address (T\w{33})", out)[-1]
+                if line.rstrip().endswith("&"):  # the seeder: wait for what it prints
+                    shell.out.wait_for(r"download with --paid-peer")
+        walked = time.monotonic() - began
+
+        # What the steps did, checked from outside: the payout on chain (tronpy), the books.
         exported = dict(
             line.removeprefix("export ").split("=", 1)
-            for line in env_file.read_text().split("\n")
-            if line
+            for line in (home / ".btt" / "devnet" / "env").read_text().splitlines()
         )
-        assert exported["BTT_LEDGER"] == ledger
-        base = {**os.environ, **exported, "BTT_PASSWORD": "correct horse"}
-
-        def run(cmd: list[str], who: str, *args: str, timeout: float = 120) -> str:
-            env = {**base, "BTT_HOME": str(tmp_path / who)}
-            done = subprocess.run(
-                [*cmd, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
-            )
-            assert done.returncode == 0, f"{args}: {done.stdout}{done.stderr}"
-            assert "Traceback" not in done.stderr
-            return done.stdout
-
-        def btt(who: str, *args: str, timeout: float = 120) -> dict:  # type: ignore[type-arg]
-            return json.loads(run(BTT, who, "--json", *args, timeout=timeout))  # type: ignore[no-any-return]
-
-        alice = btt("alice", "wallet", "new")["address"]
-        bob = btt("bob", "wallet", "new")["address"]
-        # A funded account from the faucet; a second claim is refused.
-        assert btt("alice", "faucet")["balance"] == 10_000_000
-        again = subprocess.run(
-            [*BTT, "faucet"],
-            env={**base, "BTT_HOME": str(tmp_path / "alice")},
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert again.returncode == 1 and "FAUCET_ALREADY_CLAIMED" in again.stderr
-        # A transfer.
-        assert btt("alice", "transfer", bob, "1")["balance"] == 9_000_000
-        assert btt("bob", "balance")["balance"] == 1_000_000
-
-        # A channel payment: bob seeds a file, alice's download pays him per piece.
-        content = tmp_path / "share" / "film.bin"
-        digest = write_test_file(content, 2 * 1024 * 1024)
-        seed = subprocess.Popen(
-            [
-                *BTT,
-                "--json",
-                "seed",
-                str(content),
-                "--listen",
-                f"127.0.0.61:{free_port('127.0.0.61')}",
-                "--payee-port",
-                str(free_port("127.0.0.61")),
-                "--reserve",
-                "100u",
-                "--choke-interval",
-                "1",
-            ],
-            env={**base, "BTT_HOME": str(tmp_path / "bob")},
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert seed.stdout is not None
-            paid_peer = json.loads(seed.stdout.readline())["paid_peer"]
-            torrent = tmp_path / "bob" / "torrents" / "film.bin.torrent"
-            got = btt(
-                "alice",
-                "download",
-                str(torrent),
-                "--budget",
-                "1",
-                "--listen",
-                "127.0.0.62:0",
-                "--paid-peer",
-                paid_peer,
-                "--rate",
-                "500u",
-                "--out",
-                str(tmp_path / "downloads"),
-            )
-        finally:
-            seed.send_signal(signal.SIGTERM)  # the seeder closes its channels on the way out
-            seed.wait(timeout=60)
-        assert got["complete"] and got["spent"] > 0
-        assert sha256_file(tmp_path / "downloads" / "film.bin") == digest
-        assert btt("bob", "balance")["balance"] == 1_000_000 + got["spent"]
-
-        # A deposit from the wallet's own TRON key (TRX for bandwidth and tokens from the devnode).
-        run(BRIDGE, "alice", "fund", alice, "10", "--trx")
-        run(BRIDGE, "alice", "fund", alice, "5")
-        before = btt("alice", "balance")["balance"]
-        deposited = btt("alice", "deposit", "5")
-        assert deposited["balance"] == before + 5_000_000 and deposited["block"] > 0
-
-        # A withdrawal, paid on chain by the bridge.
-        assert btt("alice", "withdraw", alice, "3")["status"] == "pending"
         tron = Tron(HTTPProvider(exported["BTT_BRIDGE_NODE_URL"]))
-        token_id = int(exported["BTT_BRIDGE_TOKEN_ID"])
-        deadline = time.monotonic() + 60
-        while tron.get_account_asset_balance(alice, token_id) != 3_000_000:
-            assert time.monotonic() < deadline, "withdrawal not paid on chain"
-            time.sleep(0.3)
-        status = json.loads(run(BRIDGE, "alice", "status", "--json"))
-        assert status["warnings"] == []
+        token = int(exported["BTT_BRIDGE_TOKEN_ID"])
+        deadline = time.monotonic() + 120
+        while tron.get_account_asset_balance(addresses["alice"], token) != 3_000_000:
+            assert time.monotonic() < deadline, "the withdrawal was not paid on chain"
+            time.sleep(0.5)
+        downloaded = home / "Downloads" / "film.bin"
+        assert downloaded.read_bytes() == (work / "film.bin").read_bytes()
+        # The seeder closes its channels when stopped: bob is paid then.
+        assert shell.type("kill %1 && wait %1")[0] == 0
+        balances = {
+            who: json.loads(shell.type(f"BTT_HOME=~/.btt-{who} btt --json balance")[1])["balance"]
+            for who in ("alice", "bob")
+        }
+        earned = balances["bob"] - 1_000_000  # what alice's download paid bob
+        assert earned > 0, shell.out.text()
+        # 10 from the faucet - 1 transferred - what the download paid + 5 deposited - 3 withdrawn
+        assert balances["alice"] == 11_000_000 - earned
+        again_code, again = shell.type("btt faucet")
+        assert again_code == 1 and "FAUCET_ALREADY_CLAIMED" in again
     finally:
-        code = net.stop()
-    assert code == 0, "".join(net.output)
-    assert any("devnet stopped" in line for line in net.output)
+        shell.close()
+        code = stop(devnet)
+    assert code == 0, devnet.text()
+    assert "devnet stopped" in devnet.text()
 
     # A restart continues: same token, same balances, the pool is not funded twice.
-    again_net = Devnet(devnet_home, ledger, node)
+    restarted = start_devnet(command_only(install[1]), env, work)
     try:
-        again_net.wait_for("devnet ready")
-        text = "".join(again_net.output)
-        assert "issued TRC-10 token" not in text and "faucet pool" in text and "holds" in text
-        env = {**base, "BTT_HOME": str(tmp_path / "alice")}
+        restarted.wait_for("devnet ready")
+        text = restarted.text()
+        assert "issued TRC-10 token" not in text and "faucet pool" in text
         balance = subprocess.run(
-            [*BTT, "--json", "balance"], env=env, cwd=ROOT, capture_output=True, text=True
+            ["btt", "--json", "balance"],
+            env={**env, "BTT_HOME": str(home / ".btt-alice")},
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
-        assert json.loads(balance.stdout)["balance"] == before + 5_000_000 - 3_000_000
+        assert json.loads(balance.stdout)["balance"] == balances["alice"]
     finally:
-        assert again_net.stop() == 0
+        assert stop(restarted) == 0
+    print(f"quick start: devnet ready after {ready:.1f} s, every step done after {walked:.1f} s")
