@@ -170,6 +170,7 @@ def settings(
     db: Annotated[str | None, Opt(help=_h("db"))] = None,
     token_id: Annotated[str | None, Opt(help=_h("token_id"))] = None,
     hot_key_file: Annotated[Path | None, Opt(help=_h("hot_key_file"))] = None,
+    hot_key_password_file: Annotated[Path | None, Opt(help=_h("hot_key_password_file"))] = None,
     bridge_address: Annotated[str | None, Opt(help=_h("bridge_address"))] = None,
     start_block: Annotated[int | None, Opt(help=_h("start_block"))] = None,
     scan_batch: Annotated[int | None, Opt(help=_h("scan_batch"))] = None,
@@ -259,7 +260,13 @@ def run(
     ) as runner:
         if listen is not None and served is not None:
             _serve_metrics(listen, served)
-        if not skip_checks:
+        if not once:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: runner.request_stop())
+            # Fail fast on what the operator must mend (node or ledger unreachable, TLS
+            # mismatch, a wrong token); only a lease held by another bridge is waited for.
+            runner.check_links()
+        if not skip_checks:  # then whether the hot address can pay
             findings = _hot_address_findings(runner.gateway, runner.address, runner.store)
             for f in findings:
                 typer.secho(f"{f.severity.value.upper()}: {f}", err=True, fg="red", bold=True)
@@ -271,11 +278,6 @@ def run(
             progress.on_pass(runner.run_once())
             progress.summary()
             return
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: runner.request_stop())
-        # Fail fast on what the operator must mend (node or ledger unreachable, TLS mismatch, a
-        # wrong token); only a lease held by another bridge is waited for.
-        runner.check_links()
         runner.run_forever()
         progress.summary()
 

@@ -80,7 +80,10 @@ class BridgeConfig(BaseSettings):
     hot_key_password: SecretStr | None = Field(
         default=None,
         description="password of --hot-key-file when it is a wallet keystore (secret: "
-        "environment only)",
+        "environment or file only)",
+    )
+    hot_key_password_file: Path | None = Field(
+        default=None, description="file holding the password of a keystore --hot-key-file"
     )
     bridge_address: str = Field(
         default="", description="the bridge's TRON address, for commands run without its key"
@@ -176,19 +179,21 @@ class BridgeConfig(BaseSettings):
 
     def load_hot_key(self) -> SigningKey:
         """The bridge's signing key, from a file (hex, or a wallet keystore opened with
-        BTT_BRIDGE_HOT_KEY_PASSWORD) or BTT_BRIDGE_HOT_KEY. Never printed."""
+        BTT_BRIDGE_HOT_KEY_PASSWORD or --hot-key-password-file) or BTT_BRIDGE_HOT_KEY. Never
+        printed."""
         if self.hot_key_file is not None:
             try:
                 text = self.hot_key_file.read_text()
             except OSError as exc:
                 raise ConfigError(f"cannot read hot key file {self.hot_key_file}") from exc
             if looks_like_keystore(text):
-                if self.hot_key_password is None:
-                    raise ConfigError(
-                        f"{self.hot_key_file} is a wallet keystore: set its password in "
-                        "BTT_BRIDGE_HOT_KEY_PASSWORD"
-                    )
-                return open_keystore(self.hot_key_file, self.hot_key_password.get_secret_value())
+                password = _secret(
+                    self.hot_key_password,
+                    self.hot_key_password_file,
+                    f"{self.hot_key_file} is a wallet keystore: set its password in "
+                    "BTT_BRIDGE_HOT_KEY_PASSWORD",
+                )
+                return open_keystore(self.hot_key_file, password)
         elif self.hot_key is not None:
             text = self.hot_key.get_secret_value()
         else:
