@@ -188,7 +188,8 @@ class BidAnnouncer:
             wait = max(0.0, min(upcoming, default=now + 60.0) - self._clock())
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(wait, 60.0))
+                async with asyncio.timeout(min(wait, 60.0)):  # wait_for (3.11) can eat a cancel
+                    await self._wake.wait()
 
     async def _once(self, t: _Torrent, url: str, due: _Due) -> None:
         try:

@@ -243,7 +243,10 @@ class EventHub:
         pause = 0.05
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), self.tick)
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel that
+                # arrives as the wait ends, and the pump then outlives stop().
+                async with asyncio.timeout(self.tick):
+                    await self._wake.wait()
             except TimeoutError:
                 self._to_number = True  # events of a process that died before numbering them
             self._wake.clear()
