@@ -63,7 +63,11 @@ def test_a_running_bridge_exports_and_shows_what_an_operator_watches(
             time.sleep(0.05)
         node.produce_blocks(3)
         metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        while metrics.get(("btt_bridge_payouts", (("state", "paid"),))) != 1:
+        # The scan catches up once blocks stop coming: wait for that too, not for a lucky scrape.
+        while (
+            metrics.get(("btt_bridge_payouts", (("state", "paid"),))) != 1
+            or metrics.get(("btt_bridge_scan_lag_blocks", ()), 99) > 3
+        ):
             assert time.monotonic() < deadline
             time.sleep(0.1)
             metrics = scrape(url)
