@@ -23,7 +23,7 @@ from core.types import Nonce, Timestamp
 from ledger.domain import Channel
 from ledger.protocol import Movement
 from ledger.storage import schema as t
-from ledger.storage.store import Tx, _channel_values, _insert_ignore, journal_nets
+from ledger.storage.store import Tx, _channel_values, _insert_ignore, event_row, journal_nets
 
 _SET_BALANCE_AND_NONCE = (
     update(t.accounts)
@@ -174,18 +174,15 @@ class BulkWrites:
         amount: int = 0,
         reference: str = "",
     ) -> None:
-        if not 1 <= len(accounts) <= 2:
-            raise ValueError("an event concerns one or two accounts")
         self.events.append(
-            {
-                "at": at,
-                "kind": kind.value,
-                "account_a": accounts[0],
-                "account_b": accounts[1] if len(accounts) > 1 else None,
-                "channel_id": channel_id,
-                "amount": amount,
-                "reference": reference,
-            }
+            event_row(
+                kind,
+                at=at,
+                accounts=accounts,
+                channel_id=channel_id,
+                amount=amount,
+                reference=reference,
+            )
         )
 
     def record_request(self, digest: bytes, kind: str, reply: str, at: Timestamp) -> None:

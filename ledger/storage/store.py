@@ -428,6 +428,29 @@ class JournalIds:
             return taken
 
 
+def event_row(
+    kind: EventKind,
+    *,
+    at: Timestamp,
+    accounts: Sequence[str],
+    channel_id: bytes | None = None,
+    amount: int = 0,
+    reference: str = "",
+) -> dict[str, object]:
+    """The events table's row for one event (written singly by Tx, in bulk by batches)."""
+    if not 1 <= len(accounts) <= 2:
+        raise ValueError("an event concerns one or two accounts")
+    return {
+        "at": at,
+        "kind": kind.value,
+        "account_a": accounts[0],
+        "account_b": accounts[1] if len(accounts) > 1 else None,
+        "channel_id": channel_id,
+        "amount": amount,
+        "reference": reference,
+    }
+
+
 class Tx:
     """Reads and writes inside one transaction."""
 
@@ -604,17 +627,14 @@ class Tx:
         amount: int = 0,
         reference: str = "",
     ) -> None:
-        if not 1 <= len(accounts) <= 2:
-            raise ValueError("an event concerns one or two accounts")
-        values = {
-            "at": at,
-            "kind": kind.value,
-            "account_a": accounts[0],
-            "account_b": accounts[1] if len(accounts) > 1 else None,
-            "channel_id": channel_id,
-            "amount": amount,
-            "reference": reference,
-        }
+        values = event_row(
+            kind,
+            at=at,
+            accounts=accounts,
+            channel_id=channel_id,
+            amount=amount,
+            reference=reference,
+        )
         numbered = self.conn.dialect.name == "sqlite"  # one writer: commit order is insert order
         self.conn.execute(_INSERT_EVENT_NUMBERED if numbered else _INSERT_EVENT, values)
         self.wrote_events = True
