@@ -129,6 +129,31 @@ class QuietLog:
         self.logger.warning(message, extra={**fields, "suppressed": held})
 
 
+class ClientLeftFilter(logging.Filter):
+    """gRPC core logs an ERROR with a traceback when a reply cannot be sent because the client
+    already left (cancelled, or its deadline passed while the servicer worked). That is the
+    client's business, not a server fault: one DEBUG line without the traceback instead."""
+
+    MARK = "ExecuteBatchError raised in core by servicer method"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.MARK not in message:
+            return True
+        method = message.rsplit("[", 1)[-1].rstrip("]")
+        record.msg, record.args = "reply not delivered: the client left (%s)", (method,)
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger("btt.rpc").isEnabledFor(logging.DEBUG)
+
+
+def quiet_client_departures() -> None:
+    """Install ClientLeftFilter on gRPC's server logger, once."""
+    grpc_log = logging.getLogger("grpc._cython.cygrpc")
+    if not any(isinstance(f, ClientLeftFilter) for f in grpc_log.filters):
+        grpc_log.addFilter(ClientLeftFilter())
+
+
 def _parser(deserialize: Callable[[bytes], Any] | None, method: str) -> Callable[[bytes], Any]:
     def parse(data: bytes) -> Any:
         if deserialize is None:
@@ -164,6 +189,7 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
         self.metrics = metrics
         self.log = logger
         self.quiet = QuietLog(logger)
+        quiet_client_departures()
 
     async def intercept_service(
         self,
