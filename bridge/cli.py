@@ -58,6 +58,7 @@ from bridge.tron import NodeUnavailable, TronError, TronGateway
 from client_sdk.ledger_client import LedgerClient, LedgerError, LedgerUnavailable
 from core.crypto import SigningKey, is_address
 from core.keystore import looks_like_keystore
+from core.version import version_line
 from core.wire import withdrawal_status_from_pb
 
 app = typer.Typer(
@@ -155,6 +156,12 @@ def _h(name: str) -> str:
     return describe(name)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_line("btt-bridge"))
+        raise typer.Exit()
+
+
 @app.callback()
 def settings(
     config: Annotated[Path | None, Opt("--config", help=_h("config_file"))] = None,
@@ -179,10 +186,17 @@ def settings(
     max_withdrawal: Annotated[int | None, Opt(help=_h("max_withdrawal"))] = None,
     daily_limit: Annotated[int | None, Opt(help=_h("daily_limit"))] = None,
     lease_seconds: Annotated[int | None, Opt(help=_h("lease_seconds"))] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="print the version and exit"
+        ),
+    ] = False,
 ) -> None:
     _state.clear()
     flags = dict(locals())
     flags["config_file"] = flags.pop("config")
+    flags.pop("version")
     _state["flags"] = flags
 
 

@@ -110,3 +110,29 @@ def test_issue_token_and_deposit_commands_on_a_devnode(node: DevNode, tmp_path: 
     assert gw.token_balance(BRIDGE.address, token, solid=False) == 250
     assert gw.token_balance(ALICE.address, token, solid=False) == 750
     gw.close()
+
+
+def test_version_as_a_process() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bridge.cli", "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    program, version, *_ = done.stdout.split()
+    assert program == "btt-bridge" and version[0].isdigit()
+
+
+def test_the_documented_sample_config_loads(tmp_path: Path) -> None:
+    """docs/bridge.md's sample bridge.toml is a file the bridge accepts as written."""
+    text = (ROOT / "docs" / "bridge.md").read_text()
+    sample = text.split("A sample `bridge.toml`:", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    toml = tmp_path / "bridge.toml"
+    toml.write_text(sample)
+    config = load_config(config_file=toml)
+    assert config.network == "devnode" and config.token_id == "1000001"
+    assert config.max_withdrawal == 1_000_000_000 and config.daily_limit == 10_000_000_000
+    assert str(config.treasury_token_file) == "/etc/btt/treasury.token"
