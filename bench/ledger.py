@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +41,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench import large_ledger, pgbench  # noqa: E402
 from bench.cpu import CpuMeter  # noqa: E402
+from bench.ledger_proc import TOKEN, Ledger, ledger_process, percentile  # noqa: E402
 from bench.profile import Sampler, render, summarize  # noqa: E402
 from btt.ledger.v1 import ledger_pb2 as pb  # noqa: E402
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc  # noqa: E402
@@ -54,7 +52,6 @@ from core.signing import derive_channel_id  # noqa: E402
 from ledger.storage.migrate import upgrade  # noqa: E402
 from tests.pg import fresh_database, local_cluster  # noqa: E402
 
-TOKEN = "bench-token"
 LEDGER_ID = "bench-ledger"
 OPS = ("transfer", "transfer_batch", "open", "submit_state", "close")
 BATCH = 200  # transfers per SubmitBatch call (about 34 KiB, under the server's 64 KiB)
@@ -81,53 +78,6 @@ def goal_of(row: dict[str, object]) -> tuple[str, bool] | None:
     return None
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass(frozen=True, slots=True)
-class Ledger:
-    target: str
-    pid: int
-
-
-@contextlib.contextmanager
-def ledger_process(db_url: str, processes: int = 1) -> Iterator[Ledger]:
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "ledger.cli",
-        "serve",
-        "--db",
-        db_url,
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--treasury-token",
-        TOKEN,
-        "--ledger-id",
-        LEDGER_ID,
-        "--migrate",
-        "--log-level",
-        "WARNING",
-        "--processes",
-        str(processes),
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    target = f"127.0.0.1:{port}"
-    try:
-        with grpc.insecure_channel(target) as ch:
-            grpc.channel_ready_future(ch).result(timeout=60)
-        yield Ledger(target, proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def postmaster_pid(db_url: str) -> int:
     u = make_url(db_url)
     dsn = f"host={u.host} port={u.port} user={u.username} dbname={u.database}"
@@ -135,11 +85,6 @@ def postmaster_pid(db_url: str) -> int:
         row = conn.execute("SHOW data_directory").fetchone()
     assert row is not None
     return int((Path(row[0]) / "postmaster.pid").read_text().split()[0])
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def run_phase(target: str, calls: list[list[Call]], per_call: int = 1) -> dict[str, float]:
@@ -395,7 +340,7 @@ class Bench:
     def sqlite(self) -> None:
         with (
             tempfile.TemporaryDirectory() as tmp,
-            ledger_process(f"sqlite:///{tmp}/bench.db", self.args.processes) as ledger,
+            ledger_process(f"sqlite:///{tmp}/bench.db", LEDGER_ID, self.args.processes) as ledger,
         ):
             for clients, ops in self.rounds():
                 w = Workload(ledger.target, clients, ops)
@@ -411,7 +356,7 @@ class Bench:
                 print("pgbench is not on PATH: no database limit measured")
             url = fresh_database(server)
             roots = {"postgresql": postmaster_pid(url)}
-            with ledger_process(url, self.args.processes) as ledger:
+            with ledger_process(url, LEDGER_ID, self.args.processes) as ledger:
                 for clients, ops in self.rounds():
                     w = Workload(ledger.target, clients, ops)
                     for op in self.ops:
@@ -465,7 +410,7 @@ class Bench:
         """Each phase on the empty and on the large ledger in turn, 16 clients each, for
         --rounds rounds (fresh accounts each round); ratios of the summed throughput and of the
         median p99, so that one noisy phase on a shared machine does not decide."""
-        with ledger_process(large_url, self.args.processes) as large:
+        with ledger_process(large_url, LEDGER_ID, self.args.processes) as large:
             pairs: list[dict[str, Any]] = []
             got: dict[str, dict[str, list[dict[str, Any]]]] = {op: {} for op in self.ops}
             for _ in range(self.args.rounds):

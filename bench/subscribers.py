@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 import grpc  # noqa: E402
 
+from bench.cpu import process_seconds  # noqa: E402
+from bench.ledger_proc import TOKEN, ledger_process, percentile  # noqa: E402
 from btt.ledger.v1 import ledger_pb2 as pb  # noqa: E402
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc  # noqa: E402
 from core.crypto import SigningKey  # noqa: E402
@@ -47,62 +47,9 @@ from core.envelopes import sign  # noqa: E402
 from tests.pg import fresh_database, local_cluster  # noqa: E402
 from tests.tcprelay import relays  # noqa: E402
 
-TOKEN = "bench-token"
 LEDGER_ID = "bench-subscribers"
 GOAL_RATIO = 2.0
 HOSTILE_ADDRESSES = [f"127.0.0.{10 + i}" for i in range(8)]
-QUICK_RECONNECT = [
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 250),
-]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass(frozen=True, slots=True)
-class Ledger:
-    target: str
-    pid: int
-
-
-@contextlib.contextmanager
-def ledger_process(db_url: str) -> Iterator[Ledger]:
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "ledger.cli",
-        "serve",
-        "--db",
-        db_url,
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--treasury-token",
-        TOKEN,
-        "--ledger-id",
-        LEDGER_ID,
-        "--migrate",
-        "--log-level",
-        "WARNING",
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
-    target = f"127.0.0.1:{port}"
-    try:
-        with grpc.insecure_channel(target, options=QUICK_RECONNECT) as ch:
-            grpc.channel_ready_future(ch).result(timeout=60)
-        yield Ledger(target, proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(20)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:
@@ -110,11 +57,6 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def fund(target: str, account: str, amount: int) -> None:
@@ -213,7 +155,7 @@ def victim_runs(store: str, db_url: str, streams: int, transfers: int) -> list[d
     """Each hostile scenario right after a run alone: the ratio compares neighbours in time, which
     matters on a machine shared with other work."""
     runs: list[dict[str, object]] = []
-    with ledger_process(db_url) as ledger:
+    with ledger_process(db_url, LEDGER_ID) as ledger:
         victim = Victim(ledger.target)
         victim.latencies(50)  # warm up
         scenarios = [
@@ -225,9 +167,9 @@ def victim_runs(store: str, db_url: str, streams: int, transfers: int) -> list[d
             alone = statistics.median(victim.latencies(transfers))
             with hostile(ledger.target, streams, mode, spread) as counts:
                 rss = rss_mib(ledger.pid)
-                cpu0, wall0 = cpu_seconds(ledger.pid), time.monotonic()
+                cpu0, wall0 = process_seconds(ledger.pid), time.monotonic()
                 lat = victim.latencies(transfers)
-                cpu = (cpu_seconds(ledger.pid) - cpu0) / (time.monotonic() - wall0)
+                cpu = (process_seconds(ledger.pid) - cpu0) / (time.monotonic() - wall0)
             p50 = statistics.median(lat)
             runs.append(
                 {
@@ -252,7 +194,7 @@ def victim_runs(store: str, db_url: str, streams: int, transfers: int) -> list[d
 def delivery_runs(store: str, db_url: str, transfers: int) -> list[dict[str, object]]:
     """Reply-to-event latency on the writer's own process and on another process."""
     runs: list[dict[str, object]] = []
-    with ledger_process(db_url) as near, ledger_process(db_url) as far:
+    with ledger_process(db_url, LEDGER_ID) as near, ledger_process(db_url, LEDGER_ID) as far:
         victim = Victim(near.target)
         for where, ledger in (("same process", near), ("other process", far)):
             arrived: dict[int, float] = {}
