@@ -84,7 +84,9 @@ def test_every_setting_is_documented_and_has_its_flag() -> None:
             assert f"`{name}_file`" in doc
         else:
             assert flag_of(name) in flags, name
-    assert len(flags - {"--help"}) == len(BridgeConfig.model_fields) - len(SECRET_VALUES)
+    assert len(flags - {"--help", "--version"}) == len(BridgeConfig.model_fields) - len(
+        SECRET_VALUES
+    )
 
 
 def test_settings_come_from_flags_over_environment_over_file(tmp_path: Path) -> None:
