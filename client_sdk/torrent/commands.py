@@ -1,8 +1,8 @@
 """`btt seed` and `btt download`: paid seeding and downloading from the command line.
 
-The lead wires `register(app)` into `client_sdk.cli`. Global options (--ledger, --wallet,
---password, --home, --json) come from the `btt` callback; amounts take BTT ("0.1") or base
-units ("100000u").
+Registered on the `btt` app by `client_sdk.cli.register_commands`. Global options (--ledger,
+--wallet, --password, --home, --json) come from the `btt` callback; amounts take BTT ("0.1") or
+base units ("100000u").
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import libtorrent as lt
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from client_sdk.cli import CliError, State, format_btt, handled, parse_amount, state
+from client_sdk.clikit import CliError, State, format_btt, handled, parse_amount, state
 from client_sdk.ledger_client import LedgerUnavailable
 from client_sdk.torrent.access import LegacyPeers
 from client_sdk.torrent.market.autobid import SpendingRate

@@ -1,0 +1,52 @@
+"""`btt events`: the ledger's event stream."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated
+
+import typer
+
+from client_sdk.clikit import check_address, format_btt, handled, state
+from core.wire import event_kind_from_pb
+
+
+@handled
+def events(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Option(help="Only this account's events [all].")] = "",
+    after: Annotated[
+        int, typer.Option(help="Replay events after this id first (0: from the first).")
+    ] = 0,
+    new: Annotated[bool, typer.Option("--new", help="Only events from now on.")] = False,
+    limit: Annotated[int, typer.Option(help="Stop after this many (0: follow forever).")] = 0,
+) -> None:
+    """Follow the ledger's event stream."""
+    s = state(ctx)
+    if account:
+        check_address(account, "account")
+    with (
+        s.client(signed=False) as client,
+        contextlib.closing(client.events(account, after, only_new=new)) as it,
+    ):
+        for seen, event in enumerate(it, 1):
+            kind = event_kind_from_pb(event.kind)
+            data = {
+                "event_id": event.event_id,
+                "at": event.at,
+                "kind": kind.value if kind else "unknown",
+                "accounts": list(event.accounts),
+                "channel_id": bytes(event.channel_id).hex(),
+                "amount": event.amount,
+            }
+            line = (
+                f"#{event.event_id} {data['kind']} {format_btt(event.amount)} "
+                f"{' '.join(event.accounts)}"
+            )
+            s.emit(data, lambda c, line=line: c.print(line))  # type: ignore[misc]
+            if limit and seen >= limit:
+                return
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(events)
