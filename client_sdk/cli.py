@@ -17,17 +17,26 @@ from typing import Annotated
 
 import typer
 
+from client_sdk.cliargs import CONFIG_ENV
 from client_sdk.clikit import DEFAULT_LEDGER, OneLineErrors, State
 from client_sdk.commands import account, channel, events, wallet
+from core.version import version_line
 
 app = typer.Typer(
     name="btt",
     cls=OneLineErrors,
     help="BitTorrent Token channels: wallet, ledger and payments.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # help texts as written: "[the payee's suggestion]" is not markup
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(version_line("btt"))
+        raise typer.Exit()
 
 
 @app.callback()
@@ -47,6 +56,14 @@ def _globals(
         str | None,
         typer.Option("--password", envvar="BTT_PASSWORD", help="Keystore password (else asked)."),
     ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--password-file",
+            envvar="BTT_PASSWORD_FILE",
+            help="Read the keystore password from this file's first line.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ca_cert: Annotated[
         Path | None, typer.Option("--ca-cert", envvar="BTT_CA_CERT", help="TLS CA certificate.")
@@ -54,6 +71,20 @@ def _globals(
     timeout: Annotated[
         float, typer.Option("--timeout", envvar="BTT_TIMEOUT", help="Seconds per ledger call.")
     ] = 10.0,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar=CONFIG_ENV,
+            help="TOML file of settings; flags and BTT_* variables win over it.",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     home = home.expanduser()
     ctx.obj = State(
@@ -64,6 +95,7 @@ def _globals(
         json=as_json,
         ca_cert=ca_cert,
         timeout=timeout,
+        password_file=password_file,
     )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,6 +24,13 @@ from typer._click.exceptions import ClickException  # typer vendors its own clic
 from typer.core import TyperGroup
 
 from client_sdk.channel import ChannelError, PayerStore
+from client_sdk.cliargs import (
+    ConfigFileError,
+    config_path,
+    default_map,
+    hoist_globals,
+    read_config,
+)
 from client_sdk.ledger_client import AsyncLedgerClient, LedgerClient, LedgerError
 from client_sdk.wallet import Wallet, WalletError
 from core.crypto import is_address
@@ -40,7 +47,7 @@ class CliError(Exception):
     """A user-facing failure: printed as one `error: ...` line."""
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     """Print one `error: ...` line and exit."""
     err_console.print(f"error: {message}", markup=False, soft_wrap=True)
     sys.exit(code)
@@ -56,6 +63,15 @@ class OneLineErrors(TyperGroup):
         standalone_mode: bool = True,
         **kw: Any,
     ) -> Any:
+        args = hoist_globals(self, sys.argv[1:] if args is None else args)
+        try:
+            path = config_path(args)
+            if path is not None and "default_map" not in kw:
+                kw["default_map"] = default_map(self, read_config(path))
+        except ConfigFileError as exc:
+            if not standalone_mode:
+                raise CliError(str(exc)) from None
+            fail(str(exc) if str(exc).startswith("config file") else f"config file {path}: {exc}")
         if not standalone_mode:
             return super().main(args, prog_name, standalone_mode=False, **kw)
         try:
@@ -133,9 +149,18 @@ class State:
     json: bool
     ca_cert: Path | None
     timeout: float
+    password_file: Path | None = None
     _wallet: Wallet | None = field(default=None, repr=False)
 
     def get_password(self, *, confirm: bool = False) -> str:
+        if self.password is None and self.password_file is not None:
+            try:
+                lines = self.password_file.read_text().splitlines()
+            except OSError as exc:
+                raise CliError(
+                    f"cannot read the password file {self.password_file}: {exc.strerror}"
+                ) from None
+            self.password = lines[0] if lines else ""
         if self.password is None:
             self.password = typer.prompt(
                 "Wallet password", hide_input=True, confirmation_prompt=confirm
@@ -146,6 +171,12 @@ class State:
         if self._wallet is None:
             self._wallet = Wallet.load(self.wallet_path, self.get_password())
         return self._wallet
+
+    def address(self) -> str:
+        """Your wallet's address: read from the keystore, no password needed."""
+        if self._wallet is not None:
+            return self._wallet.address
+        return Wallet.address_at(self.wallet_path)
 
     def client(self, *, signed: bool = True) -> LedgerClient:
         key = self.wallet().signing_key if signed else None

@@ -149,6 +149,18 @@ class Wallet:
             raise CorruptWallet(f"wallet {path} key does not match its address")
         return cls(path, key)
 
+    @staticmethod
+    def address_at(path: str | os.PathLike[str]) -> Address:
+        """The address a keystore is for, without its password (it is stored in clear)."""
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise WalletNotFound(f"no wallet at {path}") from None
+        except IsADirectoryError:
+            raise CorruptWallet(f"wallet path {path} is a directory") from None
+        return _parse(raw, path).address
+
     def change_password(self, new_password: str, *, scrypt_n: int = DEFAULT_SCRYPT_N) -> None:
         self._store(self.path, self.signing_key, new_password, True, scrypt_n)
 

@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 
 from client_sdk.clikit import CliError, handled, parse_amount, state
-from devnet.stack import DemoError
 
 if TYPE_CHECKING:
     from devnet.local import DevnetSettings
@@ -31,6 +30,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run everything end to end on this machine: ledger, TRON devnode, bridge, paid swarm."""
         from devnet.run import run_demo
+        from devnet.stack import DemoError
 
         console = Console(stderr=True) if as_json else Console()
         try:

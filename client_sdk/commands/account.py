@@ -18,8 +18,8 @@ def balance(
     s = state(ctx)
     if address is not None:
         check_address(address)
-    with s.client(signed=address is None) as client:
-        account = client.account(address)
+    with s.client(signed=False) as client:  # a read: the address is public, no password
+        account = client.account(address or s.address())
     s.emit(
         {"account": account.id, "balance": account.balance, "nonce": account.nonce},
         lambda c: c.print(f"{account.id}  {format_btt(account.balance)}"),

@@ -27,7 +27,9 @@ from core.wire import CHANNEL_STATUS_TO_PB, channel_status_from_pb
 
 T = TypeVar("T")
 
-channel_app = typer.Typer(help="Payment channels you pay into.", no_args_is_help=True)
+channel_app = typer.Typer(
+    help="Payment channels you pay into.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _label(status: ChannelStatus | None) -> str:

@@ -9,7 +9,9 @@ import typer
 from client_sdk.clikit import handled, state
 from client_sdk.wallet import Wallet
 
-wallet_app = typer.Typer(help="Create, import and show the keystore.", no_args_is_help=True)
+wallet_app = typer.Typer(
+    help="Create, import and show the keystore.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @wallet_app.command("new")

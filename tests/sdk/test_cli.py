@@ -87,8 +87,11 @@ def test_wallet_import_and_wrong_password(env: dict[str, str], tmp_path: Path) -
     code, out, err = btt({**env, "BTT_PASSWORD": "nope"}, "wallet", "show")
     assert code == 1 and out == ""
     assert err.startswith("error: wrong password") and err.count("\n") == 1
-    code, _, err = btt({**env, "BTT_PASSWORD": "nope"}, "balance")
+    code, _, err = btt({**env, "BTT_PASSWORD": "nope"}, "transfer", key.address, "1")
     assert code == 1 and err.startswith("error: wrong password")
+    # A read needs no key: the keystore holds the address in clear.
+    code, out, _ = btt({**env, "BTT_PASSWORD": "nope"}, "balance")
+    assert code == 0 and key.address in out
     # Asked for when not in the environment.
     no_pw = {k: v for k, v in env.items() if k != "BTT_PASSWORD"}
     code, out, _ = btt(no_pw, "--json", "wallet", "show", input=PASSWORD + "\n")

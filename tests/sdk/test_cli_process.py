@@ -1,0 +1,128 @@
+"""`btt` as a real process against a real ledger on 127.0.0.1: option placement, the config
+file, --version, help texts, and the reads that need no password."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from client_sdk.wallet import Wallet
+from tests.ledger_harness import LedgerHarness
+
+pytestmark = pytest.mark.timeout(120)
+
+PASSWORD = "correct horse battery staple"
+
+
+def run_btt(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The installed `btt` entry point (devnet.cli), as a user runs it."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BTT_")}
+    done = subprocess.run(
+        [sys.executable, "-c", "from devnet.cli import main; main()", *args],
+        env={**clean, **(env or {})},
+        input=input if input is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    return done
+
+
+def one_error(done: subprocess.CompletedProcess[str], start: str) -> None:
+    assert done.returncode != 0 and done.stdout == ""
+    assert done.stderr.startswith(f"error: {start}"), done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def address(home: Path) -> str:
+    return Wallet.create(home / "wallet.json", PASSWORD, scrypt_n=2**4).address
+
+
+def test_options_after_the_subcommand_and_no_password_for_a_read(
+    ledger: LedgerHarness, home: Path, address: str
+) -> None:
+    ledger.fund(address, 2_500_000)
+    # No BTT_PASSWORD and nothing on stdin: balance reads the address from the keystore.
+    done = run_btt("balance", "--json", "--ledger", ledger.target, "--home", str(home))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"account": address, "balance": 2_500_000, "nonce": 0}
+    mixed = run_btt("--home", str(home), "balance", f"--ledger={ledger.target}", "--json")
+    assert json.loads(mixed.stdout)["balance"] == 2_500_000
+    # A command's own option of the same name stays its own: `events --limit` is not global.
+    done = run_btt(
+        "events", "--limit", "1", "--json", "--ledger", ledger.target, "--home", str(home)
+    )
+    assert done.returncode == 0 and json.loads(done.stdout)["kind"] == "credit"
+
+
+def test_config_file_under_env_under_flags(
+    ledger: LedgerHarness, home: Path, address: str, tmp_path: Path
+) -> None:
+    ledger.fund(address, 1_000_000)
+    config = tmp_path / "btt.toml"
+    config.write_text(f'ledger = "{ledger.target}"\nhome = "{home}"\njson = true\n')
+    done = run_btt("--config", str(config), "balance")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["balance"] == 1_000_000
+    done = run_btt("balance", env={"BTT_CONFIG": str(config)})  # the file named by env
+    assert json.loads(done.stdout)["account"] == address
+    # The environment wins over the file, a flag over the environment.
+    one_error(
+        run_btt(
+            "balance",
+            "--timeout",
+            "0.5",
+            env={"BTT_CONFIG": str(config), "BTT_LEDGER": "127.0.0.1:1"},
+        ),
+        "ledger unavailable",
+    )
+    done = run_btt(
+        "balance",
+        "--ledger",
+        ledger.target,
+        env={"BTT_CONFIG": str(config), "BTT_LEDGER": "127.0.0.1:1"},
+    )
+    assert done.returncode == 0 and json.loads(done.stdout)["balance"] == 1_000_000
+    # Per-command sections.
+    config.write_text(f'ledger = "{ledger.target}"\nhome = "{home}"\n[events]\nlimit = 1\n')
+    done = run_btt("--config", str(config), "--json", "events")
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('ledgr = "x"\n', "config file {path}: unknown setting 'ledgr' at the top level"),
+        ('password = "x"\n', "config file {path}: unknown setting 'password'"),
+        ("[events]\nlimt = 1\n", "config file {path}: unknown setting 'limt' in [events]"),
+        ("ledger = \n", "config file {path} is not valid TOML"),
+    ],
+)
+def test_bad_config_file_is_one_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "btt.toml"
+    path.write_text(text)
+    one_error(run_btt("--config", str(path), "balance"), message.format(path=path))
+
+
+def test_version_and_help_texts_intact(tmp_path: Path) -> None:
+    one_error(run_btt("--config", str(tmp_path / "none.toml"), "balance"), "config file not found")
+    done = run_btt("--version")
+    assert done.returncode == 0 and done.stdout.startswith("btt ") and "Python" in done.stdout
+    done = run_btt("channel", "open", "--help")
+    assert done.returncode == 0 and "[the payee's suggestion]" in done.stdout
+    done = run_btt("--help")
+    assert "Keystore file [HOME/wallet.json]" in done.stdout and "--config" in done.stdout
