@@ -19,7 +19,7 @@ import typer
 
 from client_sdk.cliargs import CONFIG_ENV
 from client_sdk.clikit import DEFAULT_LEDGER, OneLineErrors, State
-from client_sdk.commands import account, channel, events, wallet
+from client_sdk.commands import account, channel, events, info, wallet
 from core.version import version_line
 
 app = typer.Typer(
@@ -99,7 +99,7 @@ def _globals(
     )
 
 
-for _group in (wallet, account, channel, events):
+for _group in (wallet, account, channel, events, info):
     _group.register(app)
 
 

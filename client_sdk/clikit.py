@@ -12,8 +12,10 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -129,6 +131,54 @@ def parse_channel_id(text: str) -> bytes:
     return raw
 
 
+def check_hex(text: str, what: str) -> str:
+    """Hex characters (a 0x is dropped), lower case."""
+    prefix = text.strip().lower().removeprefix("0x")
+    if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+        raise CliError(f"invalid {what} {text!r}: expected hex characters")
+    return prefix
+
+
+def resolve_prefix(text: str, known: Iterable[str], what: str, where: str = "") -> str:
+    """The one id in `known` that starts with `text` (hex, any case): a whole id, or a prefix as
+    `channel list` shows. None or several matching is a one-line error."""
+    prefix = check_hex(text, what)
+    found = sorted({k for k in known if k.startswith(prefix)})
+    if not found:
+        raise CliError(f"no {what} starting with {prefix}{where}")
+    if len(found) > 1:
+        shown = ", ".join(f[: len(prefix) + 4] for f in found[:3])
+        raise CliError(
+            f"{what} prefix {prefix} is ambiguous: {len(found)} match ({shown}"
+            f"{', ...' if len(found) > 3 else ''}); give more characters"
+        )
+    return found[0]
+
+
+def format_duration(seconds: float) -> str:
+    """3d 4h, 2h 5m, 7m 12s, 40s: the two largest units."""
+    left = int(abs(seconds))
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if left >= size or (unit == "s" and not parts):
+            parts.append(f"{left // size}{unit}")
+            left %= size
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
+def format_time(epoch: int, now: float | None = None) -> str:
+    """A ledger time (unix seconds) as a UTC date, and how far it is from now."""
+    if epoch <= 0:
+        return "-"
+    now = time.time() if now is None else now
+    date = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    delta = epoch - now
+    when = f"in {format_duration(delta)}" if delta >= 0 else f"{format_duration(delta)} ago"
+    return f"{date} ({when})"
+
+
 def check_address(text: str, what: str = "address") -> str:
     if not is_address(text):
         raise CliError(f"invalid {what} {text!r}: expected a TRON address (T...)")
@@ -193,7 +243,15 @@ class State:
         if self.json:
             typer.echo(json.dumps(data, sort_keys=True))
         else:
-            human(Console(highlight=False))
+            human(human_console())
+
+
+def human_console() -> Console:
+    """Standard output for people: the terminal's width, or no width limit in a pipe or a log
+    (tables and ids are not cut at 80 columns)."""
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    return Console(highlight=False, width=1000)
 
 
 def state(ctx: typer.Context) -> State:

@@ -1,12 +1,22 @@
-"""`btt balance`, `btt transfer` and `btt withdraw`: one account on the ledger."""
+"""`btt balance`, `transfer`, `withdraw` and `withdrawals`: one account on the ledger."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from client_sdk.clikit import check_address, format_btt, handled, parse_amount, state
+from client_sdk.clikit import (
+    CliError,
+    check_address,
+    format_btt,
+    format_time,
+    handled,
+    parse_amount,
+    state,
+)
 
 
 @handled
@@ -65,7 +75,59 @@ def withdraw(
     )
 
 
+WITHDRAWAL_STATUSES = ("pending", "paid", "failed")
+
+
+@handled
+def withdrawals(
+    ctx: typer.Context,
+    status: Annotated[str, typer.Option(help="pending, paid, failed or all.")] = "all",
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 100,
+    after: Annotated[int, typer.Option(min=0, help="Only ids after this one (paging).")] = 0,
+) -> None:
+    """Your withdrawals, oldest first, with their status and the payout's TRON txid."""
+    s = state(ctx)
+    if status != "all" and status not in WITHDRAWAL_STATUSES:
+        raise CliError(f"invalid status {status!r}: use pending, paid, failed or all")
+    address = s.address()  # a read: no password
+    with s.client(signed=False) as client:
+        found = client.withdrawals(
+            address, "" if status == "all" else status, limit=limit, after=after
+        )
+    rows: list[dict[str, Any]] = [
+        {
+            "withdrawal_id": w.withdrawal_id,
+            "tron_address": w.tron_address,
+            "amount": w.amount,
+            "status": w.status,
+            "txid": w.txid,
+            "requested_at": w.requested_at,
+            "failure_reason": w.failure_reason,
+        }
+        for w in found
+    ]
+
+    def human(c: Console) -> None:
+        if not rows:
+            c.print(f"no withdrawals for {address}")
+            return
+        table = Table("id", "amount", "to", "status", "requested", "txid / reason")
+        for r in rows:
+            table.add_row(
+                str(r["withdrawal_id"]),
+                format_btt(r["amount"]),
+                r["tron_address"],
+                r["status"],
+                format_time(r["requested_at"]),
+                r["txid"] or r["failure_reason"] or "-",
+            )
+        c.print(table)
+
+    s.emit({"account": address, "withdrawals": rows}, human)
+
+
 def register(app: typer.Typer) -> None:
+    app.command()(withdrawals)
     app.command()(balance)
     app.command()(transfer)
     app.command()(withdraw)

@@ -10,14 +10,17 @@ from rich.console import Console
 from rich.table import Table
 
 from btt.ledger.v1 import ledger_pb2 as pb
-from client_sdk.channel import PayerChannel
+from client_sdk.channel import BidRejected, PayerChannel
 from client_sdk.clikit import (
     CliError,
     State,
+    check_hex,
     format_btt,
+    format_time,
     handled,
     parse_amount,
     parse_channel_id,
+    resolve_prefix,
     run,
     state,
 )
@@ -26,6 +29,8 @@ from core.status import ChannelStatus
 from core.wire import CHANNEL_STATUS_TO_PB, channel_status_from_pb
 
 T = TypeVar("T")
+
+ID_HELP = "Channel id (hex), or a unique prefix of it as `channel list` shows."
 
 channel_app = typer.Typer(
     help="Payment channels you pay into.", no_args_is_help=True, rich_markup_mode=None
@@ -43,6 +48,7 @@ def channel_json(ch: pb.Channel) -> dict[str, Any]:
         "payee": ch.payee,
         "deposit": ch.deposit,
         "expiry": ch.expiry,
+        "close_deadline": ch.close_deadline,
         "status": _label(channel_status_from_pb(ch.status)),
         "best_nonce": ch.best_nonce,
         "best_cumulative": ch.best_cumulative,
@@ -51,16 +57,29 @@ def channel_json(ch: pb.Channel) -> dict[str, Any]:
     }
 
 
+def local_channel_id(s: State, text: str) -> bytes:
+    """A whole channel id, or a unique prefix of one in your local channel store."""
+    if len(text.strip().removeprefix("0x")) == 64:
+        return parse_channel_id(text)
+    check_hex(text, "channel id")  # before touching the store
+    store = s.channel_store()
+    try:
+        known = [r.channel_id.hex() for r in store.all()]
+    finally:
+        store.close()
+    missing = f" in the local records ({store.path})"
+    return bytes.fromhex(resolve_prefix(text, known, "channel id", missing))
+
+
 async def _with_channel(
     s: State, channel_id: bytes, work: Callable[[PayerChannel], Coroutine[Any, Any, T]]
 ) -> T:
     store = s.channel_store()
-    ledger = s.async_client()
     record = store.get(channel_id)
     if record is None:
         store.close()
-        await ledger.close()
         raise CliError(f"no local record of channel {channel_id.hex()} in {store.path}")
+    ledger = s.async_client()
     payee = PayeeClient(record.payee_endpoint, timeout=s.timeout)
     try:
         channel = await PayerChannel.resume(
@@ -108,7 +127,16 @@ def channel_open(
             await ledger.close()
             store.close()
 
-    ch = run(work())
+    try:
+        ch = run(work())
+    except BidRejected as exc:
+        if peer or "BID_TOO_LOW" not in str(exc):
+            raise
+        # A paid seeder's auction enters only bidders it can serve: no endpoint, no entry.
+        raise CliError(
+            "the payee did not enter the bid: no --peer given, and a paid seeder admits only "
+            "bids naming the BitTorrent endpoint (ip:port) you download from"
+        ) from None
     s.emit(
         {
             "channel_id": ch.channel_id.hex(),
@@ -120,7 +148,8 @@ def channel_open(
         lambda c: c.print(
             f"opened channel {ch.channel_id.hex()}\n"
             f"payee {ch.record.payee}, deposit {format_btt(ch.deposit)}, "
-            f"rate {format_btt(ch.rate)}/piece, expiry {ch.expiry}"
+            f"rate {format_btt(ch.rate)}/piece\n"
+            f"refundable after {format_time(ch.expiry)} if the payee does not close it"
         ),
     )
 
@@ -136,15 +165,15 @@ def channel_list(
     wanted = {c.label(): CHANNEL_STATUS_TO_PB[c] for c in ChannelStatus}
     if status != "all" and status not in wanted:
         raise CliError(f"invalid status {status!r}: use open, closing, settled or all")
-    with s.client() as client:
-        address = s.wallet().address
+    address = s.address()  # a read: no password
+    with s.client(signed=False) as client:
         found = client.list_channels(
             address, wanted.get(status, pb.CHANNEL_STATUS_UNSPECIFIED), limit=1000
         )
     rows = [channel_json(ch) for ch in found]
 
     def human(c: Console) -> None:
-        table = Table("channel", "role", "status", "deposit", "paid", "expiry")
+        table = Table("channel", "role", "status", "deposit", "paid", "expiry / deadline")
         for r in rows:
             role = "payer" if r["payer"] == address else "payee"
             paid = r["paid_to_payee"] if r["status"] == "settled" else r["best_cumulative"]
@@ -154,7 +183,7 @@ def channel_list(
                 r["status"],
                 format_btt(r["deposit"]),
                 format_btt(paid),
-                str(r["expiry"]),
+                format_time(r["close_deadline"] if r["status"] == "closing" else r["expiry"]),
             )
         c.print(table if rows else "no channels")
 
@@ -165,12 +194,12 @@ def channel_list(
 @handled
 def channel_pay(
     ctx: typer.Context,
-    channel_id: Annotated[str, typer.Argument(help="Channel id (hex).")],
+    channel_id: Annotated[str, typer.Argument(help=ID_HELP)],
     amount: Annotated[str, typer.Argument(help="How much more to pay: BTT or base units.")],
 ) -> None:
     """Send the payee a signed update for `amount` more."""
     s = state(ctx)
-    cid = parse_channel_id(channel_id)
+    cid = local_channel_id(s, channel_id)
     units = parse_amount(amount)
     receipt = run(_with_channel(s, cid, lambda ch: ch.pay(units)))
     s.emit(
@@ -191,31 +220,38 @@ def channel_pay(
 @handled
 def channel_close(
     ctx: typer.Context,
-    channel_id: Annotated[str, typer.Argument(help="Channel id (hex).")],
+    channel_id: Annotated[str, typer.Argument(help=ID_HELP)],
     unilateral: Annotated[
         bool, typer.Option("--unilateral", help="Start the challenge window instead.")
     ] = False,
 ) -> None:
     """Close cooperatively (the payee co-signs), or start a unilateral close."""
     s = state(ctx)
-    cid = parse_channel_id(channel_id)
+    cid = local_channel_id(s, channel_id)
 
     async def work(ch: PayerChannel) -> pb.Channel:
         return await (ch.request_close() if unilateral else ch.cooperative_close())
 
     result = run(_with_channel(s, cid, work))
     data = channel_json(result)
-    s.emit(data, lambda c: c.print(f"channel {cid.hex()[:16]} is {data['status']}"))
+
+    def human(c: Console) -> None:
+        line = f"channel {cid.hex()[:16]} is {data['status']}"
+        if data["status"] == "closing":
+            line += f"; the challenge window ends {format_time(result.close_deadline)}"
+        c.print(line)
+
+    s.emit(data, human)
 
 
 @channel_app.command("refund")
 @handled
 def channel_refund(
-    ctx: typer.Context, channel_id: Annotated[str, typer.Argument(help="Channel id (hex).")]
+    ctx: typer.Context, channel_id: Annotated[str, typer.Argument(help=ID_HELP)]
 ) -> None:
     """After expiry: take the deposit back (less the payee's best checkpoint)."""
     s = state(ctx)
-    cid = parse_channel_id(channel_id)
+    cid = local_channel_id(s, channel_id)
     result = run(_with_channel(s, cid, lambda ch: ch.claim_refund()))
     data = channel_json(result)
     s.emit(

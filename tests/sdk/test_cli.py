@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from client_sdk.cli import app
-from client_sdk.clikit import format_btt, parse_amount
+from client_sdk.clikit import CliError, format_btt, format_duration, parse_amount, resolve_prefix
 from client_sdk.wallet import Wallet
 from core.crypto import SigningKey
 from core.status import ChannelStatus
@@ -153,8 +153,8 @@ def test_channel_open_pay_list_close(
         cid = opened["channel_id"]
         assert opened["deposit"] == 3_000_000 and opened["rate"] == 1000
         assert jbtt(env, "balance")["balance"] == 17_000_000
-        for expected in (1, 2):
-            paid = jbtt(env, "channel", "pay", cid, "0.25")
+        for expected, given in ((1, cid), (2, cid[:16])):  # the id or a prefix as listed
+            paid = jbtt(env, "channel", "pay", given, "0.25")
             assert paid["nonce"] == expected and paid["cumulative"] == 250_000 * expected
         code, _, err = btt(env, "channel", "pay", cid, "5")
         assert code == 1 and err.startswith("error: cumulative 5500000 exceeds deposit")
@@ -169,3 +169,17 @@ def test_channel_open_pay_list_close(
     assert jbtt(env, "balance")["balance"] == 19_500_000
     code, _, err = btt(env, "channel", "pay", cid, "1")
     assert code == 1 and err.startswith("error: channel is settled")
+
+
+def test_id_prefixes_resolve_to_one_or_fail_in_one_line() -> None:
+    known = ["abcd01", "abcd02", "ef0000"]
+    assert resolve_prefix("ef", known, "channel id") == "ef0000"
+    assert resolve_prefix("0xABCD01", known, "channel id") == "abcd01"
+    with pytest.raises(CliError, match="prefix abcd is ambiguous: 2 match"):
+        resolve_prefix("abcd", known, "channel id")
+    with pytest.raises(CliError, match="no channel id starting with 12 here"):
+        resolve_prefix("12", known, "channel id", " here")
+    with pytest.raises(CliError, match="invalid channel id 'xy'"):
+        resolve_prefix("xy", known, "channel id")
+    assert format_duration(3 * 86400 + 5 * 3600 + 7) == "3d 5h"
+    assert format_duration(125) == "2m 5s" and format_duration(0) == "0s"

@@ -9,8 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grpc
 import pytest
 
+from btt.ledger.v1 import ledger_pb2 as pb
+from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
+from client_sdk.ledger_client import LedgerClient
 from client_sdk.wallet import Wallet
 from tests.ledger_harness import LedgerHarness
 
@@ -126,3 +130,34 @@ def test_version_and_help_texts_intact(tmp_path: Path) -> None:
     assert done.returncode == 0 and "[the payee's suggestion]" in done.stdout
     done = run_btt("--help")
     assert "Keystore file [HOME/wallet.json]" in done.stdout and "--config" in done.stdout
+
+
+def test_info_and_withdrawals_read_without_the_password(
+    ledger: LedgerHarness, home: Path, address: str
+) -> None:
+    ledger.fund(address, 5_000_000)
+    key = Wallet.load(home / "wallet.json", PASSWORD).signing_key
+    with LedgerClient(ledger.target, key) as client:
+        first = client.request_withdrawal(address, 1_000_000)
+        client.request_withdrawal(address, 2_000_000)
+    with grpc.insecure_channel(ledger.target) as channel:
+        pb_grpc.TreasuryStub(channel).MarkWithdrawalPaid(
+            pb.MarkWithdrawalPaidRequest(withdrawal_id=first.withdrawal_id, txid="ab" * 32),
+            metadata=ledger.treasury_metadata(),
+            timeout=10,
+        )
+    where = ("--ledger", ledger.target, "--home", str(home))
+    done = run_btt("withdrawals", "--json", *where)  # no password anywhere, none asked
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)["withdrawals"]
+    assert [(w["amount"], w["status"], w["txid"]) for w in listed] == [
+        (1_000_000, "paid", "ab" * 32),
+        (2_000_000, "pending", ""),
+    ]
+    done = run_btt("withdrawals", "--status", "paid", *where)  # the human table
+    assert done.returncode == 0 and "ab" * 8 in done.stdout and "pending" not in done.stdout
+    info = json.loads(run_btt("info", "--json", *where).stdout)
+    assert info["ledger_id"] == ledger.ledger_id and info["address"] == address
+    assert info["balance"] == 2_000_000 and info["last_event_id"] >= 3
+    done = run_btt("info", *where)
+    assert f"id {ledger.ledger_id}" in done.stdout and "2 BTT" in done.stdout
