@@ -211,10 +211,25 @@ class State:
                     f"cannot read the password file {self.password_file}: {exc.strerror}"
                 ) from None
             self.password = lines[0] if lines else ""
+        if self.password is None and not sys.stdin.isatty():
+            # Piped in (`btt ... < file`): one line, no prompt or warning on the output.
+            line = sys.stdin.readline()
+            if not line:
+                raise CliError(
+                    "no wallet password: give --password-file (BTT_PASSWORD_FILE) or "
+                    "BTT_PASSWORD, or type it on a terminal"
+                )
+            self.password = line.rstrip("\r\n")
         if self.password is None:
-            self.password = typer.prompt(
-                "Wallet password", hide_input=True, confirmation_prompt=confirm
-            )
+            try:
+                self.password = typer.prompt(
+                    "Wallet password", hide_input=True, confirmation_prompt=confirm
+                )
+            except typer.Abort:
+                raise CliError(
+                    "no wallet password: give --password-file (BTT_PASSWORD_FILE) or "
+                    "BTT_PASSWORD, or type it on a terminal"
+                ) from None
         return self.password
 
     def wallet(self) -> Wallet:
@@ -228,11 +243,17 @@ class State:
             return self._wallet.address
         return Wallet.address_at(self.wallet_path)
 
+    def _check_ca_cert(self) -> None:
+        if self.ca_cert is not None and not self.ca_cert.is_file():
+            raise CliError(f"cannot read the CA certificate {self.ca_cert} (--ca-cert)")
+
     def client(self, *, signed: bool = True) -> LedgerClient:
+        self._check_ca_cert()
         key = self.wallet().signing_key if signed else None
         return LedgerClient(self.ledger, key, ca_cert=self.ca_cert, timeout=self.timeout)
 
     def async_client(self, *, signed: bool = True) -> AsyncLedgerClient:
+        self._check_ca_cert()
         key = self.wallet().signing_key if signed else None
         return AsyncLedgerClient(self.ledger, key, ca_cert=self.ca_cert, timeout=self.timeout)
 

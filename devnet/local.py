@@ -26,6 +26,7 @@ from bridge.runner import BridgeRunner
 from client_sdk.funding import deposit
 from client_sdk.ledger_client import LedgerClient
 from core.crypto import SigningKey
+from core.files import create_private
 from core.types import UNITS_PER_BTT, Amount
 from ledger.embedded import serving_in_thread
 from ledger.faucet import FaucetPolicy
@@ -145,6 +146,8 @@ def running_devnet(
     )
     host, port = _host_port(settings.node_listen)
     with ExitStack() as stack:
+        for db in ("ledger.db", "bridge.db"):  # money data: owner only
+            create_private(directory / db)
         service = build_service(f"sqlite:///{directory / 'ledger.db'}", migrate=True, faucet=faucet)
         stack.callback(service.store.dispose)
         running = stack.enter_context(

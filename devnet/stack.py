@@ -22,6 +22,7 @@ from bridge.reconcile import Reconciliation
 from bridge.runner import BridgeRunner
 from client_sdk.ledger_client import LedgerClient
 from core.crypto import SigningKey
+from core.files import create_private
 from core.status import WithdrawalStatus
 from ledger.embedded import serving_in_thread
 from ledger.rpc.server import RunningLedger, build_service
@@ -114,6 +115,8 @@ def demo_stack(
     workdir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(16)
     with ExitStack() as stack:
+        for db in ("ledger.db", "bridge.db"):  # money data: owner only
+            create_private(workdir / db)
         service = build_service(
             f"sqlite:///{workdir / 'ledger.db'}", ledger_id="btt-demo", migrate=True
         )

@@ -22,6 +22,7 @@ from typing import Any
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from client_sdk.channel.states import SignedState
+from core.files import create_private
 from core.status import ChannelStatus
 
 _PROPOSED = "PROPOSED"  # the payer's record before its channel is on the ledger
@@ -32,7 +33,8 @@ class StoreVersionError(RuntimeError):
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if str(path) != ":memory:":
+        create_private(path)  # money data: owner only
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")

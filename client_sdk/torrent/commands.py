@@ -243,8 +243,8 @@ def _seed(ctx: typer.Context, o: _SeedOptions) -> None:
         for r in _per_source(o.reserves, len(o.sources), "--reserve")
     ]
     payee_tls = _payee_server_tls(o.payee_cert, o.payee_key)
+    _check_ledger(s)  # before the password prompt: fail fast
     key = s.wallet().signing_key
-    _check_ledger(s)
     loaded = [_load_source(src, o.piece_size, s.home, o.trackers) for src in o.sources]
     config = PaidSeederConfig(
         paid_slots=o.slots,
@@ -327,8 +327,11 @@ def download(
         list[str], typer.Argument(help=".torrent files or magnet URIs (several: one session).")
     ],
     budget: Annotated[
-        str, typer.Option("--budget", help="Most BTT to lock in channels, for all torrents.")
-    ],
+        str | None,
+        typer.Option(
+            "--budget", help="Most BTT to lock in channels, for all torrents (not with --no-bid)."
+        ),
+    ] = None,
     listen: Annotated[str, typer.Option("--listen", help="BitTorrent ip:port.")] = ("127.0.0.1:0"),
     peer: Annotated[
         list[str] | None, typer.Option("--peer", help="A free peer ip:port (repeatable).")
@@ -374,6 +377,11 @@ def download(
     if no_bid:  # paid peers become plain peers; a seeder that serves only payers gives nothing
         peer = [*(peer or []), *(p.split("=", 1)[0] for p in paid_peer or [])]
         paid_peer, budget, rates = [], "0", [0]
+    elif budget is None:
+        raise typer.BadParameter(
+            "give the most BTT to lock in channels, or --no-bid to pay nobody",
+            param_hint="'--budget'",
+        )
     handled(_download)(
         ctx,
         _DownloadOptions(
@@ -438,9 +446,9 @@ def _download(ctx: typer.Context, o: _DownloadOptions) -> None:
         parse_listen(p)
     payee_tls = _payee_client_tls(o.payee_ca_cert)
     budget = parse_amount(o.budget, allow_zero=True)
-    key = s.wallet().signing_key
     if budget > 0 and any(w.bidding for w in wanted):
-        _check_ledger(s)  # else plain BitTorrent: no ledger needed
+        _check_ledger(s)  # else plain BitTorrent: no ledger needed; before the password prompt
+    key = s.wallet().signing_key
     dl = PaidDownloader(
         key=key,
         ledger_target=s.ledger,

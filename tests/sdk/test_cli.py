@@ -183,3 +183,39 @@ def test_id_prefixes_resolve_to_one_or_fail_in_one_line() -> None:
         resolve_prefix("xy", known, "channel id")
     assert format_duration(3 * 86400 + 5 * 3600 + 7) == "3d 5h"
     assert format_duration(125) == "2m 5s" and format_duration(0) == "0s"
+
+
+def test_global_options_move_before_the_subcommand_unless_its_own() -> None:
+    import typer
+
+    from client_sdk.cliargs import hoist_globals
+    from client_sdk.torrent.commands import register
+
+    register(app)
+    group = typer.main.get_command(app)
+    assert hoist_globals(group, ["balance", "--json", "--ledger", "h:1"]) == [
+        "--json",
+        "--ledger",
+        "h:1",
+        "balance",
+    ]
+    assert hoist_globals(group, ["channel", "list", "--home=/x", "--status", "open"]) == [
+        "--home=/x",
+        "channel",
+        "list",
+        "--status",
+        "open",
+    ]
+    # download has its own --timeout; the value of --memo is not an option.
+    assert hoist_globals(group, ["download", "a.torrent", "--timeout", "5", "--json"]) == [
+        "--json",
+        "download",
+        "a.torrent",
+        "--timeout",
+        "5",
+    ]
+    assert hoist_globals(group, ["transfer", "T", "1", "--memo", "--json"])[-2:] == [
+        "--memo",
+        "--json",
+    ]
+    assert hoist_globals(group, ["events", "--", "--json"]) == ["events", "--", "--json"]

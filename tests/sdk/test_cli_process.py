@@ -161,3 +161,51 @@ def test_info_and_withdrawals_read_without_the_password(
     assert info["balance"] == 2_000_000 and info["last_event_id"] >= 3
     done = run_btt("info", *where)
     assert f"id {ledger.ledger_id}" in done.stdout and "2 BTT" in done.stdout
+
+
+def test_password_file_for_signing_and_money_files_private(
+    ledger: LedgerHarness, home: Path, address: str, tmp_path: Path
+) -> None:
+    ledger.fund(address, 3_000_000)
+    where = ("--ledger", ledger.target, "--home", str(home))
+    bob = Wallet.create(tmp_path / "bob.json", PASSWORD, scrypt_n=2**4).address
+    # No password anywhere and nothing to type: a signing command says so in one line.
+    one_error(run_btt("transfer", bob, "1", *where), "no wallet password")
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD + "\n")
+    done = run_btt("transfer", bob, "1", "--json", "--password-file", str(secret), *where)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["balance"] == 2_000_000
+    done = run_btt("transfer", bob, "1", *where, env={"BTT_PASSWORD_FILE": str(secret)})
+    assert done.returncode == 0 and "balance 1 BTT" in done.stdout
+    one_error(
+        run_btt("transfer", bob, "1", "--password-file", str(tmp_path / "none"), *where),
+        "cannot read the password file",
+    )
+    one_error(
+        run_btt("balance", "--ca-cert", str(tmp_path / "none.pem"), *where),
+        "cannot read the CA certificate",
+    )
+    # A channel store made by btt is the owner's only (the keystore already was).
+    done = run_btt("channel", "refund", "00" * 32, *where, env={"BTT_PASSWORD": PASSWORD})
+    assert done.stderr.startswith("error: no local record")
+    for name in ("wallet.json", "channels.db"):
+        assert (home / name).stat().st_mode & 0o777 == 0o600, name
+
+
+def test_seed_and_download_fail_in_one_line(home: Path, address: str, tmp_path: Path) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(os.urandom(50_000))
+    not_torrent = tmp_path / "notes.torrent"
+    not_torrent.write_text("not a torrent\n")
+    env = {"BTT_HOME": str(home), "BTT_LEDGER": "127.0.0.1:1", "BTT_TIMEOUT": "1"}
+    # The ledger is down: the seeder says so before asking for the password.
+    one_error(run_btt("seed", str(data), env=env), "cannot reach the ledger at 127.0.0.1:1")
+    one_error(
+        run_btt("download", str(not_torrent), "--budget", "1", env=env),
+        f"{not_torrent} is not a .torrent file",
+    )
+    # --no-bid needs no budget; a missing budget otherwise is a usage error.
+    one_error(run_btt("download", str(data), "--no-bid", env=env), f"{data} is not a .torrent")
+    done = run_btt("download", str(data), env=env)
+    assert done.returncode == 2 and done.stderr.startswith("error: Invalid value for '--budget'")
