@@ -219,3 +219,24 @@ def test_global_options_move_before_the_subcommand_unless_its_own() -> None:
         "--json",
     ]
     assert hoist_globals(group, ["events", "--", "--json"]) == ["events", "--", "--json"]
+
+
+def test_configuration_doc_names_every_global_option_and_its_sample_loads() -> None:
+    import re
+    import tomllib
+
+    import typer
+
+    from client_sdk.cli import register_commands
+    from client_sdk.cliargs import default_map
+
+    register_commands()
+    group = typer.main.get_command(app)
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    section = doc.split("## btt", 1)[1].split("\n## ", 1)[0]
+    flags = {o for p in group.params for o in p.opts if o.startswith("--")} - {"--help"}
+    assert flags - {"--version"} <= set(re.findall(r"`(--[a-z-]+)`", section))
+    sample = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert sample is not None
+    loaded = default_map(group, tomllib.loads(sample.group(1)))
+    assert loaded["ledger"] == "ledger.example:50051" and loaded["download"]["budget"] == "5"
