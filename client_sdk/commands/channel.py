@@ -134,8 +134,8 @@ def channel_open(
             raise
         # A paid seeder's auction enters only bidders it can serve: no endpoint, no entry.
         raise CliError(
-            "the payee did not enter the bid: no --peer given, and a paid seeder admits only "
-            "bids naming the BitTorrent endpoint (ip:port) you download from"
+            f"{exc}; no --peer was given, and a paid seeder enters only bids that name "
+            "your BitTorrent endpoint (--peer ip:port, the one you download with)"
         ) from None
     s.emit(
         {

@@ -240,3 +240,19 @@ def test_configuration_doc_names_every_global_option_and_its_sample_loads() -> N
     assert sample is not None
     loaded = default_map(group, tomllib.loads(sample.group(1)))
     assert loaded["ledger"] == "ledger.example:50051" and loaded["download"]["budget"] == "5"
+
+
+def test_refused_open_names_the_missing_endpoint(
+    ledger: LedgerHarness, env: dict[str, str], tmp_path: Path
+) -> None:
+    address = jbtt(env, "wallet", "new")["address"]
+    ledger.fund(address, 20_000_000)
+    with threaded_payee(ledger, tmp_path / "payee.db") as (node, target):
+        assert node.server is not None
+        node.server.servicer.rates.reserve = 10**6  # type: ignore[attr-defined]
+        args = ("channel", "open", target, "--info-hash", INFO_HASH, "--bid", "1000u")
+        code, _, err = btt(env, *args)
+        assert code == 1 and err.count("\n") == 1
+        assert err.startswith("error: bid not accepted: BID_TOO_LOW; no --peer was given")
+        code, _, err = btt(env, *args, "--peer", "127.0.0.1:6881")
+        assert code == 1 and err == "error: bid not accepted: BID_TOO_LOW\n"
