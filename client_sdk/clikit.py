@@ -23,6 +23,7 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 from typer._click.exceptions import ClickException  # typer vendors its own click
+from typer._click.globals import get_current_context
 from typer.core import TyperGroup
 
 from client_sdk.channel import ChannelError, PayerStore
@@ -33,7 +34,12 @@ from client_sdk.cliargs import (
     hoist_globals,
     read_config,
 )
-from client_sdk.ledger_client import AsyncLedgerClient, LedgerClient, LedgerError
+from client_sdk.ledger_client import (
+    AsyncLedgerClient,
+    LedgerClient,
+    LedgerError,
+    LedgerUnavailable,
+)
 from client_sdk.wallet import Wallet, WalletError
 from core.crypto import is_address
 from core.types import MAX_AMOUNT, UNITS_PER_BTT
@@ -282,6 +288,15 @@ def state(ctx: typer.Context) -> State:
     return found
 
 
+def tls_hint(exc: LedgerUnavailable, ca_cert: Path | None) -> str:
+    """Something answered but the call failed: most often TLS on one side only."""
+    if "Connection refused" in exc.message or exc.code.name == "DEADLINE_EXCEEDED":
+        return ""
+    if ca_cert is None:
+        return "; if it serves TLS, give its CA certificate with --ca-cert"
+    return f"; is it serving TLS with a certificate from {ca_cert}?"
+
+
 def handled(fn: Callable[..., T]) -> Callable[..., T]:
     """Known failures become one `error: ...` line and exit code 1; never a traceback."""
 
@@ -289,6 +304,12 @@ def handled(fn: Callable[..., T]) -> Callable[..., T]:
     def wrapper(*args: Any, **kwargs: Any) -> T:
         try:
             return fn(*args, **kwargs)
+        except LedgerUnavailable as exc:
+            found = get_current_context(silent=True)
+            s = found.find_object(State) if found is not None else None
+            hint = tls_hint(exc, s.ca_cert) if s is not None else ""
+            err_console.print(f"error: {exc}{hint}", markup=False, soft_wrap=True)
+            raise typer.Exit(1) from None
         except (CliError, WalletError, LedgerError, ChannelError, ValueError, OSError) as exc:
             err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(1) from None

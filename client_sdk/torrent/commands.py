@@ -21,7 +21,15 @@ import libtorrent as lt
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from client_sdk.clikit import CliError, State, format_btt, handled, parse_amount, state
+from client_sdk.clikit import (
+    CliError,
+    State,
+    format_btt,
+    handled,
+    parse_amount,
+    state,
+    tls_hint,
+)
 from client_sdk.ledger_client import LedgerUnavailable
 from client_sdk.torrent.access import LegacyPeers
 from client_sdk.torrent.market.autobid import SpendingRate
@@ -103,13 +111,7 @@ def _check_ledger(s: State) -> None:
         with s.client(signed=False) as client:
             client.get_info()
     except LedgerUnavailable as exc:
-        hint = ""
-        if "Connection refused" not in exc.message:  # something listens: TLS on one side only?
-            hint = (
-                "; if it serves TLS, give its CA certificate with --ca-cert"
-                if s.ca_cert is None
-                else f"; is it serving TLS with a certificate from {s.ca_cert}?"
-            )
+        hint = tls_hint(exc, s.ca_cert)
         raise CliError(f"cannot reach the ledger at {s.ledger}: {exc.message}{hint}") from None
 
 

@@ -209,3 +209,20 @@ def test_seed_and_download_fail_in_one_line(home: Path, address: str, tmp_path: 
     one_error(run_btt("download", str(data), "--no-bid", env=env), f"{data} is not a .torrent")
     done = run_btt("download", str(data), env=env)
     assert done.returncode == 2 and done.stderr.startswith("error: Invalid value for '--budget'")
+
+
+def test_tls_ledger_hint_and_ca_cert_after_the_subcommand(tmp_path: Path) -> None:
+    from tests.certs import TestCA
+    from tests.tracker.test_seed_download_ops import tls_ledger
+
+    ca = TestCA(tmp_path / "pki")
+    home = tmp_path / "home"
+    with tls_ledger(tmp_path, ca.issue("ledger", "127.0.0.1")) as target:
+        where = ("--ledger", target, "--home", str(home), "--timeout", "3")
+        plain = run_btt("info", *where)
+        one_error(plain, "ledger unavailable")
+        assert plain.stderr.rstrip().endswith("give its CA certificate with --ca-cert")
+        done = run_btt("info", "--json", "--ca-cert", str(ca.pem), *where)
+        assert done.returncode == 0, done.stderr
+        info = json.loads(done.stdout)
+        assert info["ledger_id"] == "tls-ledger" and info["address"] is None
