@@ -93,9 +93,9 @@ def _globals(
         wallet_path=(wallet or home / "wallet.json").expanduser(),
         password=password,
         json=as_json,
-        ca_cert=ca_cert,
+        ca_cert=ca_cert.expanduser() if ca_cert else None,
         timeout=timeout,
-        password_file=password_file,
+        password_file=password_file.expanduser() if password_file else None,
     )
 
 
