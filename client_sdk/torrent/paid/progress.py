@@ -16,6 +16,12 @@ class PeerProgress:
     units: int  # paid to it so far
     failed_bytes: int
     note: str = ""
+    free: str = ""
+    """Why it serves us for free: "no bid", "below reserve", "lost the auction", "legacy" (no
+    payee service), "no channel"; "" while we pay it."""
+    bid: int = 0  # our bid there (units per piece)
+    reserve: int | None = None  # its reserve price as it last told us
+    banned: str = ""  # why we banned it ("bad data"), "" if not
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,10 @@ class DownloadSummary:
                     "units": p.units,
                     "failed_bytes": p.failed_bytes,
                     "note": p.note,
+                    "free": p.free,
+                    "bid": p.bid,
+                    "reserve": p.reserve,
+                    "banned": p.banned,
                 }
                 for p in self.peers
             ],

@@ -87,6 +87,7 @@ from client_sdk.torrent.paid.payers import (
     PayerRoster,
     Reprice,
     Service,
+    choke_reason,
 )
 from client_sdk.torrent.paid.watch import ServiceWatch
 from client_sdk.torrent.peers import PeerKey
@@ -175,6 +176,22 @@ class _AuctionRates:
         with self._seeder._lock:
             return t.payers.rate_for(payer, info_hash)
 
+    def refusal(self, payer: str, info_hash: str) -> str:
+        t = self._seeder._torrents.get(info_hash)
+        if t is None:
+            return "UNKNOWN_TORRENT"
+        refused = self._seeder._refused.pop((payer, info_hash), "")
+        if refused:
+            return refused
+        with self._seeder._lock:
+            acct = t.payers.get(payer, info_hash)
+            if acct is None or acct.mode is Mode.PAID:
+                return ""
+        last = t.market.auctioneer.last
+        if last is None:
+            return ChokeReason.NO_BID.value
+        return choke_reason(PeerAccount(payer), last).value
+
 
 class PaidSeeder:
     """Seeds torrents for pay. `add()` torrents, `start()`, then share `bt_endpoint` and
@@ -237,6 +254,7 @@ class PaidSeeder:
         self.discovery: SellerDiscovery | None = None
         self._legacy_sent: dict[tuple[str, str], int] = {}  # (payer IP, info hash) -> bytes
         self._unpaid_sent: dict[str, int] = {}  # IP -> bytes sent while not a payer (legacy)
+        self._refused: dict[tuple[str, str], str] = {}  # (payer, info hash) -> last refusal
 
     # ---------------------------------------------------------------- set-up
 
@@ -501,6 +519,7 @@ class PaidSeeder:
                 self._apply_round(t.info_hash, outcome)
             elif isinstance(outcome, BidRefused):
                 log.info("bid from %s refused: %s", request.payer, outcome.detail)
+                self._refused[(request.payer, t.info_hash)] = outcome.reason.value
         if market.auctioneer.pending:
             # Answer this bid with a round that includes it, not with the last one's result.
             self._apply_round(t.info_hash, market.auctioneer.run_round(now))
