@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from client_sdk.cli import CliError, State, format_btt, handled, parse_amount, state
 from client_sdk.ledger_client import LedgerUnavailable
 from client_sdk.torrent.access import LegacyPeers
+from client_sdk.torrent.control_cmd import control, default_socket, usable_socket
 from client_sdk.torrent.market.autobid import SpendingRate
 from client_sdk.torrent.paid import (
     CloseMode,
@@ -34,6 +35,7 @@ from client_sdk.torrent.paid import (
     ProgressSnapshot,
     Wanted,
 )
+from client_sdk.torrent.paid.control import ControlError
 from client_sdk.torrent.session import DEFAULT_PIECE_SIZE, create_torrent
 
 DEFAULT_LISTEN = "127.0.0.1:6881"
@@ -364,6 +366,10 @@ def download(
             help="Reach paid seeders' payee services over TLS, trusting this CA (PEM).",
         ),
     ] = None,
+    control_socket: Annotated[
+        Path | None,
+        typer.Option("--control", help="Control socket for `btt control` [<home>/ctl/<pid>.sock]."),
+    ] = None,
 ) -> None:
     """Download, paying each paid peer per verified piece; free peers are used too. Peers come
     from the torrents' trackers (paid seeders announce their payee service there), --peer and
@@ -389,6 +395,7 @@ def download(
             spending_rates=rates,
             dht=dht,
             payee_ca_cert=payee_ca_cert,
+            control=control_socket,
         ),
     )
 
@@ -407,6 +414,7 @@ class _DownloadOptions:
     spending_rates: list[int]
     dht: bool
     payee_ca_cert: Path | None
+    control: Path | None = None
 
 
 def _wanted(torrent: str, spending_rate: int) -> Wanted:
@@ -458,8 +466,12 @@ def _download(ctx: typer.Context, o: _DownloadOptions) -> None:
         dht=o.dht,
         ledger_ca_cert=s.ca_cert,
         payee_credentials=payee_tls,
+        control_path=usable_socket(o.control or default_socket(s.home)),
     )
-    summary = dl.run_all() if s.json else _with_bar(dl)
+    try:
+        summary = dl.run_all() if s.json else _with_bar(dl)
+    except ControlError as exc:
+        raise CliError(str(exc)) from None
     _report(s, summary)
     if not summary.complete:
         raise CliError(f"download incomplete after {o.timeout:g}s")
@@ -510,6 +522,7 @@ def _report(s: Any, summary: DownloadsSummary) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `seed` and `download` to the `btt` app."""
+    """Add `seed`, `download` and `control` to the `btt` app."""
     app.command("seed")(seed)
     app.command("download")(download)
+    app.command("control")(control)

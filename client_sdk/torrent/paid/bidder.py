@@ -276,7 +276,15 @@ class Bidding:
                 p.account.starved = False
                 p.note = ""
                 p.wake.set()
-        self._rebid_now = True
+        self._user_changed()
+
+    def current_bids(self) -> dict[str, int]:
+        """The bid in force per torrent being bid on (info hash -> units per piece)."""
+        return {
+            d.info_hash: self.fixed_rate if self.fixed_rate is not None else self._current_bid(d)
+            for d in self._downloads
+            if d.bidding and d.info_hash
+        }
 
     def set_spending_rate(self, rate: SpendingRate, info_hash: str | None = None) -> None:
         """Change the spending rate (of every torrent, or of one) while the download runs: the
@@ -287,4 +295,10 @@ class Bidding:
             self.autobidder.set_torrent_spending_rate(InfoHash(bytes.fromhex(info_hash)), rate)
         else:
             raise ValueError(f"not downloading {info_hash}")
+        self._user_changed()
+
+    def _user_changed(self) -> None:
+        """The autobid decides the new bids now; the download loop sends them at once."""
+        if self.fixed_rate is None:
+            self._poll_autobid()
         self._rebid_now = True

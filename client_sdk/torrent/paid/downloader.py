@@ -56,6 +56,7 @@ from client_sdk.torrent.market import (
 )
 from client_sdk.torrent.paid.bidder import Bidding
 from client_sdk.torrent.paid.bidding import acceptable_rate
+from client_sdk.torrent.paid.control import ControlServer
 from client_sdk.torrent.paid.progress import (
     DownloadsSummary,
     DownloadSummary,
@@ -118,6 +119,7 @@ class PaidDownloader(Bidding, Reporting):
         ban_seconds: float = 300.0,
         rebid_interval: float = 1.0,
         rebid_policy: RebidPolicy | None = None,
+        control_path: Path | None = None,
         downloader_settings: Mapping[str, Any] | None = None,
         dht: bool = False,
         ledger_ca_cert: Path | None = None,
@@ -151,6 +153,8 @@ class PaidDownloader(Bidding, Reporting):
         self.bid_history: list[BidChange] = []
         """Every bid the autobid decided to send, per torrent, in order."""
         self._rebid_now = False
+        self.control_path = control_path
+        """A Unix socket that changes the budget or spending rate while it runs (`control`)."""
         self.store_path = store_path or out_dir / ".btt-payer.db"
         self.close_mode = close_mode
         self.timeout = timeout
@@ -235,7 +239,10 @@ class PaidDownloader(Bidding, Reporting):
         )
         self._dl = dl
         t0 = time.perf_counter()
+        control = ControlServer(self, self.control_path) if self.control_path else None
         try:
+            if control is not None:
+                await control.start()
             for d in self._downloads:
                 d.info_hash = dl.add(d.wanted.source)
                 self._by_hash[d.info_hash] = d
@@ -268,6 +275,8 @@ class PaidDownloader(Bidding, Reporting):
                 await self._close_all(done_only=True)
             return self._summary(time.perf_counter() - t0)
         finally:
+            if control is not None:
+                await control.stop()
             if self.discovery is not None:
                 with contextlib.suppress(Exception):
                     await self.discovery.stop()

@@ -93,6 +93,8 @@ class DownloadsSummary:
     spent: int
     locked: int
     budget: int
+    bids: tuple[dict[str, Any], ...] = ()
+    """The autobid's bids as they were sent: {at, info_hash, bid, reason}."""
 
     @property
     def complete(self) -> bool:
@@ -108,5 +110,6 @@ class DownloadsSummary:
             "spent": self.spent,
             "locked": self.locked,
             "budget": self.budget,
+            "bids": list(self.bids),
             "torrents": [t.to_json() for t in self.torrents],
         }

@@ -3,6 +3,7 @@ is free, bans), progress snapshots and the final summary."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,14 @@ from client_sdk.torrent.paid.progress import (
     ProgressSnapshot,
 )
 from client_sdk.torrent.paid.spending import Budget
-from client_sdk.torrent.paid.state import CloseMode, Endpoint, PaidPeer, Tally, TorrentState
+from client_sdk.torrent.paid.state import (
+    BidChange,
+    CloseMode,
+    Endpoint,
+    PaidPeer,
+    Tally,
+    TorrentState,
+)
 
 
 def free_reason(p: PaidPeer | None) -> str:
@@ -40,6 +48,7 @@ class Reporting:
 
     if TYPE_CHECKING:
         paid_specs: list[tuple[Endpoint, str]]
+        bid_history: list[BidChange]
         free_peers: list[Endpoint]
         close_mode: CloseMode
         _downloads: list[TorrentState]
@@ -119,6 +128,7 @@ class Reporting:
             spent=self.spent,
             locked=self.locked,
             budget=self.budget,
+            bids=tuple(dataclasses.asdict(b) for b in self.bid_history),
         )
 
     def _torrent_summary(self, d: TorrentState, seconds: float) -> DownloadSummary:
