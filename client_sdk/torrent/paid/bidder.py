@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -35,7 +36,9 @@ from client_sdk.torrent.paid.bidding import (
     payee_reason,
     worth_retrying,
 )
+from client_sdk.torrent.paid.chunks import chunk_reader
 from client_sdk.torrent.paid.market_rpc import fetch_reserve
+from client_sdk.torrent.paid.prover import prove_to
 from client_sdk.torrent.paid.spending import Budget
 from client_sdk.torrent.paid.state import BidChange, Endpoint, PaidPeer, TorrentState
 from client_sdk.tracker.discovery import BuyerDiscovery
@@ -50,6 +53,7 @@ class Bidding:
     if TYPE_CHECKING:
         key: SigningKey
         payee_credentials: grpc.ChannelCredentials | None
+        out_dir: Path
         fixed_rate: int | None
         autobidder: Autobidder
         bid_history: list[BidChange]
@@ -277,6 +281,27 @@ class Bidding:
                 p.note = ""
                 p.wake.set()
         self._user_changed()
+
+    async def _prove(self, d: TorrentState) -> None:
+        """We hold the whole torrent: answer every paid seeder's reserve-price challenge, so
+        their reserves fall back (the content is not rare)."""
+        if self._dl is None or not d.paid:
+            return
+        ti = self._dl.handle(d.info_hash).torrent_file()
+        if ti is None:
+            return
+        read = chunk_reader(ti, self.out_dir)
+        peers = list(d.paid.values())
+        results = await asyncio.gather(
+            *(
+                prove_to(p.payee_target, d.info_hash, read, credentials=self.payee_credentials)
+                for p in peers
+            )
+        )
+        for p, result in zip(peers, results, strict=True):
+            p.proof = result
+            if result.reserve is not None:
+                p.reserve = result.reserve
 
     def current_bids(self) -> dict[str, int]:
         """The bid in force per torrent being bid on (info hash -> units per piece)."""

@@ -169,6 +169,7 @@ class PaidDownloader(Bidding, Reporting):
         self._store: PayerStore | None = None
         self._me = ""
         self._opening: set[asyncio.Task[None]] = set()
+        self._proving: set[asyncio.Task[None]] = set()
         self._recorded_spent = 0
         self._moved: dict[str, int] = {}  # info hash -> the autobid's bid, not yet sent
         self._t0 = time.perf_counter()
@@ -269,6 +270,8 @@ class PaidDownloader(Bidding, Reporting):
             self._start_discovery(dl)
             await self._until_done(progress, interval)
             await self._drain_payments()
+            if self._proving:
+                await asyncio.wait(self._proving, timeout=10.0)
             if progress is not None:
                 progress(self.snapshot())
             if self.close_mode is CloseMode.COOPERATIVE:
@@ -280,7 +283,7 @@ class PaidDownloader(Bidding, Reporting):
             if self.discovery is not None:
                 with contextlib.suppress(Exception):
                     await self.discovery.stop()
-            for task in list(self._opening):
+            for task in [*self._opening, *self._proving]:
                 task.cancel()
             for p in self._all_paid():
                 for job in (p.worker, p.watcher):
@@ -309,6 +312,7 @@ class PaidDownloader(Bidding, Reporting):
                 if not d.complete and dl.progress(d.info_hash).complete:
                     await asyncio.to_thread(dl.wait_complete, d.info_hash, 10.0)
                     d.complete, d.t_done = True, time.perf_counter()
+                    self._proving.add(asyncio.create_task(self._prove(d)))
             if progress is not None and time.monotonic() >= next_progress:
                 next_progress = time.monotonic() + interval
                 progress(self.snapshot())

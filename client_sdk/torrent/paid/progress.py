@@ -22,6 +22,8 @@ class PeerProgress:
     bid: int = 0  # our bid there (units per piece)
     reserve: int | None = None  # its reserve price as it last told us
     banned: str = ""  # why we banned it ("bad data"), "" if not
+    possession: str = ""
+    """Our proof of possession to this paid seeder: "accepted", or why not; "" before one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,7 @@ class DownloadSummary:
                     "bid": p.bid,
                     "reserve": p.reserve,
                     "banned": p.banned,
+                    "possession": p.possession,
                 }
                 for p in self.peers
             ],

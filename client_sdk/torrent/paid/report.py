@@ -43,6 +43,12 @@ def free_reason(p: PaidPeer | None) -> str:
     return payee_reason(service.reason or "OUTBID").value  # FREE: the optimistic slot
 
 
+def _possession(p: PaidPeer | None) -> str:
+    if p is None or p.proof is None:
+        return ""
+    return "accepted" if p.proof.accepted else (p.proof.reason or "refused")
+
+
 class Reporting:
     """Mixed into `PaidDownloader`: the state below is its."""
 
@@ -91,6 +97,7 @@ class Reporting:
                     bid=p.bid if p is not None else 0,
                     reserve=p.reserve if p is not None else None,
                     banned="bad data" if banned and t.failed else ("banned" if banned else ""),
+                    possession=_possession(p),
                 )
             )
         return tuple(out)

@@ -15,6 +15,7 @@ from client_sdk.channel import PayerChannel
 from client_sdk.p2p import PayeeClient
 from client_sdk.torrent.market import SpendingRate
 from client_sdk.torrent.paid.bidding import BidState, FreeReason
+from client_sdk.torrent.paid.prover import ProofResult
 from client_sdk.torrent.paid.spending import PayeeAccount
 from client_sdk.torrent.paid.window import RequestWindow
 from client_sdk.torrent.session import Geometry
@@ -52,6 +53,8 @@ class PaidPeer:
     tried: BidState | None = None
     """The market as we saw it at the last attempt to bid here."""
     opening: bool = False
+    proof: ProofResult | None = None
+    """Our proof of possession to it, once we held the whole torrent."""
     sent_bid: int = 0
     """The bid the payee holds (what we last sent it and it took)."""
     note: str = ""
