@@ -89,6 +89,7 @@ from client_sdk.torrent.paid.payers import (
     Service,
     choke_reason,
 )
+from client_sdk.torrent.paid.seed_report import seeder_stats
 from client_sdk.torrent.paid.watch import ServiceWatch
 from client_sdk.torrent.peers import PeerKey
 from client_sdk.torrent.seeder import Seeder
@@ -430,52 +431,15 @@ class PaidSeeder:
         return self.call(self._stats)
 
     def _stats(self) -> dict[str, Any]:
-        channels = self.book.channels if self._server else {}
-        peers = []
         with self._lock:
-            for t in self._torrents.values():
-                for p in t.payers:
-                    chans = [
-                        c
-                        for c in channels.values()
-                        if (c.payer, c.record.info_hash) == (p.payer, p.info_hash)
-                    ]
-                    peers.append(self._peer_stats(p, chans))
-            torrents = {
-                ih: {
-                    "reserve": t.market.reserve.price(self._clock()),
-                    "rate": (t.market.auctioneer.last.rate or 0) if t.market.auctioneer.last else 0,
-                }
-                for ih, t in self._torrents.items()
-            }
-            unpaid = [{"ip": ip, "sent_bytes": n} for ip, n in sorted(self._unpaid_sent.items())]
-        return {"torrents": torrents, "peers": peers, "legacy": unpaid, "bans": list(self.bans)}
-
-    def _peer_stats(self, p: PayerAccount, chans: list[PayeeChannel]) -> dict[str, Any]:
-        return {
-            "payer": p.payer,
-            "ip": p.ip,
-            "info_hash": p.info_hash,
-            "mode": p.mode.value,
-            "rate": p.paid.rate,
-            "sent_bytes": p.sent,
-            "paid_bytes": p.paid.value,
-            "gift_bytes": p.gift,
-            "forgiven_bytes": p.forgiven,
-            "whole_pieces": p.whole_pieces,
-            "failures": p.failures,
-            "banned": self.seeder.access.is_banned(p.ip),
-            "channels": [
-                {
-                    "channel_id": c.channel_id.hex(),
-                    "status": c.record.status.label(),
-                    "deposit": c.record.deposit,
-                    "best_cumulative": c.record.best_cumulative,
-                    "owed": c.record.owed,
-                }
-                for c in chans
-            ],
-        }
+            return seeder_stats(
+                {ih: (t.market, t.payers) for ih, t in self._torrents.items()},
+                self.book.channels.values() if self._server else (),
+                self._clock(),
+                self.seeder.access.is_banned,
+                self._unpaid_sent,
+                self.bans,
+            )
 
     def market(self, info_hash: str) -> SellerMarket:
         m = self._market(info_hash)
