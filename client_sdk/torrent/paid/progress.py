@@ -21,7 +21,7 @@ class PeerProgress:
     payee service), "no channel"; "" while we pay it."""
     bid: int = 0  # our bid there (units per piece)
     reserve: int | None = None  # its reserve price as it last told us
-    banned: str = ""  # why we banned it ("bad data"), "" if not
+    banned: str = ""  # "bad data" (we banned it), "by the payee" (it banned us), "" if neither
     possession: str = ""
     """Our proof of possession to this paid seeder: "accepted", or why not; "" before one."""
 

@@ -43,6 +43,15 @@ def free_reason(p: PaidPeer | None) -> str:
     return payee_reason(service.reason or "OUTBID").value  # FREE: the optimistic slot
 
 
+def _banned(p: PaidPeer | None, by_us: bool, failed_bytes: int) -> str:
+    """Why a peer is banned: by us for bad data, or by the payee (it bans payers)."""
+    if by_us:
+        return "bad data" if failed_bytes else "banned"
+    if p is not None and p.service is not None and p.service.reason == "BANNED":
+        return "by the payee"
+    return ""
+
+
 def _possession(p: PaidPeer | None) -> str:
     if p is None or p.proof is None:
         return ""
@@ -96,7 +105,7 @@ class Reporting:
                     free=free_reason(p),
                     bid=p.bid if p is not None else 0,
                     reserve=p.reserve if p is not None else None,
-                    banned="bad data" if banned and t.failed else ("banned" if banned else ""),
+                    banned=_banned(p, banned, t.failed),
                     possession=_possession(p),
                 )
             )
