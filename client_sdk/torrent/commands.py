@@ -515,13 +515,17 @@ def _with_bar(dl: PaidDownloader) -> DownloadsSummary:
     task = bar.add_task("download", total=None, speed="", spent="")
     with Live(Group(bar, peers_table(())), refresh_per_second=4, transient=True) as live:
 
+        def bids() -> str:
+            now = sorted(set(dl.current_bids().values()))
+            return f", bid {' '.join(format_btt(b) for b in now)}/piece" if now else ""
+
         def update(p: ProgressSnapshot) -> None:
             bar.update(
                 task,
                 total=p.pieces_total or None,
                 completed=p.pieces_done,
                 speed=f"{p.download_rate / 2**20:.1f} MiB/s",
-                spent=f"{format_btt(p.spent)} spent of {format_btt(p.budget)}",
+                spent=f"{format_btt(p.spent)} spent of {format_btt(p.budget)}" + bids(),
             )
             live.update(Group(bar, peers_table(p.peers)))
 
