@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from client_sdk.cli import CliError, format_btt, handled, parse_amount, state
-from client_sdk.torrent.paid.control import ControlError, send
+from client_sdk.torrent.paid.control import ControlError, alive, send
 
 MAX_SOCKET_PATH = 100  # bytes; AF_UNIX paths stop at 107
 
@@ -33,6 +33,7 @@ def usable_socket(path: Path) -> Path | None:
 
 def _find_socket(home: Path) -> Path:
     found = sorted((home / "ctl").glob("*.sock")) if (home / "ctl").is_dir() else []
+    found = [p for p in found if alive(p)]  # a download that crashed left its socket behind
     if not found:
         raise CliError(f"no running download (no control socket in {home / 'ctl'})")
     if len(found) > 1:

@@ -86,7 +86,7 @@ class ControlServer:
 
     async def start(self) -> None:
         if self.path.exists():
-            if _alive(self.path):
+            if alive(self.path):
                 raise ControlError(f"another download is running (its control socket: {self.path})")
             self.path.unlink()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +119,8 @@ class ControlServer:
             writer.close()
 
 
-def _alive(path: Path) -> bool:
+def alive(path: Path) -> bool:
+    """A download answers on this socket."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         try:
             s.connect(str(path))
