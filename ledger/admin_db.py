@@ -79,6 +79,7 @@ def backup_sqlite(url: str, out: Path, *, pages_per_step: int = 256) -> int:
             "admin backup copies SQLite databases; for PostgreSQL take a base backup with WAL "
             "archiving (pg_basebackup; docs/operations.md)"
         )
+    require_ledger_db(url)
     source = sqlite_file(url)
     if out.exists():
         raise AdminDbError(f"{out} exists: a backup never overwrites a file")

@@ -374,7 +374,6 @@ def admin_backup(
     backup with WAL archiving (docs/operations.md)."""
     url = _settings(config_file=config, db=db).db
     try:
-        require_ledger_db(url)
         pages = backup_sqlite(url, out)
     except AdminDbError as exc:
         _fail(str(exc))
