@@ -115,3 +115,23 @@ def test_treasury_requires_the_bridge_certificate(tmp_path: Path) -> None:
             "--ledger-client-cert and --ledger-client-key\n"
         )
     assert ledger.proc.returncode == 0, ledger.text()
+
+
+def test_the_readme_shows_this_setup() -> None:
+    """The README's production block names every flag the test above runs with."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- production setup:")[1].split("```bash\n")[1].split("```")[0]
+    for flag in (
+        "--tls-cert",
+        "--tls-key",
+        "--treasury-listen",
+        "--treasury-client-ca",
+        "--treasury-token-file",
+        "--ledger-treasury",
+        "--ledger-ca-cert",
+        "--ledger-client-cert",
+        "--ledger-client-key",
+        "--ca-cert",
+    ):
+        assert f"{flag} " in block, flag
+    assert "--treasury-token " not in readme  # never a secret on the command line
