@@ -183,3 +183,11 @@ def test_unreachable_postgresql_is_one_line(tmp_path: Path) -> None:
         line = one_line_error(run_ledger(*args))
         assert f"127.0.0.1:{port}" in line and "Connection refused" in line, line
         assert "s3cret" not in line  # the password is not echoed
+
+
+def test_admin_on_postgresql_needs_a_migrated_database(pg_url: str) -> None:
+    refused = one_line_error(run_ledger("admin", "audit", "--db", pg_url))
+    assert "is not a ledger database (no alembic_version table" in refused
+    assert run_ledger("migrate", "--db", pg_url).returncode == 0
+    audit = run_ledger("admin", "audit", "--db", pg_url, "--json")
+    assert audit.returncode == 0 and '"balanced": true' in audit.stdout, audit.stderr
