@@ -13,6 +13,7 @@ import os
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -24,7 +25,7 @@ from prometheus_client import start_http_server
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.database import make_engine, normalize_url
+from core.database import is_sqlite, make_engine, normalize_url
 from core.rejections import Rejected
 from core.rpc import Metrics
 from core.status import ChannelStatus
@@ -68,8 +69,13 @@ def _db_error(db: str, exc: Exception) -> str:
 
 
 def _ensure_sqlite_dir(db: str) -> None:
-    if db.startswith("sqlite:///"):
-        Path(db.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    """A new SQLite ledger file is created 0600 in a directory made 0700: it holds money data."""
+    if not is_sqlite(db) or make_url(db).database in (None, "", ":memory:"):
+        return
+    path = Path(str(make_url(db).database)).expanduser()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # empty = new DB
 
 
 def _service(db: str, **kwargs: Any) -> LedgerService:

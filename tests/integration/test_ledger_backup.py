@@ -78,6 +78,7 @@ def test_online_backup_while_the_server_writes(tmp_path: Path) -> None:
         total = writer.credited
     copies = [_audit(f"sqlite:///{b}") for b in backups]
     live = _audit(db)
+    assert (tmp_path / "live.db").stat().st_mode & 0o777 == 0o600  # created so by serve
     assert live["balanced"] and live["deposits_credited"] == total * 1_000_000
     for copy in copies:
         assert copy["balanced"] is True

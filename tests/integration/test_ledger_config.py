@@ -15,7 +15,7 @@ from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from ledger.settings import ConfigError, load_settings, settings_reference
 from tests.ledger_proc import ROOT, clean_env, free_port, one_line_error, run_ledger, serving
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)  # many short processes; a loaded machine starts them slowly
 DOC = ROOT / "docs" / "configuration.md"
 
 
@@ -163,8 +163,10 @@ def test_admin_never_creates_a_database(tmp_path: Path) -> None:
         run_ledger("admin", "audit", "--db", f"sqlite:///{junk}")
     )
     # Made on purpose, the database then serves every admin command.
-    db = f"sqlite:///{tmp_path / 'real.db'}"
+    db = f"sqlite:///{tmp_path / 'new' / 'real.db'}"
     assert run_ledger("migrate", "--db", db).returncode == 0
+    assert (tmp_path / "new" / "real.db").stat().st_mode & 0o777 == 0o600  # money data
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
     for command in ADMIN:
         done = run_ledger("admin", *command, "--db", db)
         assert "Traceback" not in done.stderr, (command, done.stderr)
