@@ -34,7 +34,14 @@ from ledger.admin_db import AdminDbError, backup_sqlite, require_ledger_db
 from ledger.rpc.server import ConfigError as ServerConfigError
 from ledger.rpc.server import TlsFiles, build_service, start_server
 from ledger.service import LedgerService
-from ledger.settings import ConfigError, LedgerSettings, describe, load_settings, parse_address
+from ledger.settings import (
+    ConfigError,
+    LedgerSettings,
+    describe,
+    load_settings,
+    parse_address,
+    settings_in_force,
+)
 from ledger.storage.errors import DatabaseUnavailable
 from ledger.storage.migrate import upgrade
 from ledger.supervisor import CHILD_ENV, supervise
@@ -194,6 +201,22 @@ def serve(
         await running.stop()
 
     asyncio.run(run())
+
+
+@app.command("settings")
+def show_settings(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, Opt("--json", help="machine-readable output")] = False,
+) -> None:
+    """Every setting `serve` would use with this environment and --config, and where it comes
+    from (env, file or default); a secret shows only whether it is set."""
+    rows = settings_in_force(_settings(config_file=config))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        shown = "-" if row["value"] in (None, "") else row["value"]
+        typer.echo(f"{row['setting']:22} {shown!s:40} {row['source']}")
 
 
 @app.command()

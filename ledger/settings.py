@@ -276,6 +276,30 @@ def settings_reference() -> str:
     return "\n".join(rows) + "\n"
 
 
+def settings_in_force(settings: LedgerSettings) -> list[dict[str, Any]]:
+    """Each setting's value and where it came from (env, file, default); a secret value shows
+    only whether it is set."""
+    path = settings.config_file or os.environ.get(CONFIG_ENV)
+    in_file = set(tomllib.loads(Path(path).read_text())) if path else set()
+    rows = []
+    for name in LedgerSettings.model_fields:
+        value = getattr(settings, name)
+        if name in SECRET_VALUES:
+            value = "(set)" if value is not None else None
+        elif isinstance(value, Path):
+            value = str(value)
+        if env_of(name) in os.environ:
+            source = f"env {env_of(name)}"
+        elif name in in_file:
+            source = "file"
+        elif name == "config_file" and path:
+            source = "flag --config"
+        else:
+            source = "default"
+        rows.append({"setting": name, "value": value, "source": source})
+    return rows
+
+
 def load_settings(**flags: Any) -> LedgerSettings:
     """Flags given as None are left to the environment and the file."""
     path = flags.get("config_file") or os.environ.get(CONFIG_ENV)

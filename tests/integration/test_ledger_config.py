@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -193,3 +194,17 @@ def test_admin_on_postgresql_needs_a_migrated_database(pg_url: str) -> None:
     assert run_ledger("migrate", "--db", pg_url).returncode == 0
     audit = run_ledger("admin", "audit", "--db", pg_url, "--json")
     assert audit.returncode == 0 and '"balanced": true' in audit.stdout, audit.stderr
+
+
+def test_settings_shows_each_value_and_its_source(tmp_path: Path) -> None:
+    config = tmp_path / "ledger.toml"
+    config.write_text('listen = "127.0.0.1:5000"\ndb_workers = 4\n')
+    env = clean_env(BTT_LEDGER_TREASURY_TOKEN="hush", BTT_LEDGER_DB_WORKERS="3")
+    shown = run_ledger("settings", "--config", str(config), "--json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    rows = {r["setting"]: (r["value"], r["source"]) for r in json.loads(shown.stdout)}
+    assert rows["listen"] == ("127.0.0.1:5000", "file")
+    assert rows["db_workers"] == (3, "env BTT_LEDGER_DB_WORKERS")  # env over file
+    assert rows["treasury_token"] == ("(set)", "env BTT_LEDGER_TREASURY_TOKEN")
+    assert rows["challenge_window"] == (3600, "default")
+    assert "hush" not in shown.stdout
