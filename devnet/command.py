@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from client_sdk.cli import CliError, handled, parse_amount, state
+from client_sdk.clikit import CliError, handled, parse_amount, state
 from devnet.stack import DemoError
 
 if TYPE_CHECKING:

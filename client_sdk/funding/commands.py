@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from btt.ledger.v1 import ledger_pb2 as pb
-from client_sdk.cli import CliError, check_address, format_btt, handled, parse_amount, state
+from client_sdk.clikit import CliError, check_address, format_btt, handled, parse_amount, state
 
 
 def faucet(

@@ -24,7 +24,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from client_sdk.cli import CliError, State, format_btt, handled, parse_amount, state
+from client_sdk.clikit import CliError, State, format_btt, handled, parse_amount, state
 from client_sdk.ledger_client import LedgerUnavailable
 from client_sdk.torrent.access import LegacyPeers
 from client_sdk.torrent.control_cmd import control, default_socket, usable_socket

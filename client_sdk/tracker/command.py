@@ -31,7 +31,7 @@ async def fetch_bids(
 
 
 def register(app: typer.Typer) -> None:
-    from client_sdk.cli import format_btt, handled, state
+    from client_sdk.clikit import format_btt, handled, state
 
     @app.command("bids")
     @handled

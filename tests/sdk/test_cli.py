@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from client_sdk.cli import app, format_btt, parse_amount
+from client_sdk.cli import app
+from client_sdk.clikit import format_btt, parse_amount
 from client_sdk.wallet import Wallet
 from core.crypto import SigningKey
 from core.status import ChannelStatus

@@ -1,0 +1,1 @@
+"""The `btt` command groups, one module each; `client_sdk.cli` assembles them."""
