@@ -47,6 +47,7 @@ class OneLineErrors(TyperGroup):
         standalone_mode: bool = True,
         **kw: Any,
     ) -> Any:
+        args = hoist_global_options(self, list(sys.argv[1:] if args is None else args))
         if not standalone_mode:
             return super().main(args, prog_name, standalone_mode=False, **kw)
         try:
@@ -58,6 +59,58 @@ class OneLineErrors(TyperGroup):
             err_console.print("error: aborted", markup=False)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _option_names(command: Any) -> dict[str, bool]:
+    """A command's option spellings -> whether the option takes a value."""
+    names: dict[str, bool] = {}
+    for param in command.params:
+        for name in (*getattr(param, "opts", ()), *getattr(param, "secondary_opts", ())):
+            if name.startswith("-"):
+                names[name] = not getattr(param, "is_flag", False) and not getattr(
+                    param, "count", False
+                )
+    return names
+
+
+def hoist_global_options(group: Any, args: list[str]) -> list[str]:
+    """Move the group's own options written after the subcommand (`btt balance --json`) to the
+    front, where the group parses them. An option the subcommand defines itself (`btt demo
+    --json`, `btt download --timeout`) stays the subcommand's; nothing after `--` moves."""
+    globals_ = _option_names(group)
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        name, eq, _ = args[i].partition("=")
+        i += 2 if globals_.get(name) and not eq else 1
+    command = group
+    while i < len(args) and isinstance(getattr(command, "commands", None), dict):
+        sub = command.commands.get(args[i])
+        if sub is None:
+            return args
+        command, i = sub, i + 1
+    own = _option_names(command)
+    front: list[str] = []
+    rest: list[str] = []
+    j = i
+    while j < len(args):
+        arg = args[j]
+        if arg == "--":
+            rest.extend(args[j:])
+            break
+        name, eq, _ = arg.partition("=")
+        takes_value = False
+        if name in own:
+            target, takes_value = rest, own[name]
+        elif name in globals_:
+            target, takes_value = front, globals_[name]
+        else:
+            target = rest
+        target.append(arg)
+        if takes_value and not eq and j + 1 < len(args):
+            target.append(args[j + 1])
+            j += 1
+        j += 1
+    return front + args[:i] + rest
 
 
 # ---------------------------------------------------------------- amounts and ids
