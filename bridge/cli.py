@@ -44,7 +44,7 @@ from bridge.config import (
 from bridge.devtools import deposit as send_deposit
 from bridge.devtools import devnode_fund, devnode_issue_token
 from bridge.lease import LeaseHeld
-from bridge.ledger_link import LedgerLink, explain_unavailable
+from bridge.ledger_link import NO_ANSWER, LedgerLink, explain_unavailable
 from bridge.metrics import BridgeMetrics
 from bridge.payout import LeaseLost
 from bridge.preflight import Finding, Severity, check_hot_address
@@ -116,12 +116,15 @@ def _explain_ledger(exc: LedgerUnavailable) -> str:
     """gRPC says only "unavailable": a probe of our own says why (TLS mismatch, down...)."""
     try:
         config = _config()
-        link = LedgerLink(config.ledger, config.ledger_ca_cert, config.ledger_client_pair())
+        pair = config.ledger_client_pair()
     except ConfigError:
         return str(exc)
     if exc.reason:  # the ledger itself answered (its database is down, say)
         return str(exc)
-    return explain_unavailable(link)
+    said = explain_unavailable(LedgerLink(config.ledger, config.ledger_ca_cert, pair))
+    if config.ledger_treasury and said.endswith(NO_ANSWER):  # the Treasury's own port, then
+        said = explain_unavailable(LedgerLink(config.ledger_treasury, config.ledger_ca_cert, pair))
+    return said
 
 
 def _read_key(path: Path) -> SigningKey:
@@ -170,6 +173,7 @@ def settings(
     api_key_file: Annotated[Path | None, Opt(help=_h("api_key_file"))] = None,
     node_timeout: Annotated[float | None, Opt(help=_h("node_timeout"))] = None,
     ledger: Annotated[str | None, Opt(help=_h("ledger"))] = None,
+    ledger_treasury: Annotated[str | None, Opt(help=_h("ledger_treasury"))] = None,
     ledger_ca_cert: Annotated[Path | None, Opt(help=_h("ledger_ca_cert"))] = None,
     ledger_client_cert: Annotated[Path | None, Opt(help=_h("ledger_client_cert"))] = None,
     ledger_client_key: Annotated[Path | None, Opt(help=_h("ledger_client_key"))] = None,

@@ -52,6 +52,11 @@ class BridgeConfig(BaseSettings):
     )
     api_key_file: Path | None = Field(default=None, description="file holding the TronGrid key")
     ledger: str = Field(default="127.0.0.1:50051", description="ledger gRPC HOST:PORT")
+    ledger_treasury: str = Field(
+        default="",
+        description="the ledger's Treasury HOST:PORT when it is served apart (btt-ledger "
+        "--treasury-listen); default: --ledger",
+    )
     ledger_ca_cert: Path | None = Field(
         default=None, description="TLS to the ledger: the CA that signed its certificate"
     )
@@ -216,6 +221,10 @@ class BridgeConfig(BaseSettings):
                 "(or BTT_BRIDGE_BRIDGE_ADDRESS)"
             )
         return self.load_hot_key().address
+
+    def treasury_target(self) -> str:
+        """Where the Treasury is served: its own port, else beside the Ledger service."""
+        return self.ledger_treasury or self.ledger
 
     def treasury_secret(self) -> str:
         return _secret(

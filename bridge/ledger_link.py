@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROBE_TIMEOUT = 3.0
+NO_ANSWER = "does not answer (down, overloaded or not a ledger)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,7 @@ def explain_unavailable(link: LedgerLink, timeout: float = PROBE_TIMEOUT) -> str
         problem = _tls_problem(host, port, link, timeout)
         if problem:
             return f"{where}: {problem}"
-    return f"{where} does not answer (down, overloaded or not a ledger)"
+    return f"{where} {NO_ANSWER}"
 
 
 def _speaks_tls(host: str, port: int, timeout: float) -> bool | None:
@@ -101,9 +102,11 @@ def _tls_problem(host: str, port: int, link: LedgerLink, timeout: float) -> str:
             context.wrap_socket(sock, server_hostname=host) as tls,
         ):
             tls.settimeout(0.5)
-            # TLS 1.3: a missing client certificate is refused after the handshake.
+            # TLS 1.3: a missing client certificate is refused after the handshake, with an
+            # alert or (gRPC) by closing at once where an HTTP/2 server would send its preface.
             with contextlib.suppress(TimeoutError, ssl.SSLWantReadError):
-                tls.recv(1)
+                if tls.recv(1) == b"":
+                    return _refused_client(link)
     except ssl.SSLCertVerificationError as exc:
         return (
             f"its certificate does not verify against {link.ca_cert} "
@@ -121,3 +124,12 @@ def _tls_problem(host: str, port: int, link: LedgerLink, timeout: float) -> str:
     except OSError:
         return ""
     return ""
+
+
+def _refused_client(link: LedgerLink) -> str:
+    if link.client_cert is None:
+        return "it asks for a client certificate: give --ledger-client-cert and --ledger-client-key"
+    return (
+        f"it refuses the client certificate {link.client_cert[0]} (signed by a CA the ledger's "
+        "--treasury-client-ca does not name?)"
+    )

@@ -41,7 +41,7 @@ def make_gateway(config: BridgeConfig) -> TronGateway:
 
 def make_treasury(config: BridgeConfig) -> TreasuryClient:
     return TreasuryClient(
-        config.ledger,
+        config.treasury_target(),
         config.treasury_secret(),
         ca_cert=config.ledger_ca_cert,
         client_cert=config.ledger_client_pair(),

@@ -18,9 +18,37 @@ from typing import Annotated
 import typer
 
 from client_sdk.cliargs import CONFIG_ENV
-from client_sdk.clikit import DEFAULT_LEDGER, OneLineErrors, State
+from client_sdk.clikit import (
+    DEFAULT_LEDGER,
+    CliError,
+    OneLineErrors,
+    State,
+    check_address,
+    format_btt,
+    handled,
+    parse_amount,
+    parse_channel_id,
+    run,
+    state,
+)
 from client_sdk.commands import account, channel, events, info, wallet
 from core.version import version_line
+
+__all__ = [  # the names older callers import from here; new code imports client_sdk.clikit
+    "DEFAULT_LEDGER",
+    "CliError",
+    "State",
+    "app",
+    "check_address",
+    "format_btt",
+    "handled",
+    "main",
+    "parse_amount",
+    "parse_channel_id",
+    "register_commands",
+    "run",
+    "state",
+]
 
 app = typer.Typer(
     name="btt",

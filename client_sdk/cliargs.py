@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-CONFIG_ENV = "BTT_CONFIG"
+CONFIG_ENV = "BTT_CONFIG_FILE"
 # Global options that make no sense in a file: the file's own name, a secret, one-shot actions.
 NOT_IN_FILE = {"config", "password", "version", "help"}
 
@@ -82,7 +82,7 @@ def hoist_globals(group: Any, args: Sequence[str]) -> list[str]:
 
 
 def config_path(front: Sequence[str], environ: Mapping[str, str] = os.environ) -> Path | None:
-    """`--config FILE` among the leading (global) options, else $BTT_CONFIG."""
+    """`--config FILE` among the leading (global) options, else $BTT_CONFIG_FILE."""
     for i, token in enumerate(front):
         if token == "--config" and i + 1 < len(front):
             return Path(front[i + 1]).expanduser()

@@ -46,6 +46,8 @@ from core.types import MAX_AMOUNT, UNITS_PER_BTT
 
 T = TypeVar("T")
 
+hoist_global_options = hoist_globals  # the name tests and older callers use
+
 DEFAULT_LEDGER = "127.0.0.1:50051"
 
 err_console = Console(stderr=True, highlight=False)
@@ -79,7 +81,10 @@ class OneLineErrors(TyperGroup):
         except ConfigFileError as exc:
             if not standalone_mode:
                 raise CliError(str(exc)) from None
-            fail(str(exc) if str(exc).startswith("config file") else f"config file {path}: {exc}")
+            message = (
+                str(exc) if str(exc).startswith("config file") else f"config file {path}: {exc}"
+            )
+            fail(message, 2)
         if not standalone_mode:
             return super().main(args, prog_name, standalone_mode=False, **kw)
         try:

@@ -1,204 +1,198 @@
-"""`btt-ledger`: serve the ledger, migrate its database, inspect it.
+"""`btt-ledger`: serve the ledger, migrate its database, inspect and back it up.
 
-Every option has an environment variable (BTT_LEDGER_*); flags win over the environment.
+Every setting comes from a flag, else an environment variable (BTT_LEDGER_*), else the TOML file
+given with --config: docs/configuration.md lists them all.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
+
+# gRPC core's own log lines ("E1130 ... bind failed") would reach stderr beside our one-line
+# errors, which say the same in words. Read when gRPC loads; GRPC_VERBOSITY turns them back on.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
+import asyncio
+import contextlib
+import json
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from prometheus_client import start_http_server
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.database import DEFAULT_TIMEOUT, make_engine
+from core.database import is_sqlite, make_engine, normalize_url
 from core.rejections import Rejected
+from core.rpc import Metrics
 from core.status import ChannelStatus
-from core.types import Amount
 from ledger import logs
-from ledger.faucet import FaucetConfigError, FaucetPolicy
-from ledger.rpc.server import ConfigError, TlsFiles, build_service, start_server
+from ledger.admin_db import AdminDbError, backup_sqlite, require_ledger_db
+from ledger.rpc.server import ConfigError as ServerConfigError
+from ledger.rpc.server import TlsFiles, build_service, start_server
 from ledger.service import LedgerService
+from ledger.settings import (
+    ConfigError,
+    LedgerSettings,
+    describe,
+    load_settings,
+    parse_address,
+    settings_in_force,
+)
+from ledger.storage.errors import DatabaseUnavailable
 from ledger.storage.migrate import upgrade
+from ledger.supervisor import CHILD_ENV, supervise
 
-DEFAULT_DB = f"sqlite:///{Path.home() / '.btt' / 'ledger.db'}"
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
+)
 admin = typer.Typer(no_args_is_help=True, help="Inspect a ledger database directly.")
 app.add_typer(admin, name="admin")
 
-DbOption = Annotated[
-    str,
-    typer.Option(
-        "--db", envvar="BTT_LEDGER_DB", help="SQLAlchemy URL (sqlite:///... or postgresql://...)"
-    ),
-]
+Opt = typer.Option
+ConfigOption = Annotated[Path | None, Opt("--config", help=describe("config_file"))]
+DbOption = Annotated[str | None, Opt("--db", help=describe("db"))]
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {' '.join(message.split())}", err=True)  # one line, whatever it held
     raise typer.Exit(2)
 
 
+def _settings(**flags: Any) -> LedgerSettings:
+    try:
+        return load_settings(**flags)
+    except ConfigError as exc:
+        _fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+def _db_error(db: str, exc: Exception) -> str:
+    shown = make_url(normalize_url(db)).render_as_string(hide_password=True)
+    return f"cannot use database {shown}: {getattr(exc, 'orig', None) or exc}"
+
+
 def _ensure_sqlite_dir(db: str) -> None:
-    if db.startswith("sqlite:///"):
-        Path(db.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    """A new SQLite ledger file is created 0600 in a directory made 0700: it holds money data."""
+    if not is_sqlite(db) or make_url(db).database in (None, "", ":memory:"):
+        return
+    path = Path(str(make_url(db).database)).expanduser()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # empty = new DB
 
 
 def _service(db: str, **kwargs: Any) -> LedgerService:
     _ensure_sqlite_dir(db)
     try:
         return build_service(db, **kwargs)
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ServerConfigError, ValueError) as exc:
         _fail(str(exc))
-    except SQLAlchemyError as exc:
-        _fail(f"cannot use database {db}: {exc.__class__.__name__}: {getattr(exc, 'orig', exc)}")
+    except (SQLAlchemyError, DatabaseUnavailable) as exc:
+        _fail(_db_error(db, exc))
     raise AssertionError("unreachable")
 
 
 @app.command()
 def serve(
-    db: DbOption = DEFAULT_DB,
-    listen: Annotated[str, typer.Option(envvar="BTT_LEDGER_LISTEN")] = "127.0.0.1:50051",
-    ledger_id: Annotated[
-        str | None, typer.Option(envvar="BTT_LEDGER_ID", help="pinned on first start")
-    ] = None,
-    treasury_token: Annotated[
-        str | None, typer.Option(envvar="BTT_LEDGER_TREASURY_TOKEN", help="enables Treasury")
-    ] = None,
-    tls_cert: Annotated[Path | None, typer.Option(envvar="BTT_LEDGER_TLS_CERT")] = None,
-    tls_key: Annotated[Path | None, typer.Option(envvar="BTT_LEDGER_TLS_KEY")] = None,
-    metrics: Annotated[
-        str | None, typer.Option(envvar="BTT_LEDGER_METRICS", help="HOST:PORT for Prometheus")
-    ] = None,
-    challenge_window: Annotated[int, typer.Option(envvar="BTT_LEDGER_CHALLENGE_WINDOW")] = 3600,
-    migrate: Annotated[
-        bool, typer.Option(help="upgrade the schema on start (default for SQLite)")
-    ] = False,
-    log_level: Annotated[str, typer.Option(envvar="BTT_LOG_LEVEL")] = "INFO",
-    db_workers: Annotated[
-        int, typer.Option(envvar="BTT_LEDGER_DB_WORKERS", help="concurrent DB transactions")
-    ] = 8,
-    db_timeout: Annotated[
-        float,
-        typer.Option(
-            envvar="BTT_LEDGER_DB_TIMEOUT",
-            help="seconds one database transaction may take (a client's shorter deadline wins)",
-        ),
-    ] = DEFAULT_TIMEOUT,
-    processes: Annotated[
-        int,
-        typer.Option(
-            envvar="BTT_LEDGER_PROCESSES",
-            help="server processes sharing the port (the ledger is stateless over its database)",
-        ),
-    ] = 1,
-    faucet_pool: Annotated[
-        str | None,
-        typer.Option(
-            envvar="BTT_LEDGER_FAUCET_POOL",
-            help="turns the promotional faucet on: the account grants are paid from",
-        ),
-    ] = None,
-    faucet_amount: Annotated[
-        int, typer.Option(envvar="BTT_LEDGER_FAUCET_AMOUNT", help="base units per grant")
-    ] = 10_000_000,
-    faucet_difficulty: Annotated[
-        int, typer.Option(envvar="BTT_LEDGER_FAUCET_DIFFICULTY", help="proof-of-work bits")
-    ] = 22,
-    faucet_challenge_ttl: Annotated[
-        int, typer.Option(envvar="BTT_LEDGER_FAUCET_CHALLENGE_TTL", help="seconds")
-    ] = 600,
-    faucet_per_address: Annotated[
-        int,
-        typer.Option(
-            envvar="BTT_LEDGER_FAUCET_PER_ADDRESS", help="grants per client address per window"
-        ),
-    ] = 3,
-    faucet_window: Annotated[
-        int, typer.Option(envvar="BTT_LEDGER_FAUCET_WINDOW", help="seconds")
-    ] = 86_400,
+    config: ConfigOption = None,
+    db: DbOption = None,
+    listen: Annotated[str | None, Opt(help=describe("listen"))] = None,
+    ledger_id: Annotated[str | None, Opt(help=describe("ledger_id"))] = None,
+    tls_cert: Annotated[Path | None, Opt(help=describe("tls_cert"))] = None,
+    tls_key: Annotated[Path | None, Opt(help=describe("tls_key"))] = None,
+    treasury_token_file: Annotated[Path | None, Opt(help=describe("treasury_token_file"))] = None,
+    treasury_listen: Annotated[str | None, Opt(help=describe("treasury_listen"))] = None,
+    treasury_client_ca: Annotated[Path | None, Opt(help=describe("treasury_client_ca"))] = None,
+    metrics: Annotated[str | None, Opt(help=describe("metrics"))] = None,
+    challenge_window: Annotated[int | None, Opt(help=describe("challenge_window"))] = None,
+    migrate: Annotated[bool | None, Opt("--migrate", help=describe("migrate"))] = None,
+    log_level: Annotated[str | None, Opt(help=describe("log_level"))] = None,
+    db_workers: Annotated[int | None, Opt(help=describe("db_workers"))] = None,
+    db_timeout: Annotated[float | None, Opt(help=describe("db_timeout"))] = None,
+    processes: Annotated[int | None, Opt(help=describe("processes"))] = None,
+    faucet_pool: Annotated[str | None, Opt(help=describe("faucet_pool"))] = None,
+    faucet_amount: Annotated[int | None, Opt(help=describe("faucet_amount"))] = None,
+    faucet_difficulty: Annotated[int | None, Opt(help=describe("faucet_difficulty"))] = None,
+    faucet_challenge_ttl: Annotated[int | None, Opt(help=describe("faucet_challenge_ttl"))] = None,
+    faucet_per_address: Annotated[int | None, Opt(help=describe("faucet_per_address"))] = None,
+    faucet_window: Annotated[int | None, Opt(help=describe("faucet_window"))] = None,
 ) -> None:
-    """Run the ledger gRPC service until SIGINT/SIGTERM."""
-    faucet = None
-    if faucet_pool:
-        try:
-            faucet = FaucetPolicy(
-                pool=faucet_pool,
-                amount=Amount(faucet_amount),
-                difficulty_bits=faucet_difficulty,
-                challenge_ttl=faucet_challenge_ttl,
-                per_address=faucet_per_address,
-                window=faucet_window,
+    """Run the ledger gRPC service until SIGINT/SIGTERM. Every option is also an environment
+    variable BTT_LEDGER_<NAME> and a key of the --config TOML file (docs/configuration.md);
+    the Treasury token comes from BTT_LEDGER_TREASURY_TOKEN or --treasury-token-file only."""
+    flags = dict(locals())
+    flags["config_file"] = flags.pop("config")
+    settings = _settings(**flags)
+    try:
+        settings.check_files()
+        faucet = settings.faucet()
+        token = settings.treasury_secret()
+        if settings.treasury_listen and token is None:
+            raise ConfigError(
+                "--treasury-listen serves the Treasury, which needs its token "
+                "(BTT_LEDGER_TREASURY_TOKEN or --treasury-token-file)"
             )
-        except FaucetConfigError as exc:
-            _fail(str(exc))
-    child = os.environ.get(_CHILD_ENV)
-    if processes < 1:
-        _fail("--processes must be at least 1")
-    if processes > 1 and child is None:
-        if listen.endswith(":0"):
-            _fail("--processes needs a fixed port")
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    child = os.environ.get(CHILD_ENV)
+    logs.configure(settings.log_level)
+    if settings.processes > 1 and child is None:
         # Migrate and pin the ledger id once, before the workers race for it.
-        _service(db, ledger_id=ledger_id, migrate=migrate or None).store.dispose()
-        raise typer.Exit(_supervise(processes))
-    if child not in (None, "0"):
-        metrics = None  # one Prometheus endpoint, served by the first process
-    logs.configure(log_level)
-    if (tls_cert is None) != (tls_key is None):
-        _fail("--tls-cert and --tls-key go together")
+        _service(
+            settings.db, ledger_id=settings.ledger_id, migrate=settings.migrate or None
+        ).store.dispose()
+        raise typer.Exit(supervise(settings.processes))
     tls = None
-    if tls_cert and tls_key:
-        for path in (tls_cert, tls_key):
-            if not path.is_file():
-                _fail(f"TLS file not found: {path}")
-        tls = TlsFiles(tls_cert, tls_key)
-    if db_workers < 1:
-        _fail("--db-workers must be at least 1")
-    if not db_timeout > 0:
-        _fail("--db-timeout must be above 0")
+    if settings.tls_cert and settings.tls_key:
+        tls = TlsFiles(settings.tls_cert, settings.tls_key)
+    treasury_tls = None
+    if tls is not None and settings.treasury_listen:
+        treasury_tls = TlsFiles(tls.cert, tls.key, settings.treasury_client_ca)
+    m = Metrics()
+    if settings.metrics and child in (None, "0"):  # one Prometheus endpoint, the first process's
+        host, port = parse_address(settings.metrics)
+        try:
+            start_http_server(port, addr=host, registry=m.registry)
+        except OSError as exc:
+            _fail(f"cannot serve metrics on {settings.metrics}: {exc.strerror or exc}")
     service = _service(
-        db,
-        ledger_id=ledger_id,
-        challenge_window=challenge_window,
-        migrate=migrate or None,
-        pool_size=db_workers,
-        db_timeout=db_timeout,
+        settings.db,
+        ledger_id=settings.ledger_id,
+        challenge_window=settings.challenge_window,
+        migrate=settings.migrate or None,
+        pool_size=settings.db_workers,
+        db_timeout=settings.db_timeout,
         faucet=faucet,
     )
 
     async def run() -> None:
-        from core.rpc import Metrics
-
-        m = Metrics()
-        if metrics:
-            host, _, port = metrics.rpartition(":")
-            start_http_server(int(port), addr=host or "127.0.0.1", registry=m.registry)
         try:
             running = await start_server(
                 service,
-                listen,
-                treasury_token=treasury_token,
+                settings.listen,
+                treasury_token=token,
                 tls=tls,
                 metrics=m,
-                workers=db_workers,
+                workers=settings.db_workers,
                 reuse_port=child is not None,
+                treasury_listen=settings.treasury_listen,
+                treasury_tls=treasury_tls,
             )
-        except (ConfigError, RuntimeError) as exc:
-            _fail(f"cannot listen on {listen}: {exc}")
+        except (ServerConfigError, RuntimeError) as exc:
+            reason = str(exc).split(";")[0]  # not gRPC's advice on its own verbosity
+            _fail(f"cannot listen: {reason} (in use, or not an address of this host)")
             return
-        typer.echo(
-            f"btt-ledger {service.ledger_id} listening on "
-            f"{listen.rsplit(':', 1)[0]}:{running.port}",
-            err=True,
-        )
+        host = settings.listen.rsplit(":", 1)[0]
+        where = f"{host}:{running.port}"
+        if running.treasury_port is not None and settings.treasury_listen:
+            thost = settings.treasury_listen.rsplit(":", 1)[0]
+            where += f" (Treasury on {thost}:{running.treasury_port})"
+        typer.echo(f"btt-ledger {service.ledger_id} listening on {where}", err=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -209,38 +203,46 @@ def serve(
     asyncio.run(run())
 
 
-_CHILD_ENV = "BTT_LEDGER_PROCESS_INDEX"
-
-
-def _supervise(processes: int) -> int:
-    """Run `processes` copies of this serve command on one port; stop them all together."""
-    argv = [sys.executable, "-m", "ledger.cli", *sys.argv[1:]]
-    children = [
-        subprocess.Popen(argv, env={**os.environ, _CHILD_ENV: str(i)}) for i in range(processes)
-    ]
-
-    def forward(signum: int, _frame: object) -> None:
-        for c in children:
-            if c.poll() is None:
-                c.send_signal(signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, forward)
-    codes = [c.wait() for c in children]
-    return max(codes)
+@app.command("settings")
+def show_settings(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, Opt("--json", help="machine-readable output")] = False,
+) -> None:
+    """Every setting `serve` would use with this environment and --config, and where it comes
+    from (env, file or default); a secret shows only whether it is set."""
+    rows = settings_in_force(_settings(config_file=config))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        shown = "-" if row["value"] in (None, "") else row["value"]
+        typer.echo(f"{row['setting']:22} {shown!s:40} {row['source']}")
 
 
 @app.command()
-def migrate(db: DbOption = DEFAULT_DB) -> None:
-    """Upgrade the database schema to the latest version."""
-    _ensure_sqlite_dir(db)
+def migrate(config: ConfigOption = None, db: DbOption = None) -> None:
+    """Create the database or upgrade its schema to the latest version."""
+    url = _settings(config_file=config, db=db).db
+    _ensure_sqlite_dir(url)
     try:
-        engine = make_engine(db)
+        engine = make_engine(url)
         upgrade(engine)
         engine.dispose()
     except SQLAlchemyError as exc:
-        _fail(f"migration failed: {getattr(exc, 'orig', exc)}")
+        _fail(f"migration failed: {_db_error(url, exc)}")
     typer.echo("database is at the latest schema")
+
+
+def _admin(config: Path | None, db: str | None) -> LedgerService:
+    """An existing ledger database: an admin command never creates or upgrades one."""
+    url = _settings(config_file=config, db=db).db
+    try:
+        require_ledger_db(url)
+    except AdminDbError as exc:
+        _fail(str(exc))
+    except SQLAlchemyError as exc:
+        _fail(_db_error(url, exc))
+    return _service(url, migrate=False)
 
 
 def _print(data: Any, as_json: bool) -> None:
@@ -275,9 +277,11 @@ JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable outpu
 
 
 @admin.command("audit")
-def admin_audit(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
+def admin_audit(
+    db: DbOption = None, config: ConfigOption = None, as_json: JsonOption = False
+) -> None:
     """Totals of every liability bucket; exit 1 when the books do not balance."""
-    report = _service(db).audit()
+    report = _admin(config, db).audit()
     t = report.totals
     _print(
         {
@@ -297,10 +301,15 @@ def admin_audit(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
 
 
 @admin.command("account")
-def admin_account(account: str, db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
+def admin_account(
+    account: str,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Balance and nonce of an account."""
     try:
-        a = _service(db).get_account(account)
+        a = _admin(config, db).get_account(account)
     except Rejected as exc:
         _fail(str(exc))
         return
@@ -309,7 +318,8 @@ def admin_account(account: str, db: DbOption = DEFAULT_DB, as_json: JsonOption =
 
 @admin.command("channels")
 def admin_channels(
-    db: DbOption = DEFAULT_DB,
+    db: DbOption = None,
+    config: ConfigOption = None,
     party: Annotated[str, typer.Option(help="payer or payee address")] = "",
     status: Annotated[str, typer.Option(help="OPEN, CLOSING or SETTLED")] = "",
     limit: int = 100,
@@ -322,7 +332,7 @@ def admin_channels(
         _fail("status must be OPEN, CLOSING or SETTLED")
         return
     try:
-        channels = _service(db).list_channels(party=party, status=st, limit=limit)
+        channels = _admin(config, db).list_channels(party=party, status=st, limit=limit)
     except Rejected as exc:
         _fail(str(exc))
         return
@@ -330,13 +340,20 @@ def admin_channels(
 
 
 @admin.command("channel")
-def admin_channel(channel_id: str, db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
+def admin_channel(
+    channel_id: str,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """One channel by its hex id."""
     try:
-        c = _service(db).get_channel(bytes.fromhex(channel_id))
+        cid = bytes.fromhex(channel_id)
     except ValueError:
         _fail("channel id must be hex")
         return
+    try:
+        c = _admin(config, db).get_channel(cid)
     except Rejected as exc:
         _fail(str(exc))
         return
@@ -344,17 +361,21 @@ def admin_channel(channel_id: str, db: DbOption = DEFAULT_DB, as_json: JsonOptio
 
 
 @admin.command("sweep")
-def admin_sweep(db: DbOption = DEFAULT_DB) -> None:
+def admin_sweep(db: DbOption = None, config: ConfigOption = None) -> None:
     """Settle every channel past its expiry or challenge window now."""
-    typer.echo(f"settled {_service(db).sweep()} channel(s)")
+    typer.echo(f"settled {_admin(config, db).sweep()} channel(s)")
 
 
 @admin.command("events")
 def admin_events(
-    db: DbOption = DEFAULT_DB, after: int = 0, limit: int = 50, as_json: JsonOption = False
+    db: DbOption = None,
+    config: ConfigOption = None,
+    after: int = 0,
+    limit: int = 50,
+    as_json: JsonOption = False,
 ) -> None:
     """The event log (outbox), oldest first."""
-    events = _service(db).events_after(after, limit)
+    events = _admin(config, db).events_after(after, limit)
     _print(
         [
             {
@@ -370,6 +391,26 @@ def admin_events(
         ],
         as_json,
     )
+
+
+@admin.command("backup")
+def admin_backup(
+    out: Annotated[Path, typer.Argument(help="the backup file to write (must not exist)")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Copy a SQLite ledger to OUT while it serves (SQLite's online backup). PostgreSQL: a base
+    backup with WAL archiving (docs/operations.md)."""
+    url = _settings(config_file=config, db=db).db
+    try:
+        pages = backup_sqlite(url, out)
+    except AdminDbError as exc:
+        _fail(str(exc))
+        return
+    except SQLAlchemyError as exc:
+        _fail(_db_error(url, exc))
+        return
+    typer.echo(f"backed up {pages} pages to {out}")
 
 
 def main() -> None:

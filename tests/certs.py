@@ -58,7 +58,9 @@ class TestCA:
         self.pem = directory / "ca.pem"
         self.pem.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, name: str, *ips: str) -> ServerCert:
+    def issue(self, name: str, *ips: str, client: bool = False) -> ServerCert:
+        """A certificate for `name` and `ips`: a server's, or with `client` a TLS client's."""
+        usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
         cert = (
@@ -75,7 +77,7 @@ class TestCA:
                 ),
                 critical=False,
             )
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .sign(self._key, hashes.SHA256())
         )
         out = ServerCert(self.directory / f"{name}.pem", self.directory / f"{name}.key")

@@ -46,6 +46,10 @@ class Rates(Protocol):
     def rate_for(self, payer: str, info_hash: str) -> int | None:
         """The rate the payer's winning bid on this torrent pays, or None."""
 
+    def refusal(self, payer: str, info_hash: str) -> str:
+        """Why the payer's last bid does not win (BELOW_RESERVE, OUTBID...), or TOO_FREQUENT
+        when its change was refused and the earlier bid stays in force; "" otherwise."""
+
 
 class ReserveRates:
     """Pricing until the auction plugs in: a bid at or above the reserve pays its bid."""
@@ -66,6 +70,9 @@ class ReserveRates:
 
     def rate_for(self, payer: str, info_hash: str) -> int | None:
         return self._wins.get((payer, info_hash))
+
+    def refusal(self, payer: str, info_hash: str) -> str:
+        return "" if (payer, info_hash) in self._wins else "BID_TOO_LOW"
 
 
 async def _abort(
@@ -123,8 +130,9 @@ class PayeeServicer(ppb_grpc.PayeeServicer):
             base.reason = "MALFORMED"
             return base
         rate = self.rates.bid(request)
+        base.reason = self.rates.refusal(request.payer, request.info_hash)
         if rate is None or not 0 < rate <= request.units_per_piece:
-            base.reason = "BID_TOO_LOW"
+            base.reason = base.reason or "BID_TOO_LOW"
             return base
         base.accepted = True
         base.rate = rate

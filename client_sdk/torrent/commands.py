@@ -11,6 +11,7 @@ import contextlib
 import ipaddress
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Annotated, Any, TypeVar
 import grpc
 import libtorrent as lt
 import typer
+from rich.console import Group
+from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from client_sdk.clikit import (
@@ -32,6 +35,7 @@ from client_sdk.clikit import (
 )
 from client_sdk.ledger_client import LedgerUnavailable
 from client_sdk.torrent.access import LegacyPeers
+from client_sdk.torrent.control_cmd import control, default_socket, usable_socket
 from client_sdk.torrent.market.autobid import SpendingRate
 from client_sdk.torrent.paid import (
     CloseMode,
@@ -42,7 +46,9 @@ from client_sdk.torrent.paid import (
     ProgressSnapshot,
     Wanted,
 )
+from client_sdk.torrent.paid.control import ControlError
 from client_sdk.torrent.session import DEFAULT_PIECE_SIZE, create_torrent
+from client_sdk.torrent.views import ban_lines, download_table, payer_table, peers_table
 
 DEFAULT_LISTEN = "127.0.0.1:6881"
 
@@ -313,14 +319,34 @@ def _seed(ctx: typer.Context, o: _SeedOptions) -> None:
         # SIGTERM stops like Ctrl-C: channels still close with their best states.
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         with contextlib.suppress(KeyboardInterrupt):
-            stop.wait(o.seconds if o.seconds > 0 else None)
+            if s.json:
+                stop.wait(o.seconds if o.seconds > 0 else None)
+            else:
+                _watch_payers(seeder, stop, o.seconds)
         stats = seeder.stats()
     finally:
         seeder.stop()
-    s.emit(
-        {"stopped": True, **stats},
-        lambda c: c.print(f"stopped; {len(stats['peers'])} payer(s), channels closed"),
-    )
+
+    def stopped(c: Any) -> None:
+        c.print(payer_table(stats, "payers at the end"))
+        for line in ban_lines(stats["bans"]):
+            c.print(line)
+        c.print(
+            f"stopped; {len(stats['peers'])} payer(s), earned {format_btt(stats['units_earned'])}"
+            ", channels closed"
+        )
+
+    s.emit({"stopped": True, **stats}, stopped)
+
+
+def _watch_payers(seeder: PaidSeeder, stop: threading.Event, seconds: float) -> None:
+    """Until stopped: the payers' table, live (rate, pieces served, earned, exposure now)."""
+    deadline = time.monotonic() + seconds if seconds > 0 else None
+    with Live(payer_table(seeder.stats()), refresh_per_second=2, transient=True) as live:
+        while not stop.wait(1.0):
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            live.update(payer_table(seeder.stats()))
 
 
 def download(
@@ -369,6 +395,10 @@ def download(
             help="Reach paid seeders' payee services over TLS, trusting this CA (PEM).",
         ),
     ] = None,
+    control_socket: Annotated[
+        Path | None,
+        typer.Option("--control", help="Control socket for `btt control` [<home>/ctl/<pid>.sock]."),
+    ] = None,
 ) -> None:
     """Download, paying each paid peer per verified piece; free peers are used too. Peers come
     from the torrents' trackers (paid seeders announce their payee service there), --peer and
@@ -399,6 +429,7 @@ def download(
             spending_rates=rates,
             dht=dht,
             payee_ca_cert=payee_ca_cert,
+            control=control_socket,
         ),
     )
 
@@ -417,6 +448,7 @@ class _DownloadOptions:
     spending_rates: list[int]
     dht: bool
     payee_ca_cert: Path | None
+    control: Path | None = None
 
 
 def _wanted(torrent: str, spending_rate: int) -> Wanted:
@@ -468,14 +500,19 @@ def _download(ctx: typer.Context, o: _DownloadOptions) -> None:
         dht=o.dht,
         ledger_ca_cert=s.ca_cert,
         payee_credentials=payee_tls,
+        control_path=usable_socket(o.control or default_socket(s.home)),
     )
-    summary = dl.run_all() if s.json else _with_bar(dl)
+    try:
+        summary = dl.run_all() if s.json else _with_bar(dl)
+    except ControlError as exc:
+        raise CliError(str(exc)) from None
     _report(s, summary)
     if not summary.complete:
         raise CliError(f"download incomplete after {o.timeout:g}s")
 
 
 def _with_bar(dl: PaidDownloader) -> DownloadsSummary:
+    """The progress bar, and under it every peer: paid at its rate or free and why."""
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -484,18 +521,23 @@ def _with_bar(dl: PaidDownloader) -> DownloadsSummary:
         TextColumn("{task.fields[spent]}"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("download", total=None, speed="", spent="")
+    bar = Progress(*columns)
+    task = bar.add_task("download", total=None, speed="", spent="")
+    with Live(Group(bar, peers_table(())), refresh_per_second=4, transient=True) as live:
+
+        def bids() -> str:
+            now = sorted(set(dl.current_bids().values()))
+            return f", bid {' '.join(format_btt(b) for b in now)}/piece" if now else ""
 
         def update(p: ProgressSnapshot) -> None:
-            prices = ", ".join(f"{x.endpoint} {x.rate}u" for x in p.peers if x.paid)
             bar.update(
                 task,
                 total=p.pieces_total or None,
                 completed=p.pieces_done,
                 speed=f"{p.download_rate / 2**20:.1f} MiB/s",
-                spent=f"{format_btt(p.spent)} spent" + (f" ({prices})" if prices else ""),
+                spent=f"{format_btt(p.spent)} spent of {format_btt(p.budget)}" + bids(),
             )
+            live.update(Group(bar, peers_table(p.peers)))
 
         return dl.run_all(update)
 
@@ -508,18 +550,14 @@ def _report(s: Any, summary: DownloadsSummary) -> None:
             f"{format_btt(summary.budget)}"
         )
         for t in summary.torrents:
-            state_ = "complete" if t.complete else "incomplete"
-            c.print(f"{t.info_hash}: {state_}, {t.pieces} pieces, spent {format_btt(t.spent)}")
-            for p in t.peers:
-                kind = f"paid {p.rate}u/piece" if p.paid else "free"
-                c.print(
-                    f"  {p.endpoint:22} {kind:22} {p.pieces:6d} pieces {p.units:>12d}u  {p.note}"
-                )
+            c.print(download_table(t))
+            c.print(f"{t.pieces} pieces, spent {format_btt(t.spent)}")
 
     s.emit(summary.to_json(), human)
 
 
 def register(app: typer.Typer) -> None:
-    """Add `seed` and `download` to the `btt` app."""
+    """Add `seed`, `download` and `control` to the `btt` app."""
     app.command("seed")(seed)
     app.command("download")(download)
+    app.command("control")(control)

@@ -3,6 +3,7 @@ whose blocks made it up, so a payment layer pays only for good data."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,6 +24,8 @@ from client_sdk.torrent.session import Geometry, info_hash_hex, make_session
 PieceHook = Callable[[str, int, Mapping[PeerKey, int]], None]
 
 Endpoint = tuple[str, int]
+
+log = logging.getLogger(__name__)
 
 _DEFAULT_PRIORITY = 4  # libtorrent's default piece priority
 HELD_REQUEST_QUEUE_TIME = 600  # seconds (libtorrent's default: 3), see hold_pieces
@@ -87,7 +90,12 @@ class Downloader:
         self._ban_sole_bad_peer = ban_sole_bad_peer
         self.access = IpAccess(self.session, clock=clock)
         self._clock = clock
-        self.settle_timeout = 0.5
+        # Seconds a verified or failed piece waits for its last block_finished alerts before
+        # the missing blocks are put down to the peers they were last requested from (a guess).
+        # The usual piece is settled at once, as soon as every block is attributed; the wait
+        # only runs when libtorrent posts the verdict first, and a loaded machine can hold
+        # those alerts back for a good part of a second.
+        self.settle_timeout = 3.0
         self._lock = threading.Lock()
         self._torrents: dict[str, _Torrent] = {}
         self._nodelay = NoDelay(ip)
@@ -356,6 +364,7 @@ class Downloader:
             entry = self._torrents.get(info_hash)
             if entry is None or entry.geometry is None or entry.pending.pop(piece, None) is None:
                 return
+            exact = self._covered(entry, piece)
             blocks = entry.requested.pop(piece, {})
             blocks.update(entry.blocks.pop(piece, {}))
             shares: dict[PeerKey, int] = {}
@@ -373,7 +382,11 @@ class Downloader:
             hook(info_hash, piece, shares)
         if not ok and self._ban_sole_bad_peer and len(shares) == 1:
             (bad,) = shares
-            self.access.ban(bad.ip, self._ban_sole_bad_peer)
+            if exact:
+                log.warning("banned %s: sole source of failed piece %d", bad.ip, piece)
+                self.access.ban(bad.ip, self._ban_sole_bad_peer)
+            else:  # some blocks are only guessed from requests: maybe another peer's data
+                log.info("not banning %s for failed piece %d: attribution guessed", bad.ip, piece)
 
 
 def _params_for(source: lt.torrent_info | Path | str) -> lt.add_torrent_params:

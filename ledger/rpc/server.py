@@ -87,9 +87,15 @@ def build_service(
 class TlsFiles:
     cert: Path
     key: Path
+    client_ca: Path | None = None  # set: every client must present a certificate it signed
 
     def credentials(self) -> grpc.ServerCredentials:
-        return grpc.ssl_server_credentials([(self.key.read_bytes(), self.cert.read_bytes())])
+        pair = [(self.key.read_bytes(), self.cert.read_bytes())]
+        if self.client_ca is None:
+            return grpc.ssl_server_credentials(pair)
+        return grpc.ssl_server_credentials(
+            pair, root_certificates=self.client_ca.read_bytes(), require_client_auth=True
+        )
 
 
 @dataclass
@@ -102,6 +108,8 @@ class RunningLedger:
     hub: EventHub
     _closing: Callable[[], None]
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    treasury_server: grpc.aio.Server | None = None  # the Treasury on its own port
+    treasury_port: int | None = None
 
     @property
     def target(self) -> str:
@@ -114,6 +122,8 @@ class RunningLedger:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.server.stop(grace)
+        if self.treasury_server is not None:
+            await self.treasury_server.stop(grace)
         await self.hub.stop()
         self._closing()
         self.executor.shutdown(wait=True)
@@ -164,6 +174,22 @@ async def _sweep_forever(
         await asyncio.sleep(every)
 
 
+def _health(server: grpc.aio.Server) -> health.aio.HealthServicer:
+    servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    return servicer
+
+
+def _bind(server: grpc.aio.Server, listen: str, tls: TlsFiles | None) -> int:
+    if tls is not None:
+        port = server.add_secure_port(listen, tls.credentials())
+    else:
+        port = server.add_insecure_port(listen)
+    if port == 0:
+        raise ConfigError(f"cannot listen on {listen}")
+    return port
+
+
 async def start_server(
     service: LedgerService,
     listen: str = "127.0.0.1:0",
@@ -176,7 +202,11 @@ async def start_server(
     reuse_port: bool = False,
     stream_limits: StreamLimits | None = None,
     event_tick: float | None = None,
+    treasury_listen: str | None = None,
+    treasury_tls: TlsFiles | None = None,
 ) -> RunningLedger:
+    """`treasury_listen`: serve the Treasury there instead of beside the Ledger service, over
+    `treasury_tls` (which may require client certificates) or `tls`."""
     metrics = metrics or Metrics()
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ledger-db")
     server = grpc.aio.server(
@@ -193,24 +223,35 @@ async def start_server(
     hub = EventHub(service, _runner(executor), stream_limits, listen=notices, tick=event_tick)
     await hub.start()
     pb_grpc.add_LedgerServicer_to_server(LedgerServicer(service, executor, hub), server)
-    pb_grpc.add_TreasuryServicer_to_server(
-        TreasuryServicer(service, executor, treasury_token), server
-    )
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    treasury = TreasuryServicer(service, executor, treasury_token)
+    names = SERVICE_NAMES if treasury_listen is None else SERVICE_NAMES[:1]
+    if treasury_listen is None:
+        pb_grpc.add_TreasuryServicer_to_server(treasury, server)
+    health_servicer = _health(server)
     reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    if tls is not None:
-        port = server.add_secure_port(listen, tls.credentials())
-    else:
-        port = server.add_insecure_port(listen)
-    if port == 0:
-        raise ConfigError(f"cannot listen on {listen}")
+    port = _bind(server, listen, tls)
+    tserver, tport = None, None
+    if treasury_listen is not None:
+        tserver = grpc.aio.server(
+            interceptors=[RequestInterceptor(metrics)],
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", int(reuse_port)),
+            ],
+        )
+        pb_grpc.add_TreasuryServicer_to_server(treasury, tserver)
+        treasury_health = _health(tserver)
+        tport = _bind(tserver, treasury_listen, treasury_tls or tls)
+        await tserver.start()
+        for name in ("", SERVICE_NAMES[1]):
+            await treasury_health.set(name, health_pb2.HealthCheckResponse.SERVING)
     await server.start()
-    for name in ("", *SERVICE_NAMES):
+    for name in ("", *names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     running = RunningLedger(server, port, service, metrics, executor, hub, closing)
+    running.treasury_server, running.treasury_port = tserver, tport
     if sweep_interval:
         running._tasks.append(
             asyncio.create_task(_sweep_forever(service, executor, sweep_interval))

@@ -5,6 +5,7 @@ and connections writing at once, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import signal
 import socket
@@ -96,14 +97,13 @@ def ledger_processes(db_url: str, processes: int, log: Path) -> Iterator[str]:
                 f"127.0.0.1:{port}",
                 "--ledger-id",
                 LEDGER,
-                "--treasury-token",
-                TOKEN,
                 "--log-level",
                 "WARNING",
                 "--processes",
                 str(processes),
             ],
             cwd=ROOT,
+            env={**os.environ, "BTT_LEDGER_TREASURY_TOKEN": TOKEN},  # a secret is no argument
             stderr=err,
         )
         target = f"127.0.0.1:{port}"

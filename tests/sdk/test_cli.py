@@ -233,7 +233,7 @@ def test_configuration_doc_names_every_global_option_and_its_sample_loads() -> N
     register_commands()
     group = typer.main.get_command(app)
     doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
-    section = doc.split("## btt", 1)[1].split("\n## ", 1)[0]
+    section = doc.split("\n## btt\n", 1)[1].split("\n## ", 1)[0]
     flags = {o for p in group.params for o in p.opts if o.startswith("--")} - {"--help"}
     assert flags - {"--version"} <= set(re.findall(r"`(--[a-z-]+)`", section))
     sample = re.search(r"```toml\n(.*?)```", section, re.S)

@@ -60,6 +60,7 @@ async def test_payer_out_of_budget_is_cut_off_then_banned(
         assert summary.spent == paid_pieces * RATE == summary.locked == summary.budget
         (peer,) = [p for p in summary.peers if p.paid]
         assert "budget spent" in peer.note
+        assert peer.banned == "by the payee"  # pushed on its Watch stream
         (ch,) = summary.channels
     finally:
         if not task.done():

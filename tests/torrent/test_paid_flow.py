@@ -37,6 +37,15 @@ def funded_key(ledger: LedgerHarness) -> SigningKey:
     return key
 
 
+def stalled(seeder: PaidSeeder, summary: object) -> str:
+    """Why a paid download stalled, as both sides see it (for a failure message)."""
+    gate = seeder.seeder.gate
+    return (
+        f"incomplete: {summary}\nseeder: {seeder.stats()}\ngate: {gate.stats()} "
+        f"throttles={gate.throttle_events} drains={gate.drain_releases}"
+    )
+
+
 async def settled(ledger: LedgerHarness, channel_id: str) -> pb.Channel:
     async with AsyncLedgerClient(ledger.target) as client:
         return await client.get_channel(bytes.fromhex(channel_id))
@@ -112,7 +121,7 @@ async def test_failed_pieces_are_never_paid_and_bad_seeder_is_banned(
             timeout=30,
         )
         summary = await dl.arun()
-        assert summary.complete
+        assert summary.complete, stalled(seeder, summary)
         assert sha256_file(tmp_path / "dl" / "payload.bin") == content.sha256
         assert dl.failed_pieces, "the bad seeder sent no bad piece"
         assert dl._dl is not None and dl._dl.access.is_banned(bad.ip)

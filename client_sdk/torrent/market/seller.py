@@ -79,6 +79,7 @@ class SellerMarket:
         changes = current is None or current.rate_per_piece_units != bid.rate_per_piece_units
         if changes and last is not None and now - last < self.min_bid_interval_s:
             return BidRefused(BidRejection.TOO_FREQUENT, "bid changed too soon")
+        self._refresh(now)  # the round this bid may trigger uses the reserve in force now
         rejected = self.auctioneer.submit_bid(bid)
         if rejected is not None:
             return rejected

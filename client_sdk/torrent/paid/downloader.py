@@ -33,13 +33,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,20 +45,35 @@ import grpc
 import libtorrent as lt
 
 from btt.payee.v1 import payee_pb2 as ppb
-from client_sdk.channel import ChannelError, PayerChannel, PayerStore
-from client_sdk.channel.errors import BidRejected
+from client_sdk.channel import ChannelError, PayerStore
 from client_sdk.ledger_client import AsyncLedgerClient, LedgerError
-from client_sdk.p2p import PayeeClient
 from client_sdk.torrent.downloader import Downloader
-from client_sdk.torrent.market import Autobidder, InfoHash, SpendingRate, TorrentNeed
-from client_sdk.torrent.paid.market_rpc import fetch_reserve
+from client_sdk.torrent.market import (
+    Autobidder,
+    InfoHash,
+    RebidPolicy,
+    SpendingRate,
+)
+from client_sdk.torrent.paid.bidder import Bidding
+from client_sdk.torrent.paid.bidding import acceptable_rate
+from client_sdk.torrent.paid.control import ControlServer
 from client_sdk.torrent.paid.progress import (
     DownloadsSummary,
     DownloadSummary,
-    PeerProgress,
     ProgressSnapshot,
 )
-from client_sdk.torrent.paid.spending import Budget, PayeeAccount
+from client_sdk.torrent.paid.report import Reporting
+from client_sdk.torrent.paid.spending import Budget
+from client_sdk.torrent.paid.state import (
+    BidChange,
+    CloseMode,
+    Endpoint,
+    PaidPeer,
+    Tally,
+    TorrentState,
+    Wanted,
+    parse_endpoint,
+)
 from client_sdk.torrent.paid.window import RequestWindow
 from client_sdk.torrent.peers import PeerKey
 from client_sdk.torrent.session import Geometry
@@ -69,93 +82,22 @@ from core.crypto import SigningKey
 
 log = logging.getLogger(__name__)
 
-Endpoint = tuple[str, int]
+__all__ = [
+    "BidChange",
+    "CloseMode",
+    "DownloadSummary",
+    "PaidDownloader",
+    "ProgressSnapshot",
+    "Wanted",
+    "parse_endpoint",
+]
 
 
 COMPLETION_POLL = 0.01  # seconds
 WATCH_RETRY = 1.0  # seconds before watching a payee again after its stream broke
 
 
-class CloseMode(enum.StrEnum):
-    COOPERATIVE = "cooperative"
-    LEAVE_TO_PAYEE = "leave"
-
-
-def parse_endpoint(text: str | Endpoint) -> Endpoint:
-    if isinstance(text, tuple):
-        return (str(text[0]), int(text[1]))
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise ValueError(f"expected ip:port, got {text!r}")
-    return (host.strip("[]"), int(port))
-
-
-@dataclass
-class _Paid:
-    """One paid seeder as the payer sees it: the decisions' state plus its connections."""
-
-    bt: Endpoint
-    payee_target: str
-    client: PayeeClient
-    account: PayeeAccount = field(default_factory=PayeeAccount)
-    channel: PayerChannel | None = None
-    bid: int = 0
-    reserve: int | None = None
-    note: str = ""
-    choked: str = ""
-    """Why the payee says it chokes us now (its Watch stream); "" while served."""
-    receipts: set[asyncio.Task[Any]] = field(default_factory=set)
-    errors: list[str] = field(default_factory=list)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    worker: asyncio.Task[None] | None = None
-    service: ppb.ServiceUpdate | None = None
-    """The last update of its Watch stream."""
-    watcher: asyncio.Task[None] | None = None
-
-
-@dataclass
-class _Tally:
-    pieces: int = 0
-    bytes: int = 0
-    failed: int = 0
-
-
-@dataclass(frozen=True)
-class Wanted:
-    """One torrent to download and the user's controls for it."""
-
-    source: lt.torrent_info | Path | str
-    """A torrent_info, a .torrent path or a magnet URI."""
-    bidding: bool = True
-    """False: plain BitTorrent for this torrent, paying nobody."""
-    spending_rate: SpendingRate | None = None
-    """The autobid's spending rate for this torrent (None: the downloader's)."""
-
-
-@dataclass
-class _Download:
-    """One torrent of the session: its paid seeders and what each peer delivered."""
-
-    wanted: Wanted
-    info_hash: str = ""
-    geometry: Geometry | None = None
-    paid: dict[str, _Paid] = field(default_factory=dict)  # seeder IP -> paid seeder
-    tally: dict[str, _Tally] = field(default_factory=dict)  # IP -> verified/failed counts
-    endpoints: dict[str, str] = field(default_factory=dict)  # IP -> "ip:port" as we know it
-    failed_pieces: list[int] = field(default_factory=list)
-    # (piece, {ip: bytes}) of every verified piece, as libtorrent attributed it.
-    verified_shares: list[tuple[int, dict[str, int]]] = field(default_factory=list)
-    complete: bool = False
-    t_done: float = 0.0
-    window: RequestWindow | None = None
-    """Set while we ask only for what the paid seeders let out (see `_start_window`)."""
-
-    @property
-    def bidding(self) -> bool:
-        return self.wanted.bidding
-
-
-class PaidDownloader:
+class PaidDownloader(Bidding, Reporting):
     def __init__(
         self,
         *,
@@ -175,7 +117,9 @@ class PaidDownloader:
         close_mode: CloseMode = CloseMode.COOPERATIVE,
         timeout: float = 600.0,
         ban_seconds: float = 300.0,
-        rebid_interval: float = 2.0,
+        rebid_interval: float = 1.0,
+        rebid_policy: RebidPolicy | None = None,
+        control_path: Path | None = None,
         downloader_settings: Mapping[str, Any] | None = None,
         dht: bool = False,
         ledger_ca_cert: Path | None = None,
@@ -195,14 +139,22 @@ class PaidDownloader:
         self.ip = ip
         self.port = port
         self.out_dir = out_dir
-        self._downloads = [_Download(w) for w in wanted]
+        self._downloads = [TorrentState(w) for w in wanted]
         self._budget = Budget(budget)
         self.paid_specs = [(parse_endpoint(bt), target) for bt, target in seeders]
         self.free_peers = [parse_endpoint(p) for p in peers]
         self.fixed_rate = rate
         self.autobidder = Autobidder(
-            budget=budget, spending_rate=spending_rate or SpendingRate(1), clock=time.time
+            budget=budget,
+            spending_rate=spending_rate or SpendingRate(1),
+            policy=rebid_policy,
+            clock=time.monotonic,
         )
+        self.bid_history: list[BidChange] = []
+        """Every bid the autobid decided to send, per torrent, in order."""
+        self._rebid_now = False
+        self.control_path = control_path
+        """A Unix socket that changes the budget or spending rate while it runs (`control`)."""
         self.store_path = store_path or out_dir / ".btt-payer.db"
         self.close_mode = close_mode
         self.timeout = timeout
@@ -210,14 +162,17 @@ class PaidDownloader:
         self.rebid_interval = rebid_interval
         self._settings = {**(downloader_settings or {}), **({"enable_dht": True} if dht else {})}
         self._lock = threading.Lock()
-        self._by_hash: dict[str, _Download] = {}
+        self._by_hash: dict[str, TorrentState] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dl: Downloader | None = None
         self._ledger: AsyncLedgerClient | None = None
         self._store: PayerStore | None = None
         self._me = ""
         self._opening: set[asyncio.Task[None]] = set()
+        self._proving: set[asyncio.Task[None]] = set()
         self._recorded_spent = 0
+        self._moved: dict[str, int] = {}  # info hash -> the autobid's bid, not yet sent
+        self._t0 = time.perf_counter()
         self.discovery: BuyerDiscovery | None = None
         self._t_connect = 0.0
 
@@ -270,6 +225,7 @@ class PaidDownloader:
         interval: float = 0.25,
     ) -> DownloadsSummary:
         self._loop = asyncio.get_running_loop()
+        self._t0 = time.perf_counter()
         ledger = AsyncLedgerClient(self.ledger_target, self.key, ca_cert=self.ledger_ca_cert)
         store = PayerStore(self.store_path)
         self._ledger, self._store = ledger, store
@@ -284,7 +240,10 @@ class PaidDownloader:
         )
         self._dl = dl
         t0 = time.perf_counter()
+        control = ControlServer(self, self.control_path) if self.control_path else None
         try:
+            if control is not None:
+                await control.start()
             for d in self._downloads:
                 d.info_hash = dl.add(d.wanted.source)
                 self._by_hash[d.info_hash] = d
@@ -311,16 +270,20 @@ class PaidDownloader:
             self._start_discovery(dl)
             await self._until_done(progress, interval)
             await self._drain_payments()
+            if self._proving:
+                await asyncio.wait(self._proving, timeout=10.0)
             if progress is not None:
                 progress(self.snapshot())
             if self.close_mode is CloseMode.COOPERATIVE:
                 await self._close_all(done_only=True)
             return self._summary(time.perf_counter() - t0)
         finally:
+            if control is not None:
+                await control.stop()
             if self.discovery is not None:
                 with contextlib.suppress(Exception):
                     await self.discovery.stop()
-            for task in list(self._opening):
+            for task in [*self._opening, *self._proving]:
                 task.cancel()
             for p in self._all_paid():
                 for job in (p.worker, p.watcher):
@@ -349,21 +312,24 @@ class PaidDownloader:
                 if not d.complete and dl.progress(d.info_hash).complete:
                     await asyncio.to_thread(dl.wait_complete, d.info_hash, 10.0)
                     d.complete, d.t_done = True, time.perf_counter()
+                    self._proving.add(asyncio.create_task(self._prove(d)))
             if progress is not None and time.monotonic() >= next_progress:
                 next_progress = time.monotonic() + interval
                 progress(self.snapshot())
             if all(d.complete for d in self._downloads) or time.monotonic() > deadline:
                 return
-            if time.monotonic() >= next_rebid:
+            if time.monotonic() >= next_rebid or self._rebid_now:
+                # A change of budget or spending rate re-bids at once.
+                self._rebid_now = False
                 next_rebid = time.monotonic() + self.rebid_interval
                 await self._rebid_all()
 
-    def _refresh_geometry(self, d: _Download) -> None:
+    def _refresh_geometry(self, d: TorrentState) -> None:
         assert self._dl is not None
         ti = self._dl.handle(d.info_hash).torrent_file()
         d.geometry = Geometry.of(ti) if ti is not None else None
 
-    def _all_paid(self) -> list[_Paid]:
+    def _all_paid(self) -> list[PaidPeer]:
         return [p for d in self._downloads for p in d.paid.values()]
 
     # ---------------------------------------------------------------- discovery
@@ -383,15 +349,6 @@ class PaidDownloader:
             self.discovery = discovery
             discovery.start()
 
-    def _left(self, d: _Download) -> int:
-        """Bytes still missing (all of them while libtorrent is still checking the files; 1
-        while a magnet's metadata is unknown: a tracker must not take us for a seed)."""
-        if self._dl is None or d.geometry is None:
-            return 1
-        st = self._dl.handle(d.info_hash).status()
-        wanted = int(st.total_wanted) or d.geometry.total_size
-        return max(0, wanted - int(st.total_wanted_done))
-
     def found_seller(self, info_hash: str, bt: Endpoint, payee: str) -> None:
         """A tracker lists a peer with a payee service: bid there, open a channel, connect."""
         d = self._by_hash.get(info_hash)
@@ -402,7 +359,7 @@ class PaidDownloader:
         self._opening.add(task)
         task.add_done_callback(self._opening.discard)
 
-    async def _open_and_connect(self, d: _Download, bt: Endpoint, payee: str) -> None:
+    async def _open_and_connect(self, d: TorrentState, bt: Endpoint, payee: str) -> None:
         # Bid (and open the channel) first: the seeder admits a bidder before it connects.
         await self._open(d, bt, payee)
         if self._dl is not None:
@@ -417,119 +374,9 @@ class PaidDownloader:
                 d.endpoints.setdefault(ip, f"{ip}:{port}")
             self._dl.connect(info_hash, peers)
 
-    # ---------------------------------------------------------------- opening
-
-    def _needs(self) -> list[TorrentNeed]:
-        needs = []
-        for d in self._downloads:
-            geo = d.geometry
-            piece = geo.piece_length if geo else 256 * 1024
-            remaining = self._left(d) if geo else piece * 1024
-            needs.append(TorrentNeed(InfoHash(bytes.fromhex(d.info_hash)), piece, remaining))
-        return needs
-
-    def _bid_for(self, d: _Download) -> int:
-        if not d.bidding:
-            return 0
-        if self.fixed_rate is not None:
-            return self.fixed_rate
-        self._poll_autobid()
-        return self.autobidder.current_bid(InfoHash(bytes.fromhex(d.info_hash))) or 0
-
-    def _poll_autobid(self) -> dict[str, int]:
-        """Spread the balance left over every torrent being bid on; the bids that changed."""
-        spent = self.spent
-        if spent > self._recorded_spent:
-            self.autobidder.record_spent(spent - self._recorded_spent)
-            self._recorded_spent = spent
-        return {
-            bytes(u.info_hash).hex(): u.rate_per_piece_units or 0
-            for u in self.autobidder.poll(self._needs())
-        }
-
-    async def _open(self, d: _Download, bt: Endpoint, target: str) -> None:
-        ledger, store = self._ledger, self._store
-        assert ledger is not None and store is not None
-        p = _Paid(bt, target, PayeeClient(target, credentials=self.payee_credentials))
-        d.paid[bt[0]] = p
-        d.endpoints[bt[0]] = f"{bt[0]}:{bt[1]}"
-        try:
-            reserve = await fetch_reserve(target, d.info_hash, credentials=self.payee_credentials)
-            p.reserve = int(reserve.reserve_price) if reserve is not None else None
-            p.bid = self._bid_for(d)
-            if p.bid <= 0:
-                p.note = "no bid (budget or autobid is zero): free peer"
-                return
-            won = await p.client.bid(self.key.address, p.bid, self._me, d.info_hash)
-            if not won.accepted:
-                p.note = f"bid {p.bid} lost ({won.reason}): free peer"
-                return
-            # From here the seeder serves us as a payer: what it delivers while the channel
-            # opens is owed too, and paid once it is open.
-            p.account.rate = int(won.rate)
-            deposit = self._budget.deposit_for(
-                int(won.rate), int(won.terms.min_deposit), self._pieces(d)
-            )
-            if deposit is None:
-                # Withdraw: a winner that never pays would be cut off and banned.
-                p.account.rate = 0
-                await p.client.bid(self.key.address, 0, self._me, d.info_hash)
-                p.note = "budget below the payee's minimum deposit: free peer"
-                return
-            self._budget.lock(deposit)
-            try:
-                p.channel = await PayerChannel.open(
-                    key=self.key,
-                    ledger=ledger,
-                    payee=p.client,
-                    store=store,
-                    info_hash=d.info_hash,
-                    peer_endpoint=self._me,
-                    bid=p.bid,
-                    deposit=deposit,
-                )
-            except BaseException:
-                self._budget.unlock(deposit)  # the open failed before or at the lock
-                p.account.rate = 0
-                raise
-            p.account.rate = p.channel.rate
-            p.worker = asyncio.create_task(self._pay_loop(d, p), name=f"pay-{target}")
-            p.watcher = asyncio.create_task(self._watch(d, p), name=f"watch-{target}")
-            p.wake.set()
-        except BidRejected as exc:
-            p.note = f"bid lost ({exc}): free peer"
-        except (ChannelError, LedgerError) as exc:
-            p.note = f"no channel: {exc}"
-            p.errors.append(str(exc))
-        except grpc.RpcError as exc:  # the market calls (down, or TLS on one side only)
-            code, details = exc.code(), exc.details()  # type: ignore[attr-defined]
-            p.note = f"payee {target} unreachable ({code.name}: {details}): free peer"
-            p.errors.append(p.note)
-
-    def _pieces(self, d: _Download) -> int:
-        return d.geometry.num_pieces if d.geometry else 64
-
-    async def _rebid_all(self) -> None:
-        """Re-bid to learn the uniform price now in force (it moves when others bid), with the
-        autobid's new bid where the balance or what is left moved it."""
-        moved = {} if self.fixed_rate is not None else self._poll_autobid()
-        for d in self._downloads:
-            if d.info_hash in moved and moved[d.info_hash] > 0:
-                for p in d.paid.values():
-                    p.bid = moved[d.info_hash]
-                if self.discovery is not None:
-                    self.discovery.set_bid(d.info_hash, moved[d.info_hash])
-            for p in d.paid.values():
-                if p.channel is None:
-                    continue
-                with contextlib.suppress(ChannelError):
-                    won = await p.client.bid(self.key.address, p.bid, self._me, d.info_hash)
-                    if won.accepted and won.rate != p.account.rate:
-                        p.account.rate = int(won.rate)
-
     # ---------------------------------------------------------------- the request window
 
-    def _start_window(self, d: _Download) -> None:
+    def _start_window(self, d: TorrentState) -> None:
         """Ask only for what the paid seeders let out, when they are the torrent's only
         sources (given, not found through trackers) and its metadata is known."""
         paid = [p for p in d.paid.values() if p.channel is not None]
@@ -542,13 +389,13 @@ class PaidDownloader:
         self._dl.hold_pieces(d.info_hash)
         self._refill(d)
 
-    def _end_window(self, d: _Download) -> None:
+    def _end_window(self, d: TorrentState) -> None:
         """Ask for everything again (our budget is spent, or other sources appeared)."""
         window, d.window = d.window, None
         if window is not None and self._dl is not None:
             self._dl.release_pieces(d.info_hash, window.remaining())
 
-    def _refill(self, d: _Download) -> None:
+    def _refill(self, d: TorrentState) -> None:
         """Event loop: release the pieces the paid seeders' credit now allows."""
         window, dl = d.window, self._dl
         if window is None or dl is None:
@@ -562,16 +409,16 @@ class PaidDownloader:
         if pieces:
             dl.release_pieces(d.info_hash, pieces)
 
-    def _window_verified(self, d: _Download, piece: int) -> None:
+    def _window_verified(self, d: TorrentState, piece: int) -> None:
         if d.window is not None:
             d.window.verified(piece)
 
-    def _window_failed(self, d: _Download, piece: int) -> None:
+    def _window_failed(self, d: TorrentState, piece: int) -> None:
         if d.window is not None:
             d.window.failed(piece)
             self._refill(d)
 
-    async def _watch(self, d: _Download, p: _Paid) -> None:
+    async def _watch(self, d: TorrentState, p: PaidPeer) -> None:
         """Follow the payee's pushes: the rate in force, choke and unchoke, our credit."""
         while True:
             try:
@@ -581,12 +428,15 @@ class PaidDownloader:
                 log.info("watch of %s ended: %s", p.payee_target, exc)
             await asyncio.sleep(WATCH_RETRY)
 
-    def _on_service(self, d: _Download, p: _Paid, update: ppb.ServiceUpdate) -> None:
+    def _on_service(self, d: TorrentState, p: PaidPeer, update: ppb.ServiceUpdate) -> None:
         if p.service is not None and update.sequence <= p.service.sequence:
             return
         p.service = update
         if update.mode == ppb.SERVICE_MODE_PAID:
-            p.account.rate = int(update.rate)
+            if acceptable_rate(int(update.rate), p.bid):
+                p.account.rate = int(update.rate)
+            else:  # never pay more than we bid; the payee reprices when our bid reaches it
+                log.warning("%s asks %d above our bid %d", p.payee_target, update.rate, p.bid)
         choked = update.mode == ppb.SERVICE_MODE_CHOKED
         p.choked = f"choked: {update.reason.lower().replace('_', ' ')}" if choked else ""
         self._refill(d)
@@ -606,7 +456,7 @@ class PaidDownloader:
         by_ip: dict[str, int] = {}
         with self._lock:
             for peer, n in shares.items():
-                t = d.tally.setdefault(peer.ip, _Tally())
+                t = d.tally.setdefault(peer.ip, Tally())
                 t.bytes += n
                 t.pieces += int(n >= size)
                 by_ip[peer.ip] = by_ip.get(peer.ip, 0) + n
@@ -624,7 +474,7 @@ class PaidDownloader:
         with self._lock:
             d.failed_pieces.append(piece)
             for peer, n in shares.items():
-                d.tally.setdefault(peer.ip, _Tally()).failed += n
+                d.tally.setdefault(peer.ip, Tally()).failed += n
         # A failed piece is paid to nobody, so a paid seeder's blocks in it go unpaid and count
         # against its credit window. When free peers shared the piece, suspect them first and
         # ban them at once, before more mixed pieces strand the paid seeder's credit.
@@ -638,7 +488,7 @@ class PaidDownloader:
             for ip in ips - paid:
                 self._dl.ban(ip, self.ban_seconds)
 
-    def _report_failed(self, d: _Download, ip: str, piece: int, nbytes: int) -> None:
+    def _report_failed(self, d: TorrentState, ip: str, piece: int, nbytes: int) -> None:
         """Event loop: ask the paid seeder to forgive its blocks in a failed piece."""
         p = d.paid.get(ip)
         if p is None:
@@ -654,13 +504,13 @@ class PaidDownloader:
         p.receipts.add(task)
         task.add_done_callback(p.receipts.discard)
 
-    def _earned(self, d: _Download, size: int, by_ip: dict[str, int]) -> None:
+    def _earned(self, d: TorrentState, size: int, by_ip: dict[str, int]) -> None:
         for ip, n in by_ip.items():
             p = d.paid.get(ip)
             if p is not None and p.account.earn(n, size) and p.channel is not None:
                 p.wake.set()
 
-    async def _pay_loop(self, d: _Download, p: _Paid) -> None:
+    async def _pay_loop(self, d: TorrentState, p: PaidPeer) -> None:
         """Sign and queue the next cumulative as soon as more is owed; never await a receipt
         here, so payments pipeline."""
         channel = p.channel
@@ -681,7 +531,7 @@ class PaidDownloader:
                 p.receipts.add(task)
                 task.add_done_callback(functools.partial(self._receipt_done, p))
 
-    def _receipt_done(self, p: _Paid, task: asyncio.Task[Any]) -> None:
+    def _receipt_done(self, p: PaidPeer, task: asyncio.Task[Any]) -> None:
         p.receipts.discard(task)
         if task.cancelled():
             return
@@ -690,7 +540,7 @@ class PaidDownloader:
             p.errors.append(str(exc))
             log.warning("payment to %s failed: %s", p.payee_target, exc)
 
-    async def _top_up(self, d: _Download, p: _Paid, target: int) -> None:
+    async def _top_up(self, d: TorrentState, p: PaidPeer, target: int) -> None:
         channel = p.channel
         assert channel is not None
         additional = self._budget.top_up_for(
@@ -727,96 +577,3 @@ class PaidDownloader:
                 except (ChannelError, LedgerError) as exc:
                     p.errors.append(f"cooperative close failed: {exc}")
                     p.note = "close left to the payee"
-
-    # ---------------------------------------------------------------- reporting
-
-    def _peers(self, d: _Download) -> tuple[PeerProgress, ...]:
-        with self._lock:
-            tally = {ip: _Tally(t.pieces, t.bytes, t.failed) for ip, t in d.tally.items()}
-        endpoints = dict(d.endpoints)
-        endpoints.update({bt[0]: f"{bt[0]}:{bt[1]}" for bt, _ in self.paid_specs})
-        endpoints.update({ip: f"{ip}:{port}" for ip, port in self.free_peers})
-        out = []
-        for ip in sorted(set(tally) | set(d.paid)):
-            t = tally.get(ip, _Tally())
-            p = d.paid.get(ip)
-            paid = p is not None and p.channel is not None
-            out.append(
-                PeerProgress(
-                    endpoint=endpoints.get(ip, ip),
-                    paid=paid,
-                    rate=p.account.rate if p is not None and paid else 0,
-                    pieces=t.pieces,
-                    bytes=t.bytes,
-                    units=p.channel.cumulative if p is not None and p.channel else 0,
-                    failed_bytes=t.failed,
-                    note="; ".join(filter(None, (p.note, p.choked))) if p is not None else "",
-                )
-            )
-        return tuple(out)
-
-    def snapshot(self) -> ProgressSnapshot:
-        """Progress over every torrent (pieces summed)."""
-        dl = self._dl
-        done = total = rate = 0
-        if dl is not None:
-            for d in self._downloads:
-                if d.info_hash:
-                    pr = dl.progress(d.info_hash)
-                    done += pr.pieces_done
-                    total += pr.pieces_total
-                    rate += pr.download_rate
-        return ProgressSnapshot(
-            info_hash=self.info_hash if len(self._downloads) == 1 else "",
-            pieces_done=done,
-            pieces_total=total,
-            download_rate=rate,
-            spent=self.spent,
-            locked=self.locked,
-            budget=self.budget,
-            peers=tuple(p for d in self._downloads for p in self._peers(d)),
-        )
-
-    @property
-    def spent(self) -> int:
-        return sum(p.channel.cumulative for p in self._all_paid() if p.channel is not None)
-
-    def _summary(self, seconds: float) -> DownloadsSummary:
-        return DownloadsSummary(
-            torrents=tuple(self._torrent_summary(d, seconds) for d in self._downloads),
-            seconds=seconds,
-            spent=self.spent,
-            locked=self.locked,
-            budget=self.budget,
-        )
-
-    def _torrent_summary(self, d: _Download, seconds: float) -> DownloadSummary:
-        geo = d.geometry
-        channels = tuple(
-            {
-                "channel_id": p.channel.channel_id.hex(),
-                "payee": p.channel.record.payee,
-                "payee_target": p.payee_target,
-                "deposit": p.channel.deposit,
-                "cumulative": p.channel.cumulative,
-                "rate": p.account.rate,
-                "status": p.channel.record.status_label,
-                "errors": list(p.errors),
-            }
-            for p in d.paid.values()
-            if p.channel is not None
-        )
-        return DownloadSummary(
-            info_hash=d.info_hash,
-            complete=d.complete,
-            seconds=seconds,
-            transfer_seconds=max(0.0, d.t_done - self._t_connect) if d.complete else 0.0,
-            size=geo.total_size if geo else 0,
-            pieces=geo.num_pieces if geo else 0,
-            spent=sum(p.channel.cumulative for p in d.paid.values() if p.channel is not None),
-            locked=self.locked,
-            budget=self.budget,
-            peers=self._peers(d),
-            channels=channels,
-            close_mode=self.close_mode.value,
-        )

@@ -16,6 +16,14 @@ class PeerProgress:
     units: int  # paid to it so far
     failed_bytes: int
     note: str = ""
+    free: str = ""
+    """Why it serves us for free: "no bid", "below reserve", "lost the auction", "legacy" (no
+    payee service), "no channel"; "" while we pay it."""
+    bid: int = 0  # our bid there (units per piece)
+    reserve: int | None = None  # its reserve price as it last told us
+    banned: str = ""  # "bad data" (we banned it), "by the payee" (it banned us), "" if neither
+    possession: str = ""
+    """Our proof of possession to this paid seeder: "accepted", or why not; "" before one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +75,11 @@ class DownloadSummary:
                     "units": p.units,
                     "failed_bytes": p.failed_bytes,
                     "note": p.note,
+                    "free": p.free,
+                    "bid": p.bid,
+                    "reserve": p.reserve,
+                    "banned": p.banned,
+                    "possession": p.possession,
                 }
                 for p in self.peers
             ],
@@ -83,6 +96,8 @@ class DownloadsSummary:
     spent: int
     locked: int
     budget: int
+    bids: tuple[dict[str, Any], ...] = ()
+    """The autobid's bids as they were sent: {at, info_hash, bid, reason}."""
 
     @property
     def complete(self) -> bool:
@@ -98,5 +113,6 @@ class DownloadsSummary:
             "spent": self.spent,
             "locked": self.locked,
             "budget": self.budget,
+            "bids": list(self.bids),
             "torrents": [t.to_json() for t in self.torrents],
         }

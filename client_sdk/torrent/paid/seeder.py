@@ -87,7 +87,9 @@ from client_sdk.torrent.paid.payers import (
     PayerRoster,
     Reprice,
     Service,
+    choke_reason,
 )
+from client_sdk.torrent.paid.seed_report import seeder_stats
 from client_sdk.torrent.paid.watch import ServiceWatch
 from client_sdk.torrent.peers import PeerKey
 from client_sdk.torrent.seeder import Seeder
@@ -175,6 +177,22 @@ class _AuctionRates:
         with self._seeder._lock:
             return t.payers.rate_for(payer, info_hash)
 
+    def refusal(self, payer: str, info_hash: str) -> str:
+        t = self._seeder._torrents.get(info_hash)
+        if t is None:
+            return "UNKNOWN_TORRENT"
+        refused = self._seeder._refused.pop((payer, info_hash), "")
+        if refused:
+            return refused
+        with self._seeder._lock:
+            acct = t.payers.get(payer, info_hash)
+            if acct is None or acct.mode is Mode.PAID:
+                return ""
+        last = t.market.auctioneer.last
+        if last is None:
+            return ChokeReason.NO_BID.value
+        return choke_reason(PeerAccount(payer), last).value
+
 
 class PaidSeeder:
     """Seeds torrents for pay. `add()` torrents, `start()`, then share `bt_endpoint` and
@@ -237,6 +255,7 @@ class PaidSeeder:
         self.discovery: SellerDiscovery | None = None
         self._legacy_sent: dict[tuple[str, str], int] = {}  # (payer IP, info hash) -> bytes
         self._unpaid_sent: dict[str, int] = {}  # IP -> bytes sent while not a payer (legacy)
+        self._refused: dict[tuple[str, str], str] = {}  # (payer, info hash) -> last refusal
 
     # ---------------------------------------------------------------- set-up
 
@@ -412,52 +431,15 @@ class PaidSeeder:
         return self.call(self._stats)
 
     def _stats(self) -> dict[str, Any]:
-        channels = self.book.channels if self._server else {}
-        peers = []
         with self._lock:
-            for t in self._torrents.values():
-                for p in t.payers:
-                    chans = [
-                        c
-                        for c in channels.values()
-                        if (c.payer, c.record.info_hash) == (p.payer, p.info_hash)
-                    ]
-                    peers.append(self._peer_stats(p, chans))
-            torrents = {
-                ih: {
-                    "reserve": t.market.reserve.price(self._clock()),
-                    "rate": (t.market.auctioneer.last.rate or 0) if t.market.auctioneer.last else 0,
-                }
-                for ih, t in self._torrents.items()
-            }
-            unpaid = [{"ip": ip, "sent_bytes": n} for ip, n in sorted(self._unpaid_sent.items())]
-        return {"torrents": torrents, "peers": peers, "legacy": unpaid, "bans": list(self.bans)}
-
-    def _peer_stats(self, p: PayerAccount, chans: list[PayeeChannel]) -> dict[str, Any]:
-        return {
-            "payer": p.payer,
-            "ip": p.ip,
-            "info_hash": p.info_hash,
-            "mode": p.mode.value,
-            "rate": p.paid.rate,
-            "sent_bytes": p.sent,
-            "paid_bytes": p.paid.value,
-            "gift_bytes": p.gift,
-            "forgiven_bytes": p.forgiven,
-            "whole_pieces": p.whole_pieces,
-            "failures": p.failures,
-            "banned": self.seeder.access.is_banned(p.ip),
-            "channels": [
-                {
-                    "channel_id": c.channel_id.hex(),
-                    "status": c.record.status.label(),
-                    "deposit": c.record.deposit,
-                    "best_cumulative": c.record.best_cumulative,
-                    "owed": c.record.owed,
-                }
-                for c in chans
-            ],
-        }
+            return seeder_stats(
+                {ih: (t.market, t.payers) for ih, t in self._torrents.items()},
+                self.book.channels.values() if self._server else (),
+                self._clock(),
+                self.seeder.access.is_banned,
+                self._unpaid_sent,
+                self.bans,
+            )
 
     def market(self, info_hash: str) -> SellerMarket:
         m = self._market(info_hash)
@@ -501,6 +483,7 @@ class PaidSeeder:
                 self._apply_round(t.info_hash, outcome)
             elif isinstance(outcome, BidRefused):
                 log.info("bid from %s refused: %s", request.payer, outcome.detail)
+                self._refused[(request.payer, t.info_hash)] = outcome.reason.value
         if market.auctioneer.pending:
             # Answer this bid with a round that includes it, not with the last one's result.
             self._apply_round(t.info_hash, market.auctioneer.run_round(now))

@@ -1,0 +1,328 @@
+"""Ledger settings: flags > environment (BTT_LEDGER_*) > TOML file, one object per process.
+
+The shape follows `bridge.config`: one pydantic settings object, every setting documented by its
+description, `settings_reference()` renders the table that docs/configuration.md carries.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from core.database import DEFAULT_TIMEOUT
+from core.types import Amount
+from ledger.faucet import FaucetConfigError, FaucetPolicy
+
+DEFAULT_DB = f"sqlite:///{Path.home() / '.btt' / 'ledger.db'}"
+ENV_PREFIX = "BTT_LEDGER_"
+CONFIG_ENV = "BTT_LEDGER_CONFIG_FILE"
+# Secret values never come from a flag (`ps` shows flags): their *_file settings do.
+SECRET_VALUES = frozenset({"treasury_token"})
+# Environment names that predate the BTT_LEDGER_<NAME> rule.
+ENV_NAMES = {"ledger_id": "BTT_LEDGER_ID"}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot work; the message says which setting and why."""
+
+
+def parse_address(value: str, *, allow_zero: bool = False) -> tuple[str, int]:
+    """HOST:PORT with a port of 1..65535 (0 = any free port, where allowed)."""
+    host, sep, port = value.rpartition(":")
+    low = 0 if allow_zero else 1
+    if not sep or not host or not port.isdigit() or not low <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT with a port of {low}..65535, got {value!r}")
+    return host, int(port)
+
+
+class LedgerSettings(BaseSettings):
+    """Every setting of `btt-ledger`. Each is a TOML key of the --config file, an environment
+    variable BTT_LEDGER_<NAME> and (secret values excepted) a flag --<name>; a flag wins over
+    the environment, which wins over the file."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    config_file: Path | None = Field(
+        default=None, exclude=True, description="TOML file of settings (any below, by its TOML key)"
+    )
+    db: str = Field(
+        default=DEFAULT_DB, description="database URL: sqlite:///PATH or postgresql://..."
+    )
+    listen: str = Field(
+        default="127.0.0.1:50051", description="HOST:PORT of the gRPC service (port 0: any free)"
+    )
+    ledger_id: str | None = Field(
+        default=None, description="the ledger's id, pinned in the database on first start"
+    )
+    tls_cert: Path | None = Field(default=None, description="TLS certificate chain (PEM)")
+    tls_key: Path | None = Field(default=None, description="the key of --tls-cert (PEM)")
+    treasury_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token that enables the Treasury service (secret: environment or "
+        "file only)",
+    )
+    treasury_token_file: Path | None = Field(
+        default=None, description="file holding the Treasury token"
+    )
+    treasury_listen: str | None = Field(
+        default=None,
+        description="HOST:PORT serving the Treasury apart from the user service (which then "
+        "has no Treasury)",
+    )
+    treasury_client_ca: Path | None = Field(
+        default=None,
+        description="CA whose client certificates the Treasury port requires (mTLS; needs "
+        "--treasury-listen and TLS)",
+    )
+    metrics: str | None = Field(default=None, description="HOST:PORT of the Prometheus endpoint")
+    challenge_window: int = Field(
+        default=3600, description="seconds a closing channel waits for a newer state"
+    )
+    migrate: bool = Field(
+        default=False, description="upgrade the schema on start (always done for SQLite)"
+    )
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    db_workers: int = Field(default=8, description="concurrent database transactions")
+    db_timeout: float = Field(
+        default=DEFAULT_TIMEOUT,
+        description="seconds one database transaction may take (a client's shorter deadline wins)",
+    )
+    processes: int = Field(
+        default=1,
+        description="server processes sharing the port, supervised (restarted with backoff)",
+    )
+    faucet_pool: str | None = Field(
+        default=None,
+        description="turns the promotional faucet on: the account grants are paid from",
+    )
+    faucet_amount: int = Field(default=10_000_000, description="faucet: base units per grant")
+    faucet_difficulty: int = Field(default=22, description="faucet: proof-of-work bits")
+    faucet_challenge_ttl: int = Field(default=600, description="faucet: challenge lifetime, s")
+    faucet_per_address: int = Field(
+        default=3, description="faucet: grants per client address per window"
+    )
+    faucet_window: int = Field(default=86_400, description="faucet: the window, seconds")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        parse_address(value, allow_zero=True)
+        return value
+
+    @field_validator("metrics", "treasury_listen")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_address(value)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"not a log level: {value!r} ({', '.join(LOG_LEVELS)})")
+        return value.upper()
+
+    @field_validator("db_workers", "processes")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("db_timeout")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("must be more than 0 seconds")
+        return value
+
+    @field_validator("challenge_window")
+    @classmethod
+    def _window(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1 second")
+        return value
+
+    @model_validator(mode="after")
+    def _together(self) -> LedgerSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key go together")
+        if self.treasury_client_ca is not None:
+            if self.treasury_listen is None:
+                raise ValueError(
+                    "--treasury-client-ca needs --treasury-listen (client certificates are "
+                    "asked on the Treasury's own port, so user clients need none)"
+                )
+            if self.tls_cert is None:
+                raise ValueError("--treasury-client-ca needs --tls-cert and --tls-key")
+        if self.processes > 1 and self.listen.endswith(":0"):
+            raise ValueError("--processes needs a fixed port")
+        if self.processes > 1 and self.treasury_listen and self.treasury_listen.endswith(":0"):
+            raise ValueError("--processes needs a fixed --treasury-listen port")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        init_kwargs: dict[str, Any] = getattr(init_settings, "init_kwargs", {})
+        path = init_kwargs.get("config_file") or os.environ.get(CONFIG_ENV)
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            env_settings,
+            _RenamedEnv(settings_cls),
+        ]
+        if path:
+            if not Path(path).is_file():
+                raise ConfigError(f"config file not found: {path}")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+        return tuple(sources)
+
+    # derived values
+
+    def treasury_secret(self) -> str | None:
+        """The Treasury token, or None (Treasury off)."""
+        if self.treasury_token is not None:
+            return self.treasury_token.get_secret_value()
+        if self.treasury_token_file is None:
+            return None
+        try:
+            text = self.treasury_token_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {self.treasury_token_file}: {exc.strerror}") from None
+        if not text:
+            raise ConfigError(f"{self.treasury_token_file} is empty")
+        return text
+
+    def faucet(self) -> FaucetPolicy | None:
+        if not self.faucet_pool:
+            return None
+        try:
+            return FaucetPolicy(
+                pool=self.faucet_pool,
+                amount=Amount(self.faucet_amount),
+                difficulty_bits=self.faucet_difficulty,
+                challenge_ttl=self.faucet_challenge_ttl,
+                per_address=self.faucet_per_address,
+                window=self.faucet_window,
+            )
+        except FaucetConfigError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def check_files(self) -> None:
+        """Every file named exists (a typo is an error at start, not at the first client)."""
+        for name in ("tls_cert", "tls_key", "treasury_client_ca", "treasury_token_file"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ConfigError(f"{flag_of(name)}: file not found: {path}")
+
+
+class _RenamedEnv(PydanticBaseSettingsSource):
+    """Settings whose environment variable is not BTT_LEDGER_<NAME> (ENV_NAMES)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        env = ENV_NAMES.get(field_name)
+        return (os.environ.get(env) if env else None), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {name: os.environ[env] for name, env in ENV_NAMES.items() if env in os.environ}
+
+
+def env_of(name: str) -> str:
+    return ENV_NAMES.get(name) or (
+        CONFIG_ENV if name == "config_file" else ENV_PREFIX + name.upper()
+    )
+
+
+def flag_of(name: str) -> str | None:
+    """The command-line flag of a setting; None for secret values (environment or file only)."""
+    if name in SECRET_VALUES:
+        return None
+    return "--config" if name == "config_file" else "--" + name.replace("_", "-")
+
+
+def describe(name: str) -> str:
+    return LedgerSettings.model_fields[name].description or ""
+
+
+def settings_reference() -> str:
+    """Every setting as a Markdown table: docs/configuration.md carries it, checked by a test."""
+    rows = ["| TOML key | flag | environment | default | meaning |", "|---|---|---|---|---|"]
+    for name, info in LedgerSettings.model_fields.items():
+        default = info.default
+        shown = "" if default in (None, "") else str(default).replace(str(Path.home()), "~")
+        flag = f"`{flag_of(name)}`" if flag_of(name) else "none (secret)"
+        key = "" if name == "config_file" else f"`{name}`"
+        rows.append(
+            f"| {key} | {flag} | `{env_of(name)}` | {shown and f'`{shown}`'} | {info.description} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def settings_in_force(settings: LedgerSettings) -> list[dict[str, Any]]:
+    """Each setting's value and where it came from (env, file, default); a secret value shows
+    only whether it is set."""
+    path = settings.config_file or os.environ.get(CONFIG_ENV)
+    in_file = set(tomllib.loads(Path(path).read_text())) if path else set()
+    rows = []
+    for name in LedgerSettings.model_fields:
+        value = getattr(settings, name)
+        if name in SECRET_VALUES:
+            value = "(set)" if value is not None else None
+        elif isinstance(value, Path):
+            value = str(value)
+        if env_of(name) in os.environ:
+            source = f"env {env_of(name)}"
+        elif name in in_file:
+            source = "file"
+        elif name == "config_file" and path:
+            source = "flag --config"
+        else:
+            source = "default"
+        rows.append({"setting": name, "value": value, "source": source})
+    return rows
+
+
+def load_settings(**flags: Any) -> LedgerSettings:
+    """Flags given as None are left to the environment and the file."""
+    path = flags.get("config_file") or os.environ.get(CONFIG_ENV)
+    try:
+        return LedgerSettings(**{k: v for k, v in flags.items() if v is not None})
+    except ConfigError:
+        raise
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise ConfigError(_first_error(exc, path)) from None
+
+
+def _first_error(exc: ValueError, path: object) -> str:
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    first = errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    if first.get("type") == "extra_forbidden":
+        return f"unknown setting {where!r} in config file {path}"
+    message = str(first.get("msg", "")).removeprefix("Value error, ")
+    if not where:  # a rule over several settings says which itself
+        return message
+    flag = flag_of(where) if where in LedgerSettings.model_fields else None
+    return f"invalid setting {where}{f' ({flag})' if flag else ''}: {message}"
