@@ -23,7 +23,8 @@ from core.types import Nonce, Timestamp
 from ledger.domain import Channel
 from ledger.protocol import Movement
 from ledger.storage import schema as t
-from ledger.storage.store import Tx, _channel_values, _insert_ignore, event_row, journal_nets
+from ledger.storage.rows import _channel_values, _insert_ignore, event_row, journal_nets
+from ledger.storage.tx import Tx
 
 _SET_BALANCE_AND_NONCE = (
     update(t.accounts)

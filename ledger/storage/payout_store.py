@@ -9,7 +9,8 @@ from sqlalchemy import select, update
 from core.types import Timestamp
 from ledger.payouts import FREE, Lease, PayoutTx
 from ledger.storage import schema as t
-from ledger.storage.store import Tx, _insert_ignore
+from ledger.storage.rows import _insert_ignore
+from ledger.storage.tx import Tx
 
 LEASE_NAME = "bridge"
 
