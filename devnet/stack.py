@@ -26,7 +26,8 @@ from core.files import create_private
 from core.status import WithdrawalStatus
 from ledger.embedded import serving_in_thread
 from ledger.rpc.server import RunningLedger, build_service
-from ledger.service import AuditReport, LedgerService
+from ledger.service import LedgerService
+from ledger.usecase import AuditReport
 
 TRX_FOR_FEES = 50_000_000  # sun: bandwidth for a handful of transfers
 TOKEN_SUPPLY = 10**15

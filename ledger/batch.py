@@ -39,19 +39,19 @@ from core.types import Amount, Nonce, Timestamp
 from ledger import protocol
 from ledger.domain import Account, Channel
 from ledger.protocol import ChannelTransition, StateProof
-from ledger.service import (
-    CHANNEL_REPLY,
-    TRANSFER_REPLY,
-    LedgerService,
-    channel_event_amount,
-    lock_conflict,
-    state_to_record,
-)
+from ledger.service import LedgerService
 from ledger.storage import deadline as db_deadline
 from ledger.storage.bulk import BulkWrites
 from ledger.storage.errors import CommitOutcomeUnknown, DatabaseUnavailable
 from ledger.storage.replies import ReplyCodec
 from ledger.storage.store import Tx
+from ledger.usecase import (
+    CHANNEL_REPLY,
+    TRANSFER_REPLY,
+    channel_event_amount,
+    lock_conflict,
+    state_to_record,
+)
 
 log = logging.getLogger(__name__)
 

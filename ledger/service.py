@@ -1,5 +1,8 @@
 """Use cases of the ledger: each is one database transaction around one protocol decision.
 
+The channel and account use cases are here; the Treasury's (ledger/treasury_service.py), the
+faucet's (ledger/faucet_service.py) and the payout records (ledger/payout_service.py) are mixed in.
+
 Load state (locked) -> pure protocol decides -> write the new state, its journal rows and its
 outbox events -> commit -> wake subscribers. A `Rejected` raised anywhere rolls everything back.
 
@@ -11,154 +14,47 @@ connection fails while COMMIT is in flight, the outcome is looked up, never gues
 from __future__ import annotations
 
 import logging
-import secrets
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from core.clock import Clock
 from core.rejections import Rejected, Rejection
 from core.signing import SignedBy
-from core.status import ChannelStatus, EventKind, WithdrawalStatus
+from core.status import ChannelStatus, EventKind
 from core.types import Amount, Nonce, Timestamp
-from core.wire import withdrawal_status_from_pb
-from ledger import faucet, payouts, protocol
-from ledger.domain import Account, Channel, Event, Totals, Withdrawal
+from ledger import faucet, protocol
+from ledger.domain import Account, Channel, Event
+from ledger.faucet_service import FaucetMixin
 from ledger.payout_service import PayoutRecordsMixin
-from ledger.protocol import (
-    CHAIN_DEPOSITS,
-    Bucket,
-    ChannelTransition,
-    Movement,
-    Refund,
-    StateProof,
-)
-from ledger.storage import payout_store
+from ledger.protocol import ChannelTransition, Refund, StateProof
 from ledger.storage.deadline import caller as caller_deadline
 from ledger.storage.errors import CommitOutcomeUnknown, DatabaseUnavailable
-from ledger.storage.replies import ReplyCodec, dump, load, record_codec
 from ledger.storage.store import Store, Tx
+from ledger.treasury_service import TreasuryMixin
+from ledger.usecase import (
+    CHANNEL_REPLY,
+    TRANSFER_REPLY,
+    AuditReport,
+    EventBell,
+    Once,
+    _once,
+    channel_event_amount,
+    lock_conflict,
+    state_to_record,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# PostgreSQL: serialization_failure, deadlock_detected. SQLite: "database is locked".
-_CONFLICT_SQLSTATES = {"40001", "40P01"}
 _RETRY_PAUSE = 0.002
 _RETRY_PAUSE_MAX = 0.1
 NUMBERING_BATCH = 5000
-MAX_REASON_CHARS = 500
-EVENT_REFERENCE_CHARS = 160  # the events.reference column
 
 
-def lock_conflict(exc: DBAPIError) -> bool:
-    """A lock conflict: the transaction rolled back and may simply be run again."""
-    if getattr(exc.orig, "sqlstate", None) in _CONFLICT_SQLSTATES:
-        return True
-    return isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower()
-
-
-@dataclass(frozen=True, slots=True)
-class Once(Generic[T]):
-    """A signed request that may take effect only once: its digest, and how its result is kept."""
-
-    digest: bytes
-    kind: str
-    codec: ReplyCodec[T]
-
-
-CHANNEL_REPLY: ReplyCodec[Channel] = record_codec(Channel)
-WITHDRAWAL_REPLY: ReplyCodec[Withdrawal] = record_codec(Withdrawal)
-TRANSFER_REPLY: ReplyCodec[tuple[Account, int]] = ReplyCodec(
-    lambda r: {"account": dump(r[0]), "entry_id": r[1]},
-    lambda d: (load(Account, d["account"]), int(d["entry_id"])),
-)
-
-
-def _once(digest: bytes | None, kind: str, codec: ReplyCodec[T]) -> Once[T] | None:
-    return Once(digest, kind, codec) if digest else None
-
-
-def channel_event_amount(after: Channel, event: EventKind) -> int:
-    """The figure a subscriber cares about: what the payee got, its best state, or the deposit."""
-    if after.status is ChannelStatus.SETTLED:
-        return after.paid_to_payee
-    if event is EventKind.CHANNEL_UPDATED:
-        return after.best_cumulative
-    return after.deposit
-
-
-def state_to_record(t: ChannelTransition) -> bool:
-    """Whether the transition accepted a new best payer-signed state, kept in channel_states."""
-    after = t.after
-    return bool(after.best_nonce) and (t.before is None or t.before.best_nonce != after.best_nonce)
-
-
-@dataclass(frozen=True, slots=True)
-class AuditReport:
-    totals: Totals
-
-    @property
-    def liabilities(self) -> int:
-        t = self.totals
-        return t.account_balances + t.channel_escrow + t.pending_withdrawals
-
-    @property
-    def journal_imbalance(self) -> int:
-        """Journal-derived liabilities minus what the rows hold; zero when the books agree."""
-        t = self.totals
-        from_journal = t.journal_account + t.journal_escrow + t.journal_pending
-        return from_journal - self.liabilities
-
-    @property
-    def balanced(self) -> bool:
-        t = self.totals
-        return (
-            self.liabilities == t.deposits_credited - t.withdrawals_paid
-            and t.journal_account == t.account_balances
-            and t.journal_escrow == t.channel_escrow
-            and t.journal_pending == t.pending_withdrawals
-        )
-
-
-class EventBell:
-    """Wakes waiting subscribers after a commit that wrote events (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._listeners: list[Callable[[], None]] = []
-        self._lock = threading.Lock()
-
-    def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(callback)
-
-        def remove() -> None:
-            with self._lock:
-                if callback in self._listeners:
-                    self._listeners.remove(callback)
-
-        return remove
-
-    def ring(self) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for callback in listeners:
-            callback()
-
-
-def _withdrawal_page(status: str, limit: int) -> tuple[WithdrawalStatus | None, int]:
-    """A listing's status filter (None: all) and its page size, checked."""
-    wanted = withdrawal_status_from_pb(status)
-    if status and wanted is None:
-        raise Rejected(Rejection.MALFORMED, "status must be pending, paid or failed")
-    return wanted, min(max(limit or 100, 1), 1000)
-
-
-class LedgerService(PayoutRecordsMixin):
+class LedgerService(TreasuryMixin, FaucetMixin, PayoutRecordsMixin):
     def __init__(
         self,
         store: Store,
@@ -602,212 +498,3 @@ class LedgerService(PayoutRecordsMixin):
         return self._write(
             lambda tx, _now: (AuditReport(tx.totals()), AuditReport(tx.totals(recount=True)))
         )
-
-    # ------------------------------------------------------------ treasury
-    def credit_deposit(
-        self, txid: str, contract_index: int, account_id: str, amount: int, tron_from: str
-    ) -> tuple[bool, Account]:
-        txid = payouts.check_txid(txid)
-        protocol.check_index(contract_index, "contract_index")
-        protocol.check_address(account_id, "account")
-        protocol.check_address(tron_from, "tron_from")
-        protocol.check_amount(amount, "amount")
-
-        def work(tx: Tx, now: Timestamp) -> tuple[bool, Account]:
-            account = tx.accounts([account_id], create_at=now)[account_id]
-            earlier = tx.deposit_exists(txid, contract_index)
-            if earlier is not None:
-                if earlier != (account_id, amount):
-                    raise Rejected(
-                        Rejection.DEPOSIT_CONFLICT,
-                        f"deposit {txid}:{contract_index} was credited with other terms",
-                    )
-                return False, account
-            protocol.check_supply(*tx.credit_totals(), amount)
-            protocol.credit(account.balance, amount, "balance")
-            if not tx.insert_deposit(txid, contract_index, account_id, amount, tron_from, now):
-                return False, account
-            tx.post(
-                [Movement(CHAIN_DEPOSITS, Bucket.account(account_id), Amount(amount))],
-                op="deposit",
-                reference=f"{txid}:{contract_index}",
-                at=now,
-            )
-            tx.add_event(
-                EventKind.CREDIT, at=now, accounts=[account_id], amount=amount, reference=txid
-            )
-            return True, Account(account_id, Amount(account.balance + amount), account.nonce)
-
-        return self._write(work)
-
-    def request_withdrawal(
-        self,
-        account_id: str,
-        tron_address: str,
-        amount: int,
-        nonce: int,
-        proof: SignedBy,
-        *,
-        request: bytes | None = None,
-    ) -> Withdrawal:
-        protocol.check_address(account_id, "account")
-
-        def work(tx: Tx, now: Timestamp) -> Withdrawal:
-            account = tx.accounts([account_id], create_at=now)[account_id]
-            units = protocol.request_withdrawal(account, tron_address, amount, nonce, proof)
-            w = tx.insert_withdrawal(account_id, tron_address, units, nonce, now)
-            op = protocol.WithdrawalOp.REQUEST
-            tx.post(
-                [protocol.reserve(w)],
-                op=op.value,
-                reference=f"withdrawal:{w.withdrawal_id}",
-                at=now,
-                nonces={account_id: nonce},
-            )
-            tx.add_event(
-                protocol.WITHDRAWAL_EVENTS[op],
-                at=now,
-                accounts=[account_id],
-                amount=units,
-                reference=str(w.withdrawal_id),
-            )
-            return w
-
-        return self._write(work, _once(request, "request_withdrawal", WITHDRAWAL_REPLY))
-
-    def list_withdrawals(
-        self, status: str = "", limit: int = 100, after: int = 0, *, account: str = ""
-    ) -> list[Withdrawal]:
-        """Oldest first after the id `after`; only `account`'s when given."""
-        wanted, limit = _withdrawal_page(status, limit)
-        protocol.check_id(after, "after_id")
-        if account:
-            protocol.check_address(account, "account")
-        return self._read(
-            lambda tx: tx.list_withdrawals(status=wanted, limit=limit, after=after, account=account)
-        )
-
-    def _finish_withdrawal(
-        self, withdrawal_id: int, *, paid: bool, txid: str, reason: str
-    ) -> Withdrawal:
-        def work(tx: Tx, now: Timestamp) -> Withdrawal:
-            w = tx.withdrawal(withdrawal_id)
-            if w is None:
-                raise Rejected(Rejection.UNKNOWN_WITHDRAWAL, f"no withdrawal {withdrawal_id}")
-            t = protocol.finish_withdrawal(w, paid=paid, txid=txid, reason=reason, now=now)
-            if t is None:
-                return w  # idempotent repeat of the same confirmation
-            if not paid:
-                tx.accounts([w.account_id], create_at=now)
-            tx.update_withdrawal(
-                withdrawal_id, status=t.after.status, txid=txid, reason=reason, at=now
-            )
-            tx.post([t.movement], op=t.op.value, reference=f"withdrawal:{withdrawal_id}", at=now)
-            tx.add_event(
-                t.event,
-                at=now,
-                accounts=[w.account_id],
-                amount=w.amount,
-                reference=txid or reason[:EVENT_REFERENCE_CHARS],
-            )
-            updated = tx.withdrawal(withdrawal_id)
-            assert updated is not None
-            return updated
-
-        return self._write(work)
-
-    def mark_withdrawal_paid(self, withdrawal_id: int, txid: str) -> Withdrawal:
-        protocol.check_id(withdrawal_id, "withdrawal_id")
-        txid = payouts.check_txid(txid)
-        return self._finish_withdrawal(withdrawal_id, paid=True, txid=txid, reason="")
-
-    def mark_withdrawal_failed(self, withdrawal_id: int, reason: str) -> Withdrawal:
-        protocol.check_id(withdrawal_id, "withdrawal_id")
-        protocol.check_text(reason, "reason", MAX_REASON_CHARS)
-        return self._finish_withdrawal(
-            withdrawal_id, paid=False, txid="", reason=reason or "failed"
-        )
-
-    # ------------------------------------------------------------ payout records (the bridge's)
-    def list_payouts(
-        self, status: str = "", limit: int = 100, after: int = 0
-    ) -> list[tuple[Withdrawal, list[payouts.PayoutTx]]]:
-        wanted, limit = _withdrawal_page(status, limit)
-        protocol.check_id(after, "after_id")
-
-        def work(tx: Tx) -> list[tuple[Withdrawal, list[payouts.PayoutTx]]]:
-            ws = tx.list_withdrawals(status=wanted, limit=limit, after=after)
-            txs = payout_store.payout_txs(tx, [w.withdrawal_id for w in ws])
-            return [(w, txs.get(w.withdrawal_id, [])) for w in ws]
-
-        return self._read(work)
-
-    # ------------------------------------------------------------ promotional faucet
-    def faucet_challenge(self, account_id: str) -> tuple[bytes, faucet.Challenge]:
-        """A sealed challenge for `account_id`; refused at once if it could never be granted."""
-        earlier = (
-            self._read(lambda tx: tx.faucet_grant(account_id))
-            if self.faucet_policy is not None
-            else None
-        )
-        challenge = faucet.issue_challenge(
-            self.faucet_policy,
-            ledger_id=self.ledger_id,
-            account=account_id,
-            earlier=earlier,
-            now=self.now(),
-            salt=secrets.token_bytes(faucet.SALT_BYTES),
-        )
-        return faucet.seal(challenge, self._faucet_secret), challenge
-
-    def claim_faucet(
-        self, account_id: str, token: bytes, solution: int, client: str
-    ) -> tuple[faucet.Grant, Account]:
-        """Grant the promotional amount once per account; a retry of a granted claim repeats it."""
-        policy = faucet.require_policy(self.faucet_policy)
-        protocol.check_address(account_id, "account")
-
-        def work(tx: Tx, now: Timestamp) -> tuple[faucet.Grant, Account]:
-            # Every claim locks the pool row first, so claims are serialized: the once-per-account
-            # and per-address counts below cannot race.
-            accounts = tx.accounts([policy.pool, account_id], create_at=now)
-            decision = faucet.decide_claim(
-                policy,
-                ledger_id=self.ledger_id,
-                secret=self._faucet_secret,
-                account=account_id,
-                token=token,
-                solution=solution,
-                client=client,
-                now=now,
-                pool=accounts[policy.pool],
-                claimant=accounts[account_id],
-                earlier=tx.faucet_grant(account_id),
-                recent_from_client=tx.faucet_grants_since(client, Timestamp(now - policy.window)),
-            )
-            grant, claimant = decision.grant, accounts[account_id]
-            if decision.movement is None:
-                return grant, claimant
-            tx.insert_faucet_grant(grant)
-            tx.post(
-                [decision.movement], op="faucet_grant", reference=f"faucet:{account_id}", at=now
-            )
-            tx.add_event(
-                EventKind.FAUCET_GRANT,
-                at=now,
-                accounts=[policy.pool, account_id],
-                amount=grant.amount,
-                reference="faucet",
-            )
-            return grant, Account(
-                account_id, Amount(claimant.balance + grant.amount), claimant.nonce
-            )
-
-        try:
-            return self._write(work)
-        except IntegrityError:
-            # Backstop: the primary key refuses a second grant should two claims ever race.
-            raise Rejected(
-                Rejection.FAUCET_ALREADY_CLAIMED,
-                f"account {account_id} already received its promotional grant",
-            ) from None
