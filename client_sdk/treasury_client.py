@@ -20,14 +20,14 @@ import grpc
 
 from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
-from client_sdk.ledger_client import (
+from client_sdk.ledger_async import (
     BACKOFF_BASE,
     BACKOFF_CAP,
     DEFAULT_TIMEOUT,
     READ_ATTEMPTS,
-    _error,
     channel_credentials,
 )
+from client_sdk.ledger_errors import _error
 from core.status import WithdrawalStatus
 
 T = TypeVar("T")
