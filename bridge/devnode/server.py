@@ -19,6 +19,7 @@ from tronpy.keys import to_base58check_address, to_raw_address
 from tronpy.proto import tron_pb2
 
 from bridge.devnode.chain import Chain, ChainConfig, Rejection, ValidateError
+from bridge.devnode.params import BadRequest, Params, _address, _int, _token_id, _visible
 from bridge.devnode.render import account_json, asset_json, block_json, receipt_json, tx_json
 from bridge.devnode.state import TRX
 from bridge.devnode.txcodec import (
@@ -32,54 +33,9 @@ from bridge.devnode.txcodec import (
 from bridge.tron import protos
 
 log = logging.getLogger(__name__)
-Params = dict[str, Any]
 Handler = Callable[[Params], dict[str, Any]]
 BLOCK_LIMIT = 100  # java-tron's cap on getblockbylimitnext ranges
 DEFAULT_TX_LIFETIME_MS = 60_000
-
-
-class BadRequest(ValueError):
-    """Answered as java-tron does: HTTP 200 with {"Error": ...}."""
-
-
-def _visible(params: Params) -> bool:
-    v = params.get("visible", False)
-    return v is True or (isinstance(v, str) and v.lower() == "true")
-
-
-def _address(params: Params, key: str) -> bytes:
-    value = params.get(key)
-    if not isinstance(value, str):
-        raise BadRequest(f"{key} is required")
-    try:
-        raw = bytes(to_raw_address(value))
-    except (ValueError, TypeError) as exc:
-        raise BadRequest(f"invalid {key}: {value!r}") from exc
-    if len(raw) != 21 or raw[0] != 0x41:
-        raise BadRequest(f"invalid {key}: {value!r}")
-    return raw
-
-
-def _int(params: Params, key: str, default: int | None = None) -> int:
-    value = params.get(key, default)
-    if value is None:
-        raise BadRequest(f"{key} is required")
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise BadRequest(f"{key} must be an integer") from exc
-
-
-def _token_id(params: Params, key: str, visible: bool) -> str:
-    value = params.get(key)
-    if not isinstance(value, str | int) or value == "":
-        raise BadRequest(f"{key} is required")
-    if isinstance(value, int) or visible:
-        return str(value)
-    try:
-        return bytes.fromhex(value).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"{key} must be hex when visible is false") from exc
 
 
 def _bind(fn: Callable[[Params, bool], dict[str, Any]], solid: bool) -> Handler:
