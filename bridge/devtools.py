@@ -39,10 +39,6 @@ def devnode_fund(node_url: str, address: str, amount: int, token_id: str | None 
     _admin(node_url, "fund", payload)
 
 
-def devnode_produce(node_url: str, count: int = 1) -> int:
-    return int(_admin(node_url, "produce", {"count": count})["head"])
-
-
 def deposit(
     gateway: TronGateway,
     key: SigningKey,

@@ -350,14 +350,6 @@ class PayeeBook:
             if ch.is_open and (ch.payer, ch.record.info_hash) == (payer, info_hash):
                 ch.record = ch.record.with_(rate=rate)
 
-    def for_peer(self, endpoint: str, info_hash: str) -> PayeeChannel | None:
-        """The open channel paying for this BitTorrent peer on this torrent, if any."""
-        for ch in self.channels.values():
-            r = ch.record
-            if ch.is_open and r.peer_endpoint == endpoint and r.info_hash == info_hash:
-                return ch
-        return None
-
     # ---------------------------------------------------------------- ledger effects
 
     def _maybe_checkpoint(self, channel: PayeeChannel) -> None:
