@@ -9,10 +9,18 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from bridge.devnode.chain import Chain, ChainConfig, Faults, Rejection
+from bridge.devnode.chain import BroadcastRefused, Chain, ChainConfig, Faults
 from bridge.devnode.server import DevNode, running_devnode
 
-__all__ = ["Chain", "ChainConfig", "DevNode", "Faults", "Rejection", "main", "running_devnode"]
+__all__ = [
+    "BroadcastRefused",
+    "Chain",
+    "ChainConfig",
+    "DevNode",
+    "Faults",
+    "main",
+    "running_devnode",
+]
 
 
 def _listen(value: str) -> tuple[str, int]:

@@ -24,10 +24,10 @@ from bridge.devnode.config import ChainConfig
 from bridge.devnode.execution import DAY_MS, Executor, ResourceError, ValidateError, valid_address
 from bridge.devnode.state import SCHEMA, TRX, AccountRow, StateView
 from bridge.devnode.txcodec import CodecError, txid_of, unpack_contract
-from bridge.devnode.validation import Rejection
+from bridge.devnode.validation import BroadcastRefused
 from bridge.tron import protos
 
-__all__ = ["Chain", "ChainConfig", "Faults", "Rejection", "ValidateError"]
+__all__ = ["BroadcastRefused", "Chain", "ChainConfig", "Faults", "ValidateError"]
 
 
 @dataclass
@@ -66,7 +66,7 @@ class Chain:
         for tx in self.blocks.take_pool():
             try:
                 self._admit(tx, txid_of(tx.raw_data))
-            except Rejection:
+            except BroadcastRefused:
                 continue  # expired or no longer valid while the node was down
 
     def close(self) -> None:
@@ -102,13 +102,13 @@ class Chain:
                 self.faults.dup_next -= 1
                 if self.faults.dup_include:
                     self._admit(tx, txid)
-                raise Rejection("DUP_TRANSACTION_ERROR", "dup transaction")
+                raise BroadcastRefused("DUP_TRANSACTION_ERROR", "dup transaction")
             self._admit(tx, txid)
             return txid
 
     def _admit(self, tx: tron_pb2.Transaction, txid: str) -> None:
         if len(self._pool) >= self.config.max_pending:
-            raise Rejection("SERVER_BUSY", "too many pending transactions")
+            raise BroadcastRefused("SERVER_BUSY", "too many pending transactions")
         view = self._pending.child()
         self._check(tx, txid, view)
         view.merge_into_parent()
@@ -122,18 +122,22 @@ class Chain:
         head_ts = self.head_timestamp()
         validation.check_expiration(tx.raw_data, head_ts)
         if txid in self._pool or self.blocks.in_block(txid):
-            raise Rejection("DUP_TRANSACTION_ERROR", "dup transaction")
+            raise BroadcastRefused("DUP_TRANSACTION_ERROR", "dup transaction")
         try:
             inner = unpack_contract(tx.raw_data.contract[0])
         except CodecError as exc:
-            raise Rejection("CONTRACT_VALIDATE_ERROR", f"contract validate error : {exc}") from exc
+            raise BroadcastRefused(
+                "CONTRACT_VALIDATE_ERROR", f"contract validate error : {exc}"
+            ) from exc
         validation.check_signature(tx, txid, bytes(inner.owner_address))
         try:
             self.executor.execute(tx, inner, view, self.head_num() + 1, head_ts, head_ts)
         except ResourceError as exc:
-            raise Rejection("BANDWITH_ERROR", "AccountResourceInsufficient error") from exc
+            raise BroadcastRefused("BANDWITH_ERROR", "AccountResourceInsufficient error") from exc
         except ValidateError as exc:
-            raise Rejection("CONTRACT_VALIDATE_ERROR", f"contract validate error : {exc}") from exc
+            raise BroadcastRefused(
+                "CONTRACT_VALIDATE_ERROR", f"contract validate error : {exc}"
+            ) from exc
 
     def validate_contract(self, raw: tron_pb2.Transaction.raw) -> None:
         """What java-tron's create* endpoints check before returning an unsigned tx."""

@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 from tronpy.keys import to_base58check_address, to_raw_address
 from tronpy.proto import tron_pb2
 
-from bridge.devnode.chain import Chain, ChainConfig, Rejection, ValidateError
+from bridge.devnode.chain import BroadcastRefused, Chain, ChainConfig, ValidateError
 from bridge.devnode.params import BadRequest, Params, _address, _int, _token_id, _visible
 from bridge.devnode.render import account_json, asset_json, block_json, receipt_json, tx_json
 from bridge.devnode.state import TRX
@@ -240,7 +240,7 @@ class Api:
         txid = txid_of(tx.raw_data)
         try:
             self.chain.broadcast(tx)
-        except Rejection as exc:
+        except BroadcastRefused as exc:
             return {"code": exc.code, "txid": txid, "message": exc.message.encode().hex()}
         return {"result": True, "txid": txid}
 

@@ -18,7 +18,7 @@ TAPOS_WINDOW = 65_536
 MAX_TX_SIZE = 500 * 1024
 
 
-class Rejection(Exception):
+class BroadcastRefused(Exception):
     """A broadcast refused with a java-tron response code and message."""
 
     def __init__(self, code: str, message: str) -> None:
@@ -29,9 +29,9 @@ class Rejection(Exception):
 
 def check_shape(tx: tron_pb2.Transaction) -> None:
     if tx.ByteSize() > MAX_TX_SIZE:
-        raise Rejection("TOO_BIG_TRANSACTION_ERROR", "transaction size is too big")
+        raise BroadcastRefused("TOO_BIG_TRANSACTION_ERROR", "transaction size is too big")
     if len(tx.raw_data.contract) != 1:
-        raise Rejection(
+        raise BroadcastRefused(
             "CONTRACT_VALIDATE_ERROR",
             "contract validate error : contract size should be exactly 1",
         )
@@ -43,23 +43,23 @@ def check_tapos(
     """The tx names a recent block by its number's low bytes and 8 bytes of its id."""
     ref = bytes(raw.ref_block_bytes)
     if len(ref) != 2 or len(raw.ref_block_hash) != 8:
-        raise Rejection("TAPOS_ERROR", "Tapos check error")
+        raise BroadcastRefused("TAPOS_ERROR", "Tapos check error")
     num = head_num - ((head_num - int.from_bytes(ref, "big")) % TAPOS_WINDOW)
     found = block_id(num) if num >= 0 else None
     if found is None or found[8:16] != bytes(raw.ref_block_hash):
-        raise Rejection("TAPOS_ERROR", "Tapos check error")
+        raise BroadcastRefused("TAPOS_ERROR", "Tapos check error")
 
 
 def check_expiration(raw: tron_pb2.Transaction.raw, head_timestamp: int) -> None:
     if not head_timestamp < raw.expiration <= head_timestamp + MAX_EXPIRATION_MS:
-        raise Rejection("TRANSACTION_EXPIRATION_ERROR", "transaction expired")
+        raise BroadcastRefused("TRANSACTION_EXPIRATION_ERROR", "transaction expired")
 
 
 def check_signature(tx: tron_pb2.Transaction, txid: str, owner: bytes) -> None:
     if not tx.signature:
-        raise Rejection("SIGERROR", "validate signature error miss sig or contract")
+        raise BroadcastRefused("SIGERROR", "validate signature error miss sig or contract")
     if tx.raw_data.contract[0].Permission_id != 0:
-        raise Rejection("SIGERROR", "validate signature error permission isn't exit")
+        raise BroadcastRefused("SIGERROR", "validate signature error permission isn't exit")
     digest = bytes.fromhex(txid)
     for sig in tx.signature:
         sig = bytes(sig)
@@ -68,9 +68,9 @@ def check_signature(tx: tron_pb2.Transaction, txid: str, owner: bytes) -> None:
         try:
             signer = recover_raw_address(digest, sig)
         except InvalidSignature as exc:
-            raise Rejection("SIGERROR", f"validate signature error {exc}") from exc
+            raise BroadcastRefused("SIGERROR", f"validate signature error {exc}") from exc
         if signer != owner:
-            raise Rejection(
+            raise BroadcastRefused(
                 "SIGERROR",
                 "validate signature error "
                 f"{to_base58check_address(signer)} is not contained of permission",

@@ -16,7 +16,7 @@ from bridge.devnode.state import SCHEMA, TRX, AccountRow, StateView
 from bridge.devnode.txcodec import txid_of, unpack_contract
 from bridge.devnode.validation import (
     MAX_EXPIRATION_MS,
-    Rejection,
+    BroadcastRefused,
     check_expiration,
     check_shape,
     check_signature,
@@ -53,24 +53,24 @@ def test_admission_checks_answer_with_java_trons_codes() -> None:
     blocks = {7: BLOCK_ID}
     check_tapos(tx.raw_data, 10, blocks.get)
     for head, found in ((10, {}), (10, {7: bytes(32)})):
-        with pytest.raises(Rejection) as err:
+        with pytest.raises(BroadcastRefused) as err:
             check_tapos(tx.raw_data, head, found.get)
         assert err.value.code == "TAPOS_ERROR"
     check_expiration(tx.raw_data, 9_999)
     for head in (10_000, 10_000 - MAX_EXPIRATION_MS - 1):
-        with pytest.raises(Rejection, match="TRANSACTION_EXPIRATION_ERROR"):
+        with pytest.raises(BroadcastRefused, match="TRANSACTION_EXPIRATION_ERROR"):
             check_expiration(tx.raw_data, head)
     owner = raw_address(ALICE.address)
     check_signature(tx, txid_of(tx.raw_data), owner)
     with pytest.raises(
-        Rejection, match=r"SIGERROR: validate signature error T\w+ is not contained"
+        BroadcastRefused, match=r"SIGERROR: validate signature error T\w+ is not contained"
     ):
         check_signature(tx, txid_of(tx.raw_data), raw_address(BOB.address))
     del tx.signature[:]
-    with pytest.raises(Rejection, match="miss sig"):
+    with pytest.raises(BroadcastRefused, match="miss sig"):
         check_signature(tx, txid_of(tx.raw_data), owner)
     tx.raw_data.contract.add()
-    with pytest.raises(Rejection, match="contract size should be exactly 1"):
+    with pytest.raises(BroadcastRefused, match="contract size should be exactly 1"):
         check_shape(tx)
 
 
