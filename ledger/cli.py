@@ -29,6 +29,7 @@ from core.database import is_sqlite, make_engine, normalize_url
 from core.rejections import Rejected
 from core.rpc import Metrics
 from core.status import ChannelStatus
+from core.version import version_line
 from ledger import logs
 from ledger.admin_db import AdminDbError, backup_sqlite, require_ledger_db
 from ledger.rpc.server import ConfigError as ServerConfigError
@@ -53,6 +54,24 @@ admin = typer.Typer(no_args_is_help=True, help="Inspect a ledger database direct
 app.add_typer(admin, name="admin")
 
 Opt = typer.Option
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_line("btt-ledger"))
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        Opt("--version", is_eager=True, callback=_print_version, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """The options before the command."""
+
+
 ConfigOption = Annotated[Path | None, Opt("--config", help=describe("config_file"))]
 DbOption = Annotated[str | None, Opt("--db", help=describe("db"))]
 

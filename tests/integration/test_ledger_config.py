@@ -208,3 +208,10 @@ def test_settings_shows_each_value_and_its_source(tmp_path: Path) -> None:
     assert rows["treasury_token"] == ("(set)", "env BTT_LEDGER_TREASURY_TOKEN")
     assert rows["challenge_window"] == (3600, "default")
     assert "hush" not in shown.stdout
+
+
+def test_version() -> None:
+    shown = run_ledger("--version")
+    assert shown.returncode == 0 and re.fullmatch(
+        r"btt-ledger \S+ \(Python 3\.\d+\.\d+\)\n", shown.stdout
+    ), shown
