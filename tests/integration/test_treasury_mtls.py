@@ -52,9 +52,10 @@ def test_treasury_requires_the_bridge_certificate(tmp_path: Path) -> None:
         *("--tls-cert", str(server.cert), "--tls-key", str(server.key)),
         *("--treasury-listen", treasury, "--treasury-client-ca", str(bridge_ca.pem)),
         *("--treasury-token-file", str(token)),
+        *("--processes", "2"),  # as deploy/ledger.toml: both ports shared by the workers
     )
     with serving(*args, log=tmp_path / "ledger.log") as ledger:
-        assert f"(Treasury on {treasury})" in ledger.text()
+        assert ledger.wait_for(f"(Treasury on {treasury})", 2)
         # A user needs the CA only, no certificate of its own.
         with LedgerClient(user, ca_cert=server_ca.pem) as client:
             assert client.ledger_id() == "mtls"
