@@ -28,8 +28,8 @@ ENV_PREFIX = "BTT_LEDGER_"
 CONFIG_ENV = "BTT_LEDGER_CONFIG_FILE"
 # Secret values never come from a flag (`ps` shows flags): their *_file settings do.
 SECRET_VALUES = frozenset({"treasury_token"})
-# Environment names that predate the BTT_LEDGER_<NAME> rule.
-ENV_NAMES = {"ledger_id": "BTT_LEDGER_ID"}
+# Environment names outside the BTT_LEDGER_<NAME> rule: older, or shared by every program.
+ENV_NAMES = {"ledger_id": "BTT_LEDGER_ID", "log_level": "BTT_LOG_LEVEL"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
