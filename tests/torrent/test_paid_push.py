@@ -14,7 +14,7 @@ from client_sdk.p2p import PayeeClient
 from client_sdk.torrent.paid import PaidDownloader
 from tests.ledger_harness import LedgerHarness
 from tests.torrent.conftest import Content
-from tests.torrent.test_paid_flow import funded_key, paid_seeder
+from tests.torrent.test_paid_flow import funded_key, paid_seeder, stalled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -56,7 +56,7 @@ async def test_a_rate_change_reaches_the_paying_winner_at_once(
     finally:
         await client.close()
         seeder.stop()
-    assert summary.complete
+    assert summary.complete, stalled(seeder, summary)
     (peer,) = summary.peers
     # The uniform price is now the highest losing bid; nobody re-bid: the payee pushed it.
     assert peer.paid and peer.rate == LOSING
