@@ -53,10 +53,11 @@ async def test_a_rate_change_reaches_the_paying_winner_at_once(
         assert not lost.accepted and lost.reason == "OUTBID"
         summary = await run
         stats = seeder.stats()
+        why = "" if summary.complete else stalled(seeder, summary)
     finally:
         await client.close()
         seeder.stop()
-    assert summary.complete, stalled(seeder, summary)
+    assert summary.complete, why
     (peer,) = summary.peers
     # The uniform price is now the highest losing bid; nobody re-bid: the payee pushed it.
     assert peer.paid and peer.rate == LOSING

@@ -172,3 +172,39 @@ def test_payment_boundaries() -> None:
     assert PayeeAccount(rate=1).earn(PIECE, PIECE) == 1
     tiny = PayeeAccount(rate=100)
     assert tiny.earn(1, PIECE) == 0 and tiny.owed == 0  # rounds down to nothing
+
+
+def test_a_piece_delivered_before_a_reprice_is_credited_whole_at_either_rate() -> None:
+    for old, new in ((50_000, 80_000), (80_000, 50_000)):
+        for paid_at in (old, new):
+            pb = PaidBytes(PIECE)
+            pb.set_rate(old)
+            pb.paid(old)  # piece 0 paid at the old rate
+            pb.set_rate(new, delivered=2 * PIECE)  # piece 1 delivered, not paid yet
+            assert pb.paid(old + paid_at) >= 2 * PIECE, (old, new, paid_at)
+            assert pb.paid(old + paid_at + new) >= 3 * PIECE  # piece 2 at the new rate
+
+
+@given(
+    old=st.integers(1, 10**6),
+    new=st.integers(1, 10**6),
+    debt_pieces=st.integers(0, 4),
+    at_old=st.lists(st.booleans(), min_size=4, max_size=4),
+)
+def test_the_payer_is_never_short_of_credit_across_a_reprice(
+    old: int, new: int, debt_pieces: int, at_old: list[bool]
+) -> None:
+    """Pieces in flight at a reprice, each paid at the rate the payer knew (old or new): the
+    credit covers them all, and value never falls as payments come in."""
+    pb = PaidBytes(PIECE)
+    pb.set_rate(old)
+    pb.set_rate(new, delivered=debt_pieces * PIECE)
+    cumulative, last = 0, 0
+    for i in range(debt_pieces):
+        rate = old if at_old[i] else new
+        for step in range(1, rate + 1, max(1, rate // 7)):
+            assert pb.paid(cumulative + step) >= last
+            last = pb.value
+        cumulative += rate
+        assert pb.paid(cumulative) >= (i + 1) * PIECE
+    assert pb.paid(cumulative + new) >= (debt_pieces + 1) * PIECE

@@ -284,7 +284,7 @@ class PayerRoster:
             if acct.mode is Mode.CHOKED:
                 acct.choked_for = choke_reason(action.peer, result)
             if acct.mode is Mode.PAID:
-                acct.paid.set_rate(rate)
+                acct.paid.set_rate(rate, acct.sent)
                 effects.append(Reprice(acct.payer, info_hash, rate))
             if acct.mode is Mode.FREE:
                 acct.top_up_gift(self.limits)
