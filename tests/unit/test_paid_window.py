@@ -102,3 +102,22 @@ def test_requested_minus_paid_never_exceeds_the_window_or_one_piece(
         credited = w.released_bytes
         grant()
     assert w.done
+
+
+def test_a_reprice_upward_with_a_piece_in_flight_does_not_shut_the_window() -> None:
+    """The payee's credit (PaidBytes) meets the payer's request window across a reprice: a
+    piece delivered at 50,000 and paid at 50,000 after the payee moved to 80,000 still counts
+    whole, so the window opens again once it is verified."""
+    from client_sdk.torrent.paid.shares import PaidBytes
+
+    window = RequestWindow(GEO)
+    credit = PaidBytes(PIECE)
+    credit.set_rate(50_000)
+    assert window.grant(credit.value, credit.value + PIECE) == [0]
+    window.verified(0)
+    credit.paid(50_000)  # piece 0 paid
+    assert window.grant(credit.value, credit.value + PIECE) == [1]
+    credit.set_rate(80_000, delivered=2 * PIECE)  # piece 1 delivered, then the reprice
+    window.verified(1)
+    credit.paid(100_000)  # piece 1 paid at the rate the payer knew
+    assert window.grant(credit.value, credit.value + PIECE) == [2]
