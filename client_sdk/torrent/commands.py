@@ -397,7 +397,9 @@ def download(
     ] = None,
     control_socket: Annotated[
         Path | None,
-        typer.Option("--control", help="Control socket for `btt control` [<home>/ctl/<pid>.sock]."),
+        typer.Option(
+            "--control", help="Control socket for `btt control` (default: <home>/ctl/<pid>.sock)."
+        ),
     ] = None,
 ) -> None:
     """Download, paying each paid peer per verified piece; free peers are used too. Peers come

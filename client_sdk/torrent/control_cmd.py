@@ -57,7 +57,9 @@ def control(
     ] = None,
     socket_path: Annotated[
         Path | None,
-        typer.Option("--socket", help="The download's control socket [the one in --home]."),
+        typer.Option(
+            "--socket", help="The download's control socket (default: the one running in --home)."
+        ),
     ] = None,
 ) -> None:
     """Change the budget or spending rate of a running download (no option: show its state)."""
