@@ -276,7 +276,8 @@ def imports_of(test_files: list[Path]) -> dict[Path, set[str]]:
 def covering_tests(module: str, imports: dict[Path, set[str]]) -> list[Path]:
     stem = module.rsplit(".", 1)[-1]
     covering = [test for test, names in imports.items() if module in names]
-    return sorted(covering, key=lambda p: (stem not in p.name, p.name))
+    # The module's own tests first, property tests last: most mutants die in the first seconds.
+    return sorted(covering, key=lambda p: (stem not in p.name, "propert" in p.name, p.name))
 
 
 def run_tests(module: str, tree: ast.Module | None, path: Path, tests: list[Path]) -> int:
@@ -318,8 +319,18 @@ def preload(test_files: list[Path]) -> None:
 
     import hypothesis
 
-    hypothesis.settings.register_profile("mutate", database=None, deadline=None, max_examples=50)
+    hypothesis.settings.register_profile("mutate", database=None, deadline=None, max_examples=30)
     hypothesis.settings.load_profile("mutate")
+    # A property test's own settings are capped too: a surviving mutant costs the whole run.
+    uncapped = hypothesis.settings.__init__
+
+    def capped(self: hypothesis.settings, parent: object = None, **kw: Any) -> None:
+        for name, cap in (("max_examples", 30), ("stateful_step_count", 20)):
+            if isinstance(kw.get(name), int):
+                kw[name] = min(kw[name], cap)
+        uncapped(self, parent, **kw)  # type: ignore[arg-type]
+
+    hypothesis.settings.__init__ = capped  # type: ignore[method-assign]
     with tempfile.NamedTemporaryFile("r", suffix=".txt") as listing:
 
         def probe() -> int:
