@@ -414,6 +414,20 @@ def mutate_module(
     return result
 
 
+def record(rel: str, result: dict[str, Any]) -> None:
+    """Update one module's entry; runs over different modules may share the file."""
+    import fcntl
+
+    folder = os.open(RESULTS.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"modules": {}}
+        previous["modules"][rel] = result
+        RESULTS.write_text(json.dumps(previous, indent=2, sort_keys=True) + "\n")
+    finally:
+        os.close(folder)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", help="paths or globs (default: the pure modules)")
@@ -437,12 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     preload(test_files)
     imports = imports_of(test_files)
     equivalent = load_equivalent()
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"modules": {}}
     for path in paths:
         rel = str(path.relative_to(ROOT))
         print(f"{rel}: {len(sites(path.read_text()))} mutants", file=sys.stderr, flush=True)
         result = mutate_module(path, imports, equivalent.get(rel, []))
-        previous["modules"][rel] = result
         print(
             f"{rel}: score {result.get('score')}% "
             f"({result.get('killed')}/{result.get('mutants')}, "
@@ -451,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         if not args.no_write:
-            RESULTS.write_text(json.dumps(previous, indent=2, sort_keys=True) + "\n")
+            record(rel, result)
     return 0
 
 
