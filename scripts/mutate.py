@@ -100,6 +100,8 @@ def _message_nodes(tree: ast.AST) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr) or _is_log_call(node):
             mark(node)
+        elif isinstance(node, ast.Expr) and _is_log_call(node.value):
+            mark(node)  # removing a log line changes no behaviour either
         elif isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
             for arg in [*node.exc.args, *(k.value for k in node.exc.keywords)]:
                 mark(arg)
