@@ -340,10 +340,12 @@ def preload(test_files: list[Path]) -> None:
         def probe() -> int:
             import importlib
 
-            import pytest  # noqa: F401
+            import pytest
 
             for test in test_files:
                 importlib.import_module(dotted(test))
+            # collecting loads pytest's plugins too (hypothesis, asyncio, timeout)
+            pytest.main(["--collect-only", "-q", "--noconftest", *map(str, test_files)])
             names = [n for n in sys.modules if n.split(".")[0] not in PROJECT]
             Path(listing.name).write_text("\n".join(names))
             return 0
