@@ -367,6 +367,63 @@ def load_equivalent() -> dict[str, list[dict[str, str]]]:
     return {}
 
 
+def preload_independent(module: str, wanted: set[str]) -> None:
+    """Import the project modules the tests need that do not import `module`, so that each
+    mutant's child imports only the target and what depends on it. The target is blocked while
+    this runs; a module whose import reaches it is dropped again, with whatever it loaded."""
+    import importlib
+    import importlib.abc
+
+    class Blocker(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, *_: object) -> None:
+            if name == module:
+                raise ImportError(f"{module} is the mutation target")
+            return None
+
+    blocker = Blocker()
+    sys.meta_path.insert(0, blocker)
+    try:
+        for _ in range(3):  # a module dropped with a failing package may load on its own later
+            for name in sorted(wanted, key=lambda n: n.count(".")):
+                if name in sys.modules or name == module or name.startswith("tests."):
+                    continue
+                before = set(sys.modules)
+                try:
+                    importlib.import_module(name)
+                except Exception:
+                    for added in set(sys.modules) - before:
+                        del sys.modules[added]
+    finally:
+        sys.meta_path.remove(blocker)
+    assert module not in sys.modules
+
+
+def mutate_module_isolated(
+    path: Path, imports: dict[Path, set[str]], equivalent: list[dict[str, str]]
+) -> dict[str, Any]:
+    """mutate_module in a forked child that first preloads what does not depend on the target."""
+    import tempfile
+
+    module = dotted(path)
+    wanted = set().union(*(names for test, names in imports.items() if module in names))
+    project = {n for n in wanted if n.split(".")[0] in PROJECT}
+    with tempfile.NamedTemporaryFile("r", suffix=".json") as out:
+
+        def body() -> int:
+            os.dup2(saved_err, 2)
+            preload_independent(module, project)
+            Path(out.name).write_text(json.dumps(mutate_module(path, imports, equivalent)))
+            return 0
+
+        saved_err = os.dup(2)
+        outcome, _ = _fork(body, 24 * 3600)
+        os.close(saved_err)
+        text = out.read()
+    if outcome != "survived" or not text:
+        return {"module": str(path.relative_to(ROOT)), "note": f"the run failed ({outcome})"}
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
 def mutate_module(
     path: Path, imports: dict[Path, set[str]], equivalent: list[dict[str, str]]
 ) -> dict[str, Any]:
@@ -458,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         rel = str(path.relative_to(ROOT))
         print(f"{rel}: {len(sites(path.read_text()))} mutants", file=sys.stderr, flush=True)
-        result = mutate_module(path, imports, equivalent.get(rel, []))
+        result = mutate_module_isolated(path, imports, equivalent.get(rel, []))
         print(
             f"{rel}: score {result.get('score')}% "
             f"({result.get('killed')}/{result.get('mutants')}, "
