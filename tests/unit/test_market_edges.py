@@ -1,0 +1,63 @@
+"""Market bounds and figures the mutation run (scripts/mutate) showed no other test pinning."""
+
+from __future__ import annotations
+
+import pytest
+
+from client_sdk.torrent.market import (
+    CHUNK_SIZE,
+    InfoHash,
+    PossessionChallenger,
+    ProofAccepted,
+    ProofRejected,
+    ProofRejection,
+    SpendingRate,
+    TorrentGeometry,
+    answer_challenge,
+    autobid_per_piece,
+)
+
+PIECE = 256 * 1024
+
+
+def test_a_spending_rate_of_zero_is_allowed_and_bids_nothing() -> None:
+    assert autobid_per_piece(SpendingRate(0), 1_000_000, 10 * PIECE, PIECE) == 0
+    assert autobid_per_piece(SpendingRate(0, 1), 1_000_000, PIECE, PIECE) == 0
+    for bad in ((-1, 1), (1, 0), (1, -1)):
+        with pytest.raises(ValueError):
+            SpendingRate(*bad)
+
+
+def test_a_chunk_is_16_kib() -> None:
+    # The BitTorrent block size: the challenged chunk is what one request carries.
+    assert CHUNK_SIZE == 16_384
+    assert TorrentGeometry(total_size=PIECE, piece_size=PIECE).chunks_per_piece == 16
+
+
+@pytest.mark.parametrize(
+    "sizes", [(0, PIECE, CHUNK_SIZE), (PIECE, 0, CHUNK_SIZE), (PIECE, PIECE, 0), (-1, PIECE, 16)]
+)
+def test_each_size_of_a_geometry_must_be_positive(sizes: tuple[int, int, int]) -> None:
+    with pytest.raises(ValueError):
+        TorrentGeometry(*sizes)
+
+
+def test_the_last_1024_answered_challenges_are_remembered_as_replays() -> None:
+    data = bytes(range(256)) * 64 * 4  # 4 chunks of 16 KiB
+    geometry = TorrentGeometry(total_size=len(data), piece_size=CHUNK_SIZE)
+
+    def read(piece: int, chunk: int) -> bytes:
+        start = piece * CHUNK_SIZE
+        return data[start : start + CHUNK_SIZE]
+
+    challenger = PossessionChallenger(geometry, b"\x07" * 32, InfoHash(b"\x01" * 20), read, now=0)
+    proofs = []
+    for _ in range(1025):
+        proof = answer_challenge(challenger.current, read)
+        assert isinstance(challenger.verify(proof, now=0), ProofAccepted)
+        proofs.append(proof)
+    # nonce 1 has left the memory of 1024 answers: it is merely not the current challenge
+    first = challenger.verify(proofs[0], now=0)
+    assert isinstance(first, ProofRejected) and first.reason is ProofRejection.STALE
+    second = challenger.verify(proofs[1], now=0)
+    assert isinstance(second, ProofRejected) and second.reason is ProofRejection.REPLAY
