@@ -399,7 +399,7 @@ def preload_independent(module: str, wanted: set[str]) -> None:
 
 
 def mutate_module_isolated(
-    path: Path, imports: dict[Path, set[str]], equivalent: list[dict[str, str]]
+    path: Path, imports: dict[Path, set[str]], equivalent: list[dict[str, str]], sample: int = 0
 ) -> dict[str, Any]:
     """mutate_module in a forked child that first preloads what does not depend on the target."""
     import tempfile
@@ -412,7 +412,8 @@ def mutate_module_isolated(
         def body() -> int:
             os.dup2(saved_err, 2)
             preload_independent(module, project)
-            Path(out.name).write_text(json.dumps(mutate_module(path, imports, equivalent)))
+            result = mutate_module(path, imports, equivalent, sample)
+            Path(out.name).write_text(json.dumps(result))
             return 0
 
         saved_err = os.dup(2)
@@ -425,7 +426,7 @@ def mutate_module_isolated(
 
 
 def mutate_module(
-    path: Path, imports: dict[Path, set[str]], equivalent: list[dict[str, str]]
+    path: Path, imports: dict[Path, set[str]], equivalent: list[dict[str, str]], sample: int = 0
 ) -> dict[str, Any]:
     module = dotted(path)
     source = path.read_text()
@@ -433,6 +434,10 @@ def mutate_module(
     rel = str(path.relative_to(ROOT))
     result: dict[str, Any] = {"module": rel, "tests": [t.name for t in tests]}
     all_sites = sites(source)
+    if sample and sample < len(all_sites):
+        result["sampled_from"] = len(all_sites)
+        step = len(all_sites) / sample
+        all_sites = [all_sites[int(i * step)] for i in range(sample)]
     if not tests:
         result.update(mutants=len(all_sites), killed=0, score=0.0, note="no unit test imports it")
         return result
@@ -493,6 +498,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", help="paths or globs (default: the pure modules)")
     parser.add_argument("--list", action="store_true", help="print the mutants, run nothing")
+    parser.add_argument(
+        "--sample", type=int, default=0, help="run only N mutants, evenly spread over the module"
+    )
     parser.add_argument("--no-write", action="store_true", help=f"do not update {RESULTS.name}")
     args = parser.parse_args(argv)
     os.chdir(ROOT)
@@ -515,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         rel = str(path.relative_to(ROOT))
         print(f"{rel}: {len(sites(path.read_text()))} mutants", file=sys.stderr, flush=True)
-        result = mutate_module_isolated(path, imports, equivalent.get(rel, []))
+        result = mutate_module_isolated(path, imports, equivalent.get(rel, []), args.sample)
         print(
             f"{rel}: score {result.get('score')}% "
             f"({result.get('killed')}/{result.get('mutants')}, "
