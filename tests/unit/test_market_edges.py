@@ -11,6 +11,7 @@ from client_sdk.torrent.market import (
     ProofAccepted,
     ProofRejected,
     ProofRejection,
+    RebidPolicy,
     SpendingRate,
     TorrentGeometry,
     answer_challenge,
@@ -61,3 +62,14 @@ def test_the_last_1024_answered_challenges_are_remembered_as_replays() -> None:
     assert isinstance(first, ProofRejected) and first.reason is ProofRejection.STALE
     second = challenger.verify(proofs[1], now=0)
     assert isinstance(second, ProofRejected) and second.reason is ProofRejection.REPLAY
+
+
+def test_autobid_needs_bytes_left_and_a_piece_size() -> None:
+    for remaining, piece in ((0, PIECE), (PIECE, 0), (-1, PIECE)):
+        with pytest.raises(ValueError):
+            autobid_per_piece(SpendingRate(1), 1_000_000, remaining, piece)
+
+
+def test_the_default_rebid_policy_is_a_minute_and_ten_percent() -> None:
+    policy = RebidPolicy()
+    assert (policy.min_interval_s, policy.min_change_ppm) == (60.0, 100_000)
