@@ -6,6 +6,7 @@ import pytest
 
 from client_sdk.torrent.market import (
     CHUNK_SIZE,
+    Autobidder,
     InfoHash,
     PossessionChallenger,
     ProofAccepted,
@@ -14,6 +15,7 @@ from client_sdk.torrent.market import (
     RebidPolicy,
     SpendingRate,
     TorrentGeometry,
+    TorrentNeed,
     answer_challenge,
     autobid_per_piece,
 )
@@ -73,3 +75,15 @@ def test_autobid_needs_bytes_left_and_a_piece_size() -> None:
 def test_the_default_rebid_policy_is_a_minute_and_ten_percent() -> None:
     policy = RebidPolicy()
     assert (policy.min_interval_s, policy.min_change_ppm) == (60.0, 100_000)
+
+
+def test_no_balance_bids_nothing() -> None:
+    assert autobid_per_piece(SpendingRate(1), 0, PIECE, PIECE) == 0
+    assert autobid_per_piece(SpendingRate(1), -5, PIECE, PIECE) == 0
+    assert autobid_per_piece(SpendingRate(1), 7, PIECE, PIECE) == 7
+
+
+def test_a_torrent_with_one_byte_left_is_still_bid_on() -> None:
+    bidder = Autobidder(budget=1_000, spending_rate=SpendingRate(1), clock=lambda: 0.0)
+    [update] = bidder.poll([TorrentNeed(InfoHash(b"\x02" * 20), PIECE, 1)])
+    assert update.rate_per_piece_units == 1_000
