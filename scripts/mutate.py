@@ -270,7 +270,9 @@ def imports_of(test_files: list[Path]) -> dict[Path, set[str]]:
                 Path(out).write_text("\n".join(sys.modules))
                 return 0
 
-            _fork(probe, 120)
+            outcome, _ = _fork(probe, 600)
+            if outcome != "survived":
+                raise SystemExit(f"cannot import {test.name} ({outcome})")
             found[test] = set(listing.read().split())
     return found
 
