@@ -6,6 +6,7 @@ import pytest
 
 from client_sdk.torrent.market import (
     CHUNK_SIZE,
+    AuctioneerConfig,
     Autobidder,
     InfoHash,
     PossessionChallenger,
@@ -87,3 +88,14 @@ def test_a_torrent_with_one_byte_left_is_still_bid_on() -> None:
     bidder = Autobidder(budget=1_000, spending_rate=SpendingRate(1), clock=lambda: 0.0)
     [update] = bidder.poll([TorrentNeed(InfoHash(b"\x02" * 20), PIECE, 1)])
     assert update.rate_per_piece_units == 1_000
+
+
+def test_a_geometry_knows_which_chunks_it_contains() -> None:
+    geometry = TorrentGeometry(total_size=PIECE + 1, piece_size=PIECE)
+    assert geometry.contains(0, 0) and geometry.contains(1, 0)
+    assert not geometry.contains(1, 1) and not geometry.contains(2, 0)
+
+
+def test_the_auctioneer_defaults_are_four_paid_slots_and_one_optimistic() -> None:
+    config = AuctioneerConfig()
+    assert (config.paid_slots, config.optimistic_slots, config.optimistic_every) == (4, 1, 3)
