@@ -6,9 +6,12 @@ import pytest
 
 from client_sdk.torrent.market import (
     CHUNK_SIZE,
+    Auctioneer,
     AuctioneerConfig,
     Autobidder,
+    Contender,
     InfoHash,
+    PeerAccount,
     PossessionChallenger,
     ProofAccepted,
     ProofRejected,
@@ -99,3 +102,21 @@ def test_a_geometry_knows_which_chunks_it_contains() -> None:
 def test_the_auctioneer_defaults_are_four_paid_slots_and_one_optimistic() -> None:
     config = AuctioneerConfig()
     assert (config.paid_slots, config.optimistic_slots, config.optimistic_every) == (4, 1, 3)
+
+
+def test_the_optimistic_slot_rotates_on_the_first_of_every_n_timer_rounds() -> None:
+    config = AuctioneerConfig(paid_slots=0, optimistic_slots=1, optimistic_every=3)
+    auctioneer = Auctioneer(InfoHash(b"\x03" * 20), config=config, reserve=0)
+    for peer in ("a", "b", "c"):
+        auctioneer.add_peer(PeerAccount(peer))
+    picks = []
+    for second in range(1, 8):
+        auctioneer.timer_tick()
+        picks.append(auctioneer.run_round(float(second)).optimistic)
+    assert picks[0] == picks[1] == picks[2] != picks[3]
+    assert picks[3] == picks[4] == picks[5] != picks[6]
+
+
+def test_a_contender_has_received_nothing_unless_told() -> None:
+    contender = Contender(PeerAccount("p"), 5)
+    assert (contender.data_received, contender.choked_since) == (0, None)
