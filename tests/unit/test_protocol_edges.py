@@ -7,7 +7,7 @@ import pytest
 from core.rejections import Rejection
 from core.signing import derive_channel_id
 from core.status import SettleReason
-from core.types import UINT64_MAX, Timestamp
+from core.types import INT64_MAX, UINT64_MAX, Timestamp
 from ledger import protocol
 from ledger.protocol import CHAIN_DEPOSITS, CHAIN_WITHDRAWALS, Bucket, Movement
 from tests.unit.test_protocol import (
@@ -111,3 +111,13 @@ def test_a_channel_lives_at_most_366_days() -> None:
         Rejection.INVALID_EXPIRY,
         lambda: do_open(expiry=NOW + 31_622_401, refund=make_refund(NOW + 31_622_401)),
     )
+
+
+def test_an_id_may_be_the_largest_signed_64_bit_value() -> None:
+    assert protocol.check_id(INT64_MAX, "id") == INT64_MAX
+    rejects(Rejection.MALFORMED, lambda: protocol.check_id(INT64_MAX + 1, "id"))
+
+
+def test_deposits_credited_in_all_stay_a_signed_64_bit_total() -> None:
+    protocol.check_supply(0, INT64_MAX - 5, 5)
+    rejects(Rejection.AMOUNT_OVERFLOW, lambda: protocol.check_supply(0, INT64_MAX - 5, 6))
