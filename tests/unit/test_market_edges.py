@@ -6,6 +6,7 @@ import pytest
 
 from client_sdk.torrent.market import (
     CHUNK_SIZE,
+    NO_GROWTH,
     Auctioneer,
     AuctioneerConfig,
     Autobidder,
@@ -18,6 +19,7 @@ from client_sdk.torrent.market import (
     ProofRejection,
     RebidPolicy,
     SpendingRate,
+    StepGrowth,
     TorrentGeometry,
     TorrentNeed,
     answer_challenge,
@@ -120,3 +122,9 @@ def test_the_optimistic_slot_rotates_on_the_first_of_every_n_timer_rounds() -> N
 def test_a_contender_has_received_nothing_unless_told() -> None:
     contender = Contender(PeerAccount("p"), 5)
     assert (contender.data_received, contender.choked_since) == (0, None)
+
+
+def test_a_step_growth_starts_at_zero_and_no_growth_never_grows() -> None:
+    growth = StepGrowth(step_units=5, step_seconds=1, cap=100)
+    assert (growth.price_after(-3), growth.price_after(0), growth.price_after(2)) == (0, 0, 10)
+    assert NO_GROWTH.price_after(10**6) == 0
