@@ -81,12 +81,18 @@ def paid_seeder_main(
 ) -> None:
     import libtorrent as lt
 
+    from client_sdk.torrent.access import LegacyPeers
     from client_sdk.torrent.paid import PaidSeeder, PaidSeederConfig
     from core.crypto import SigningKey
 
     with tempfile.TemporaryDirectory() as tmp:
+        # Every byte of the paid run is paid for: no free service before the channel opens.
         config = PaidSeederConfig(
-            reserve=PAID_RATE, window=window, inflight=inflight, choke_interval=10.0
+            reserve=PAID_RATE,
+            window=window,
+            inflight=inflight,
+            choke_interval=10.0,
+            legacy_peers=LegacyPeers.BLOCK,
         )
         seeder = PaidSeeder(
             ip, SigningKey.from_hex(key_hex), ledger, Path(tmp) / "payee.db", config=config
@@ -116,7 +122,8 @@ def paid_seeder_main(
                     "peak_exposure": sampler.peak,
                     "exposure_samples": sampler.samples,
                     "pump_errors": len(seeder.seeder.pump_errors),
-                    "best_cumulative": peer["channels"][0]["best_cumulative"],
+                    # A download that ends within its free allowance opened no channel.
+                    "best_cumulative": sum(c["best_cumulative"] for c in peer["channels"]),
                 }
             )
         finally:
