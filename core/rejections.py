@@ -78,6 +78,10 @@ TOO_MANY_STREAMS = "TOO_MANY_STREAMS"
 """A cap on concurrent event streams (in all, per client address, or unfiltered) is reached."""
 SLOW_CONSUMER = "SLOW_CONSUMER"
 """The stream fell too far behind and was cut off; subscribe again after the last event."""
+RATE_LIMITED = "RATE_LIMITED"
+"""The client address sent requests faster than the ledger allows; the `retry-after-ms` trailer
+(and the message) says when the next one would be let through."""
+RETRY_AFTER_METADATA_KEY = "retry-after-ms"
 
 
 def reason_of(error: object) -> str | None:

@@ -1,7 +1,8 @@
 """What every RPC of our gRPC servers (the ledger, the payee service) goes through, unary and
 streaming alike.
 
-In order: a request id for every log line of the call, metrics and one log line per call, a
+In order: a request id for every log line of the call, metrics and one log line per call, the
+per-client rate limit (RESOURCE_EXHAUSTED / RATE_LIMITED with a `retry-after-ms` trailer), a
 refusal of request bodies that do not parse (INVALID_ARGUMENT / MALFORMED, logged quietly: a
 client sending garbage must not fill the log), and a last-resort INTERNAL for anything a
 servicer let escape (never gRPC's UNKNOWN with our exception text).
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,7 +28,14 @@ from google.rpc import error_details_pb2, status_pb2
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from core import wirecheck
-from core.rejections import ERROR_DOMAIN, REASON_METADATA_KEY, Rejection
+from core.ratelimit import RateLimiter, client_address
+from core.rejections import (
+    ERROR_DOMAIN,
+    RATE_LIMITED,
+    REASON_METADATA_KEY,
+    RETRY_AFTER_METADATA_KEY,
+    Rejection,
+)
 
 log = logging.getLogger("btt.rpc")
 GRPC_DETAILS_METADATA_KEY = "grpc-status-details-bin"
@@ -183,12 +192,22 @@ def _code_name(context: grpc.aio.ServicerContext) -> str:
 
 
 class RequestInterceptor(grpc.aio.ServerInterceptor):
-    """Request ids, logs, optional metrics and the malformed-body guard for every method."""
+    """Request ids, logs, optional metrics, the per-client rate limit and the malformed-body
+    guard for every method (health checks and reflection are never rate limited)."""
 
-    def __init__(self, metrics: Metrics | None = None, *, logger: logging.Logger = log) -> None:
+    UNLIMITED = ("/grpc.health.", "/grpc.reflection.")
+
+    def __init__(
+        self,
+        metrics: Metrics | None = None,
+        *,
+        logger: logging.Logger = log,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.metrics = metrics
         self.log = logger
         self.quiet = QuietLog(logger)
+        self.limiter = limiter if limiter is not None and limiter.limit.enabled else None
         quiet_client_departures()
 
     async def intercept_service(
@@ -203,22 +222,29 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
         method = full.rsplit("/", 1)[-1]
         parse = _parser(handler.request_deserializer, method)
         serialize = handler.response_serializer
+        limited = self.limiter is not None and not full.startswith(self.UNLIMITED)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, handler.unary_unary), parse, serialize
+                self._unary(method, handler.unary_unary, limited=limited), parse, serialize
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._streaming(method, handler.unary_stream, request_stream=False),
+                self._streaming(
+                    method, handler.unary_stream, request_stream=False, limited=limited
+                ),
                 parse,
                 serialize,
             )
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                self._unary(method, handler.stream_unary, request_stream=True), parse, serialize
+                self._unary(method, handler.stream_unary, request_stream=True, limited=limited),
+                parse,
+                serialize,
             )
         return grpc.stream_stream_rpc_method_handler(
-            self._streaming(method, handler.stream_stream, request_stream=True), parse, serialize
+            self._streaming(method, handler.stream_stream, request_stream=True, limited=limited),
+            parse,
+            serialize,
         )
 
     # ------------------------------------------------------------ per call
@@ -236,7 +262,9 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
             self.metrics.latency.labels(method).observe(elapsed)
             if reason:
                 self.metrics.rejections.labels(method, reason).inc()
-        self.log.info(
+        # A flood of refused calls is counted, and logged quietly by _limit, not line by line.
+        self.log.log(
+            logging.DEBUG if reason == RATE_LIMITED else logging.INFO,
             "rpc",
             extra={
                 "request_id": request_id.get(),
@@ -256,6 +284,29 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
             grpc.StatusCode.INVALID_ARGUMENT, Rejection.MALFORMED.value, bad.message
         )
         await malformed.abort(context)
+
+    async def _limit(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        """Refuse the call when its client address is over its request rate."""
+        assert self.limiter is not None
+        client = client_address(context.peer())
+        wait = self.limiter.take(client, time.monotonic())
+        if wait <= 0:
+            return
+        rejection_reason.set(RATE_LIMITED)
+        ms = max(1, math.ceil(wait * 1000))
+        self.quiet.warning("request rate limited", method=method, client=client, retry_ms=ms)
+        limit = self.limiter.limit
+        refused = refusal(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            RATE_LIMITED,
+            f"over {limit.rate:g} requests a second (burst {limit.burst}) from this client "
+            f"address; retry after {ms} ms",
+            retry_after=ms / 1000,
+        )
+        context.set_trailing_metadata(
+            (*refused.trailing_metadata, (RETRY_AFTER_METADATA_KEY, str(ms)))
+        )
+        await context.abort(refused.code, refused.message)
 
     async def _internal(self, method: str, context: grpc.aio.ServicerContext) -> None:
         self.log.exception("internal error", extra={"method": method})
@@ -284,11 +335,15 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
             return "CANCELLED"
         return "INTERNAL"
 
-    def _unary(self, method: str, inner: Behavior, *, request_stream: bool = False) -> Behavior:
+    def _unary(
+        self, method: str, inner: Behavior, *, request_stream: bool = False, limited: bool = False
+    ) -> Behavior:
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start = self._begin()
             failure: BaseException | None = None
             try:
+                if limited:
+                    await self._limit(method, context)
                 if request_stream:
                     request = self._requests(method, request, context)
                 elif isinstance(request, Malformed):
@@ -311,13 +366,17 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
 
         return call
 
-    def _streaming(self, method: str, inner: Behavior, *, request_stream: bool) -> Behavior:
+    def _streaming(
+        self, method: str, inner: Behavior, *, request_stream: bool, limited: bool = False
+    ) -> Behavior:
         # Writes with context.write, not by yielding: a write that fails because the call ended
         # (deadline, client gone) then raises here, where it is expected, instead of in gRPC.
         async def call(request: Any, context: grpc.aio.ServicerContext) -> None:
             start = self._begin()
             failure: BaseException | None = None
             try:
+                if limited:
+                    await self._limit(method, context)
                 if request_stream:
                     request = self._requests(method, request, context)
                 elif isinstance(request, Malformed):

@@ -139,6 +139,16 @@ def serve(
     faucet_challenge_ttl: Annotated[int | None, Opt(help=describe("faucet_challenge_ttl"))] = None,
     faucet_per_address: Annotated[int | None, Opt(help=describe("faucet_per_address"))] = None,
     faucet_window: Annotated[int | None, Opt(help=describe("faucet_window"))] = None,
+    rate_limit: Annotated[float | None, Opt(help=describe("rate_limit"))] = None,
+    rate_burst: Annotated[int | None, Opt(help=describe("rate_burst"))] = None,
+    keepalive_time: Annotated[float | None, Opt(help=describe("keepalive_time"))] = None,
+    keepalive_timeout: Annotated[float | None, Opt(help=describe("keepalive_timeout"))] = None,
+    idle_timeout: Annotated[float | None, Opt(help=describe("idle_timeout"))] = None,
+    min_ping_interval: Annotated[float | None, Opt(help=describe("min_ping_interval"))] = None,
+    max_ping_strikes: Annotated[int | None, Opt(help=describe("max_ping_strikes"))] = None,
+    permit_pings_without_calls: Annotated[
+        bool | None, Opt(help=describe("permit_pings_without_calls"))
+    ] = None,
 ) -> None:
     """Run the ledger gRPC service until SIGINT/SIGTERM. Every option is also an environment
     variable BTT_LEDGER_<NAME> and a key of the --config TOML file (docs/configuration.md);
@@ -201,6 +211,8 @@ def serve(
                 reuse_port=child is not None,
                 treasury_listen=settings.treasury_listen,
                 treasury_tls=treasury_tls,
+                rate_limit=settings.rate(),
+                keepalive=settings.keepalive(),
             )
         except (ServerConfigError, RuntimeError) as exc:
             reason = str(exc).split(";")[0]  # not gRPC's advice on its own verbosity

@@ -7,6 +7,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from core.keepalive import Keepalive
+from core.ratelimit import RateLimit
 from ledger.rpc.server import RunningLedger, start_server
 from ledger.rpc.subscriptions import StreamLimits
 from ledger.service import LedgerService
@@ -21,6 +23,8 @@ def serving_in_thread(
     sweep_interval: float | None = 1.0,
     stream_limits: StreamLimits | None = None,
     event_tick: float | None = None,
+    rate_limit: RateLimit | None = None,
+    keepalive: Keepalive | None = None,
 ) -> Iterator[RunningLedger]:
     """Serve until the block ends; the RunningLedger's `target` is where to connect."""
     loop = asyncio.new_event_loop()
@@ -39,6 +43,8 @@ def serving_in_thread(
                 sweep_interval=sweep_interval,
                 stream_limits=stream_limits,
                 event_tick=event_tick,
+                rate_limit=rate_limit,
+                keepalive=keepalive,
             )
         )
         assert isinstance(running, RunningLedger)

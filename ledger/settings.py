@@ -6,6 +6,7 @@ description, `settings_reference()` renders the table that docs/configuration.md
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -20,6 +21,8 @@ from pydantic_settings import (
 )
 
 from core.database import DEFAULT_TIMEOUT
+from core.keepalive import Keepalive
+from core.ratelimit import RateLimit
 from core.types import Amount
 from ledger.faucet import FaucetConfigError, FaucetPolicy
 
@@ -31,6 +34,7 @@ SECRET_VALUES = frozenset({"treasury_token"})
 # Environment names outside the BTT_LEDGER_<NAME> rule: older, or shared by every program.
 ENV_NAMES = {"ledger_id": "BTT_LEDGER_ID", "log_level": "BTT_LOG_LEVEL"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_KEEPALIVE = Keepalive()  # the defaults
 
 
 class ConfigError(ValueError):
@@ -113,6 +117,34 @@ class LedgerSettings(BaseSettings):
         default=3, description="faucet: grants per client address per window"
     )
     faucet_window: int = Field(default=86_400, description="faucet: the window, seconds")
+    rate_limit: float = Field(
+        default=0.0, description="requests a second per client address (0: off)"
+    )
+    rate_burst: int = Field(
+        default=0, description="requests a client address may send at once (0: two seconds' worth)"
+    )
+    keepalive_time: float = Field(
+        default=_KEEPALIVE.time, description="seconds before pinging a quiet peer"
+    )
+    keepalive_timeout: float = Field(
+        default=_KEEPALIVE.timeout, description="seconds a ping may go unanswered"
+    )
+    idle_timeout: float = Field(
+        default=_KEEPALIVE.idle,
+        description="seconds without a call before a connection is closed (0: never)",
+    )
+    min_ping_interval: float = Field(
+        default=_KEEPALIVE.min_ping_interval,
+        description="seconds a client must leave between pings when no data flows",
+    )
+    max_ping_strikes: int = Field(
+        default=_KEEPALIVE.max_ping_strikes,
+        description="too-frequent pings tolerated before the connection is cut (0: no limit)",
+    )
+    permit_pings_without_calls: bool = Field(
+        default=_KEEPALIVE.permit_without_calls,
+        description="accept client pings on connections without calls",
+    )
 
     @field_validator("listen")
     @classmethod
@@ -171,6 +203,8 @@ class LedgerSettings(BaseSettings):
             raise ValueError("--processes needs a fixed port")
         if self.processes > 1 and self.treasury_listen and self.treasury_listen.endswith(":0"):
             raise ValueError("--processes needs a fixed --treasury-listen port")
+        self.rate()  # their own errors name what cannot work
+        self.keepalive()
         return self
 
     @classmethod
@@ -225,6 +259,22 @@ class LedgerSettings(BaseSettings):
             )
         except FaucetConfigError as exc:
             raise ConfigError(str(exc)) from None
+
+    def rate(self) -> RateLimit:
+        """The per-client request rate limit (rate 0: off)."""
+        twice = 2 * self.rate_limit
+        burst = self.rate_burst or (max(1, math.ceil(twice)) if math.isfinite(twice) else 1)
+        return RateLimit(rate=self.rate_limit, burst=burst)
+
+    def keepalive(self) -> Keepalive:
+        return Keepalive(
+            time=self.keepalive_time,
+            timeout=self.keepalive_timeout,
+            idle=self.idle_timeout,
+            permit_without_calls=self.permit_pings_without_calls,
+            min_ping_interval=self.min_ping_interval,
+            max_ping_strikes=self.max_ping_strikes,
+        )
 
     def check_files(self) -> None:
         """Every file named exists (a typo is an error at start, not at the first client)."""

@@ -22,6 +22,8 @@ from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from core.clock import Clock, SystemClock
 from core.database import DEFAULT_TIMEOUT, is_sqlite, make_engine
+from core.keepalive import Keepalive
+from core.ratelimit import RateLimit, RateLimiter
 from core.rpc import Metrics, RequestInterceptor
 from ledger.faucet import FaucetPolicy
 from ledger.rpc.servicer import LedgerServicer, TreasuryServicer
@@ -204,19 +206,25 @@ async def start_server(
     event_tick: float | None = None,
     treasury_listen: str | None = None,
     treasury_tls: TlsFiles | None = None,
+    rate_limit: RateLimit | None = None,
+    keepalive: Keepalive | None = None,
 ) -> RunningLedger:
     """`treasury_listen`: serve the Treasury there instead of beside the Ledger service, over
-    `treasury_tls` (which may require client certificates) or `tls`."""
+    `treasury_tls` (which may require client certificates) or `tls`. `rate_limit`: requests a
+    second per client address (off when None); `keepalive`: how connections are probed and when
+    idle ones are closed (Keepalive()'s defaults when None)."""
     metrics = metrics or Metrics()
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ledger-db")
+    limiter = RateLimiter(rate_limit) if rate_limit is not None else None
     server = grpc.aio.server(
-        interceptors=[RequestInterceptor(metrics)],
+        interceptors=[RequestInterceptor(metrics, limiter=limiter)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
             # Off unless several ledger processes share the port on purpose: otherwise a second
             # server on the same port would silently steal half the connections.
             ("grpc.so_reuseport", int(reuse_port)),
+            *(keepalive or Keepalive()).options(),
         ],
     )
     notices, closing = _event_notices(service)
@@ -234,11 +242,12 @@ async def start_server(
     port = _bind(server, listen, tls)
     tserver, tport = None, None
     if treasury_listen is not None:
-        tserver = grpc.aio.server(
+        tserver = grpc.aio.server(  # the bridge's port: authenticated, not rate-limited
             interceptors=[RequestInterceptor(metrics)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", int(reuse_port)),
+                *(keepalive or Keepalive()).options(),
             ],
         )
         pb_grpc.add_TreasuryServicer_to_server(treasury, tserver)

@@ -22,6 +22,7 @@ from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from core.crypto import check_address
 from core.envelopes import open_signed, request_digest
+from core.ratelimit import client_address
 from core.rejections import (
     DATABASE_UNAVAILABLE,
     OUTCOME_UNKNOWN,
@@ -39,7 +40,7 @@ from ledger.faucet import client_key
 from ledger.protocol import Refund, StateProof, check_id
 from ledger.rpc import convert
 from ledger.rpc.errors import exhausted_error, status_error, unavailable_error
-from ledger.rpc.subscriptions import EventHub, StreamRefused, client_address
+from ledger.rpc.subscriptions import EventHub, StreamRefused
 from ledger.service import LedgerService
 from ledger.storage import deadline
 from ledger.storage.errors import CommitOutcomeUnknown, DatabaseUnavailable

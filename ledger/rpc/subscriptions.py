@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -34,25 +33,13 @@ Listen = Callable[[Callable[[], None]], Coroutine[Any, Any, None]]
 PAGE = 256  # events read at once; a stream's backlog is never below this
 
 
-def client_address(peer: str) -> str:
-    """Who a gRPC peer counts as for per-client limits: its IPv4 address, its IPv6 /64 (what one
-    host usually has), or the peer string itself (a Unix socket)."""
-    kind, _, rest = peer.partition(":")
-    if kind not in ("ipv4", "ipv6"):
-        return peer
-    host = rest.rsplit(":", 1)[0].strip("[]")
-    if kind == "ipv6":
-        with contextlib.suppress(ValueError):
-            return str(ipaddress.ip_network(f"{host.split('%')[0]}/64", strict=False))
-    return host
-
-
 @dataclass(frozen=True, slots=True)
 class StreamLimits:
     """What one ledger process allows its Subscribe streams."""
 
     max_streams: int = 1024
     max_per_client: int = 64  # per client address
+    max_per_filter: int = 4  # per client address and account filter ("" = every event)
     max_unfiltered: int = 16  # every event to every one of these: the expensive kind
     # A stream is too slow when this many events wait for it (they are shared messages, so the
     # cost is a reference each), or when one event waits this long to be taken by its transport.
@@ -143,6 +130,7 @@ class EventHub:
         self._unfiltered: set[Subscription] = set()
         self._by_account: dict[str, set[Subscription]] = {}
         self._per_client: Counter[str] = Counter()
+        self._per_filter: Counter[tuple[str, str]] = Counter()
         self._count = 0
         self._wake = asyncio.Event()
         self._to_number = True  # this process committed events that may need numbering
@@ -196,6 +184,11 @@ class EventHub:
             raise StreamRefused(
                 TOO_MANY_STREAMS, f"at most {limits.max_per_client} streams per client address"
             )
+        if self._per_filter[client, account] >= limits.max_per_filter:
+            raise StreamRefused(
+                TOO_MANY_STREAMS,
+                f"at most {limits.max_per_filter} streams per client address for one filter",
+            )
         if not account and len(self._unfiltered) >= limits.max_unfiltered:
             raise StreamRefused(
                 TOO_MANY_STREAMS,
@@ -204,6 +197,7 @@ class EventHub:
         sub = Subscription(client, account, task, limits.backlog)
         self._count += 1
         self._per_client[client] += 1
+        self._per_filter[client, account] += 1
         if account:
             self._by_account.setdefault(account, set()).add(sub)
         else:
@@ -236,6 +230,10 @@ class EventHub:
         self._per_client[sub.client] -= 1
         if not self._per_client[sub.client]:
             del self._per_client[sub.client]
+        key = (sub.client, sub.account)
+        self._per_filter[key] -= 1
+        if not self._per_filter[key]:
+            del self._per_filter[key]
 
     # ---------------------------------------------------------------- reading
 
