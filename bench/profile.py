@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("database driver (psycopg)", ("/psycopg/", "/psycopg_binary/")),
     ("SQLAlchemy", ("/sqlalchemy/",)),
     ("protobuf", ("/google/protobuf/",)),
-    ("metrics and logging", ("/prometheus_client/", "/logging/", "/structlog/", "/ledger/logs.py")),
+    ("metrics and logging", ("/prometheus_client/", "/logging/", "/structlog/", "/core/logs.py")),
     ("gRPC", ("/grpc/",)),
     ("ledger code", ("/ledger/", "/core/")),
     ("threads and futures", ("/concurrent/futures/", "/threading.py", "/queue.py")),

@@ -19,7 +19,6 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import functools
 import json
-import logging
 import os
 import signal
 import sys
@@ -56,6 +55,7 @@ from bridge.schema import DepositStatus, PayoutStatus
 from bridge.store import BridgeStore
 from bridge.tron import NodeUnavailable, TronError, TronGateway
 from client_sdk.ledger_client import LedgerClient, LedgerError, LedgerUnavailable
+from core import logs
 from core.crypto import SigningKey, is_address
 from core.keystore import looks_like_keystore
 from core.version import version_line
@@ -605,9 +605,8 @@ def issue_token(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(CollapseRepeats())  # a persisting problem: once, then a count
+    # A persisting problem is logged once, then with a count.
+    logs.configure(os.environ.get("BTT_LOG_LEVEL", "WARNING"), filters=[CollapseRepeats()])
     try:
         app()
     except KeyboardInterrupt:

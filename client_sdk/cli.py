@@ -33,6 +33,7 @@ from client_sdk.clikit import (
 )
 from client_sdk.commands import account, channel, events, info, wallet
 from core.version import version_line
+from core import logs
 
 __all__ = [  # the names older callers import from here; new code imports client_sdk.clikit
     "DEFAULT_LEDGER",
@@ -145,6 +146,11 @@ def register_commands() -> None:
 def main() -> None:
     register_commands()
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    # A command for people: key=value lines unless BTT_LOG_FORMAT=json asks otherwise.
+    logs.configure(
+        os.environ.get("BTT_LOG_LEVEL", "WARNING"),
+        json_lines=os.environ.get(logs.FORMAT_ENV, "").lower() == "json",
+    )
     app()
 
 

@@ -10,6 +10,7 @@ servicer let escape (never gRPC's UNKNOWN with our exception text).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import logging
@@ -25,9 +26,10 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from core import wirecheck
+from core.logs import request_id
 from core.ratelimit import RateLimiter, client_address
 from core.rejections import (
     ERROR_DOMAIN,
@@ -39,7 +41,6 @@ from core.rejections import (
 
 log = logging.getLogger("btt.rpc")
 GRPC_DETAILS_METADATA_KEY = "grpc-status-details-bin"
-request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 # Set by the servicer when it rejects a request; read here for metrics and logs.
 rejection_reason: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "rejection_reason", default=None
@@ -63,6 +64,12 @@ class Metrics:
         )
         self.rejections = Counter(
             "btt_rpc_rejections", "Rejected requests", ["method", "reason"], registry=self.registry
+        )
+        self.in_flight = Gauge(
+            "btt_rpc_in_flight",
+            "RPCs being served now (streams: open streams)",
+            ["method"],
+            registry=self.registry,
         )
         self.stream_messages = Counter(
             "btt_rpc_stream_messages",
@@ -191,6 +198,21 @@ def _code_name(context: grpc.aio.ServicerContext) -> str:
         return str(code)
 
 
+class _CountedWrites:
+    """A servicer context whose writes (a handler streaming with context.write) are counted."""
+
+    def __init__(self, context: grpc.aio.ServicerContext, metrics: Metrics, method: str) -> None:
+        self._context = context
+        self._sent = metrics.stream_messages.labels(method, "sent")
+
+    async def write(self, message: Any) -> None:
+        await self._context.write(message)
+        self._sent.inc()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
 class RequestInterceptor(grpc.aio.ServerInterceptor):
     """Request ids, logs, optional metrics, the per-client rate limit and the malformed-body
     guard for every method (health checks and reflection are never rate limited)."""
@@ -254,10 +276,16 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
         request_id.set(uuid.uuid4().hex[:12])
         return time.perf_counter()
 
+    def _started(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        if self.metrics is not None:
+            self.metrics.in_flight.labels(method).inc()
+        self.log.debug("rpc started", extra={"method": method, "peer": context.peer()})
+
     def _end(self, method: str, start: float, code: str) -> None:
         elapsed = time.perf_counter() - start
         reason = rejection_reason.get()
         if self.metrics is not None:
+            self.metrics.in_flight.labels(method).dec()
             self.metrics.calls.labels(method, code).inc()
             self.metrics.latency.labels(method).observe(elapsed)
             if reason:
@@ -267,7 +295,6 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
             logging.DEBUG if reason == RATE_LIMITED else logging.INFO,
             "rpc",
             extra={
-                "request_id": request_id.get(),
                 "method": method,
                 "code": code,
                 "reason": reason or "",
@@ -331,7 +358,9 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             return "DEADLINE_EXCEEDED"
-        if context.cancelled() or context.done():
+        # gRPC cancels the handler's task when the client goes away, sometimes before the
+        # context says so.
+        if isinstance(exc, asyncio.CancelledError) or context.cancelled() or context.done():
             return "CANCELLED"
         return "INTERNAL"
 
@@ -341,6 +370,7 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
             start = self._begin()
             failure: BaseException | None = None
+            self._started(method, context)
             try:
                 if limited:
                     await self._limit(method, context)
@@ -374,6 +404,7 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
         async def call(request: Any, context: grpc.aio.ServicerContext) -> None:
             start = self._begin()
             failure: BaseException | None = None
+            self._started(method, context)
             try:
                 if limited:
                     await self._limit(method, context)
@@ -382,7 +413,10 @@ class RequestInterceptor(grpc.aio.ServerInterceptor):
                 elif isinstance(request, Malformed):
                     await self._refuse(method, context, request)
                 try:
-                    result = inner(request, context)
+                    counted = (
+                        _CountedWrites(context, self.metrics, method) if self.metrics else None
+                    )
+                    result = inner(request, counted or context)
                     if hasattr(result, "__aiter__"):
                         async with contextlib.aclosing(result) as items:
                             async for item in items:

@@ -25,12 +25,12 @@ from prometheus_client import start_http_server
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from core import logs
 from core.database import is_sqlite, make_engine, normalize_url
 from core.rejections import Rejected
 from core.rpc import Metrics
 from core.status import ChannelStatus
 from core.version import version_line
-from ledger import logs
 from ledger.admin_db import AdminDbError, backup_sqlite, require_ledger_db
 from ledger.rpc.server import ConfigError as ServerConfigError
 from ledger.rpc.server import TlsFiles, build_service, start_server

@@ -22,6 +22,7 @@ from btt.ledger.v1 import ledger_pb2 as pb
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
 from core.crypto import check_address
 from core.envelopes import open_signed, request_digest
+from core.logs import in_context
 from core.ratelimit import client_address
 from core.rejections import (
     DATABASE_UNAVAILABLE,
@@ -140,10 +141,12 @@ class _Base:
         until = _call_deadline.get()
 
         def bounded() -> T:
+            log.debug("database call", extra={"call": getattr(fn, "__name__", "?")})
             with deadline.until(until):
                 return fn(*args, **kwargs)
 
-        return await asyncio.get_running_loop().run_in_executor(self.executor, bounded)
+        # The work runs with this call's context, so its log lines carry the request id.
+        return await asyncio.get_running_loop().run_in_executor(self.executor, in_context(bounded))
 
     def opened(self, signed: pb.Signed, payload_type: type[Any], field: str) -> Any:
         return open_signed(self.service.ledger_id, signed, payload_type, field)
