@@ -25,6 +25,7 @@ from core.database import DEFAULT_TIMEOUT, is_sqlite, make_engine
 from core.keepalive import Keepalive
 from core.ratelimit import RateLimit, RateLimiter
 from core.rpc import Metrics, RequestInterceptor
+from ledger import metrics as ledger_metrics
 from ledger.faucet import FaucetPolicy
 from ledger.rpc.servicer import LedgerServicer, TreasuryServicer
 from ledger.rpc.subscriptions import EventHub, Listen, StreamLimits
@@ -230,6 +231,8 @@ async def start_server(
     notices, closing = _event_notices(service)
     hub = EventHub(service, _runner(executor), stream_limits, listen=notices, tick=event_tick)
     await hub.start()
+    with contextlib.suppress(ValueError):  # a registry given twice has them already
+        ledger_metrics.register(metrics.registry, service, hub)
     pb_grpc.add_LedgerServicer_to_server(LedgerServicer(service, executor, hub), server)
     treasury = TreasuryServicer(service, executor, treasury_token)
     names = SERVICE_NAMES if treasury_listen is None else SERVICE_NAMES[:1]
