@@ -43,7 +43,14 @@ def _add_time(_logger: Any, _name: str, event: EventDict) -> EventDict:
     return event
 
 
-def _chain() -> list[Any]:
+def _add_console_time(_logger: Any, _name: str, event: EventDict) -> EventDict:
+    record = event.get("_record")
+    now = record.created if isinstance(record, logging.LogRecord) else time.time()
+    event["timestamp"] = time.strftime("%H:%M:%S", time.localtime(now))
+    return event
+
+
+def _chain(as_json: bool = True) -> list[Any]:
     """What every line gets, whichever logger wrote it."""
     return [
         structlog.contextvars.merge_contextvars,
@@ -51,7 +58,7 @@ def _chain() -> list[Any]:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
-        _add_time,
+        _add_time if as_json else _add_console_time,
     ]
 
 
@@ -84,7 +91,7 @@ def configure(
     else:
         renderer = [structlog.dev.ConsoleRenderer(colors=False)]
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_chain(),
+        foreign_pre_chain=_chain(as_json),
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
     )
     handler = logging.StreamHandler(stream)
@@ -97,7 +104,7 @@ def configure(
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
-            *_chain(),
+            *_chain(as_json),
             structlog.stdlib.PositionalArgumentsFormatter(),
             structlog.processors.StackInfoRenderer(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
