@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -182,3 +184,28 @@ def test_serve_flags_set_the_limits(tmp_path: Path) -> None:
             with pytest.raises(grpc.RpcError) as over:
                 stub.GetInfo(pb.GetInfoRequest(), timeout=5)
             assert reason_of(over.value) == RATE_LIMITED
+
+
+def test_serve_refuses_limits_that_cannot_work(tmp_path: Path) -> None:
+    for flags, needle in (
+        (["--rate-limit", "-1"], "request rate"),
+        (["--keepalive-time", "0"], "keepalive time"),
+        (["--idle-timeout", "-5"], "keepalive idle"),
+    ):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ledger.cli",
+                "serve",
+                "--db",
+                f"sqlite:///{tmp_path}/l.db",
+                *flags,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith("error: ") and needle in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr

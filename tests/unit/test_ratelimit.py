@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.keepalive import Keepalive
 from core.ratelimit import RateLimit, RateLimiter, client_address
 
 
@@ -40,3 +41,15 @@ def test_client_addresses() -> None:
     assert client_address("ipv4:203.0.113.7:5123") == "203.0.113.7"
     assert client_address("ipv6:[2001:db8:1:2::9]:5123") == "2001:db8:1:2::/64"
     assert client_address("unix:/tmp/x") == "unix:/tmp/x"
+
+
+def test_keepalive_options_and_refusals() -> None:
+    options = dict(Keepalive(time=30, timeout=5, idle=0, max_ping_strikes=3).options())
+    assert options["grpc.keepalive_time_ms"] == 30_000
+    assert options["grpc.http2.ping_timeout_ms"] == options["grpc.keepalive_timeout_ms"] == 5000
+    assert options["grpc.http2.max_ping_strikes"] == 3
+    assert "grpc.max_connection_idle_ms" not in options  # 0: never closed for idleness
+    assert dict(Keepalive(idle=1.5).options())["grpc.max_connection_idle_ms"] == 1500
+    for bad in ({"time": 0}, {"timeout": float("nan")}, {"idle": -1}, {"max_ping_strikes": -1}):
+        with pytest.raises(ValueError):
+            Keepalive(**bad)  # type: ignore[arg-type]
