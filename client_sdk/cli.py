@@ -32,8 +32,8 @@ from client_sdk.clikit import (
     state,
 )
 from client_sdk.commands import account, channel, events, info, wallet
-from core.version import version_line
 from core import logs
+from core.version import version_line
 
 __all__ = [  # the names older callers import from here; new code imports client_sdk.clikit
     "DEFAULT_LEDGER",
