@@ -271,8 +271,10 @@ def imports_of(test_files: list[Path]) -> dict[Path, set[str]]:
                 return 0
 
             outcome, _ = _fork(probe, 600)
-            if outcome != "survived":
-                raise SystemExit(f"cannot import {test.name} ({outcome})")
+            if outcome == "timeout":
+                raise SystemExit(f"importing {test.name} timed out: the machine is too busy")
+            if outcome != "survived":  # it fails on its own import: it covers nothing here
+                print(f"cannot import {test.name}", file=sys.stderr)
             found[test] = set(listing.read().split())
     return found
 
