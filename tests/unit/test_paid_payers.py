@@ -16,6 +16,7 @@ from client_sdk.torrent.market import (
 )
 from client_sdk.torrent.paid.payers import (
     Ban,
+    ChokeReason,
     Credit,
     Limits,
     Mode,
@@ -279,3 +280,4 @@ def test_a_winner_outbid_is_choked_and_an_unknown_bidder_is_skipped() -> None:
     auction.submit_bid(Bid(PeerAccount("Tz"), IHB, 10, 2.0))
     roster.apply_round(IH, auction.run_round(2.0))
     assert z.mode is Mode.CHOKED and roster.rate_for("Tz", IH) is None
+    assert z.choked_for is ChokeReason.OUTBID  # the reason is the round's, not the default
