@@ -21,6 +21,7 @@ from client_sdk.torrent.market import (
     SellerMarket,
     StepGrowth,
     TorrentGeometry,
+    Trigger,
     answer_challenge,
 )
 
@@ -95,3 +96,12 @@ def test_fixed_reserve_reauctions_and_peer_leaving() -> None:
     m.set_fixed_reserve(None, now=3.0)
     assert m.on_peer_left(PeerAccount("a"), now=4.0) is not None
     assert m.auctioneer.bids == {}
+
+
+def test_the_periodic_round_is_a_timer_round() -> None:
+    """Only TIMER rounds rotate the optimistic slot: the seller's periodic round must be one."""
+    m = market()
+    m.auctioneer.add_peer(PeerAccount("a"))
+    result, _ = m.choke_round(10.0)
+    assert Trigger.TIMER in result.triggers
+    assert m.auctioneer.pending == frozenset()  # the round consumed its trigger
