@@ -141,8 +141,9 @@ def test_a_ping_flooding_client_is_cut_off(sqlite_url: str) -> None:
     assert seen.closed_at is not None
     answered = [f for f in seen.frames if f[0] == PING and f[1] & ACK]
     # Measured: the first ping is free, two strikes are tolerated, the third ends the connection
-    # (gRPC still answers that ping, then sends GOAWAY).
-    assert len(answered) == 4
+    # (gRPC still answers that ping, then sends GOAWAY): 4 answers, or 5 when a frame the server
+    # sends meanwhile (its SETTINGS ack) resets the strike count once. Never an unbounded flood.
+    assert 4 <= len(answered) <= 5
 
 
 def test_pings_at_the_allowed_interval_are_fine(sqlite_url: str) -> None:

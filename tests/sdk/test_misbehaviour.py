@@ -151,14 +151,17 @@ async def test_payee_closes_on_its_own_before_expiry(
     channel = await _open(payee, payer)
     await channel.pay(7_000)
     ledger.clock.set(channel.expiry - payee.terms.close_margin)  # the watchdog's cue
-    for _ in range(100):
+    local = payee.book.channels[channel.channel_id].record
+    # The ledger settles first; the payee records it when its close call returns.
+    for _ in range(200):
         on_ledger = await payer.ledger.get_channel(channel.channel_id)
-        if on_ledger.status == pb.CHANNEL_STATUS_SETTLED:
+        local = payee.book.channels[channel.channel_id].record
+        if on_ledger.status == pb.CHANNEL_STATUS_SETTLED and local.status is ChannelStatus.SETTLED:
             break
         await asyncio.sleep(0.05)
     assert on_ledger.settle_reason == pb.SETTLE_REASON_PAYEE_CLOSE
     assert on_ledger.paid_to_payee == 7_000
-    assert payee.book.channels[channel.channel_id].record.status is ChannelStatus.SETTLED
+    assert local.status is ChannelStatus.SETTLED
     with pytest.raises(PaymentRejected) as err:
         await channel.pay(1)
     assert err.value.reason == "CHANNEL_NOT_OPEN"
