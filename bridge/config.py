@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,22 +10,18 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from bridge.tron.gateway import NILE_ENDPOINT
 from core.crypto import SigningKey, is_address
 from core.keystore import Wallet, WalletError, looks_like_keystore
+from core.settings import ConfigError, SettingsTable
 
 DEFAULT_DB = f"sqlite:///{Path.home() / '.btt' / 'bridge.db'}"
 ENV_PREFIX = "BTT_BRIDGE_"
 HOT_KEY_ENV = "BTT_BRIDGE_HOT_KEY"
 # Secret values never come from a flag (`ps` shows flags): their *_file settings do.
 SECRET_VALUES = frozenset({"api_key", "treasury_token", "hot_key", "hot_key_password"})
-
-
-class ConfigError(ValueError):
-    """The configuration cannot work (missing key, bad address, unreadable file)."""
 
 
 class BridgeConfig(BaseSettings):
@@ -153,14 +147,7 @@ class BridgeConfig(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        init_kwargs: dict[str, Any] = getattr(init_settings, "init_kwargs", {})
-        path = init_kwargs.get("config_file") or os.environ.get("BTT_BRIDGE_CONFIG_FILE")
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if path:
-            if not Path(path).is_file():
-                raise ConfigError(f"config file not found: {path}")
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
-        return tuple(sources)
+        return TABLE.sources(settings_cls, init_settings, env_settings)
 
     # derived values
 
@@ -264,57 +251,6 @@ def _secret(value: SecretStr | None, path: Path | None, missing: str) -> str:
     return text
 
 
-def flag_of(name: str) -> str | None:
-    """The command-line flag of a setting; None for secret values (environment or file only)."""
-    if name in SECRET_VALUES:
-        return None
-    return "--config" if name == "config_file" else "--" + name.replace("_", "-")
-
-
-def describe(name: str) -> str:
-    return BridgeConfig.model_fields[name].description or ""
-
-
-def settings_reference() -> str:
-    """Every setting as a Markdown table: docs/bridge.md carries this table, checked by a test."""
-    rows = ["| TOML key | flag | environment | default | meaning |", "|---|---|---|---|---|"]
-    for name, info in BridgeConfig.model_fields.items():
-        default = info.default
-        shown = "" if default in (None, "") else str(default).replace(str(Path.home()), "~")
-        flag = f"`{flag_of(name)}`" if flag_of(name) else "none (secret)"
-        key = "" if name == "config_file" else f"`{name}`"
-        rows.append(
-            f"| {key} | {flag} | `{ENV_PREFIX}{name.upper()}` | {shown and f'`{shown}`'} "
-            f"| {info.description} |"
-        )
-    return "\n".join(rows) + "\n"
-
-
-def settings_in_force(config: BridgeConfig, flags: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each setting's value and where it came from (flag, env, file, default); secret values
-    show only whether they are set."""
-    path = config.config_file
-    in_file = set(tomllib.loads(path.read_text())) if path is not None else set()
-    rows = []
-    for name in BridgeConfig.model_fields:
-        value = getattr(config, name)
-        if name in SECRET_VALUES:
-            value = "(set)" if value is not None else None
-        elif isinstance(value, Path):
-            value = str(value)
-        env = f"{ENV_PREFIX}{name.upper()}"
-        if flags.get(name) is not None:
-            source = f"flag {flag_of(name)}"
-        elif env in os.environ:
-            source = f"env {env}"
-        elif name in in_file:
-            source = "file"
-        else:
-            source = "default"
-        rows.append({"setting": name, "value": value, "source": source})
-    return rows
-
-
 def open_keystore(path: Path, password: str) -> SigningKey:
     try:
         return Wallet.load(path, password).signing_key
@@ -322,26 +258,18 @@ def open_keystore(path: Path, password: str) -> SigningKey:
         raise ConfigError(str(exc)) from None
 
 
+TABLE = SettingsTable(BridgeConfig, ENV_PREFIX, SECRET_VALUES)
+flag_of = TABLE.flag_of
+describe = TABLE.describe
+settings_reference = TABLE.reference  # docs/bridge.md carries it, checked by a test
+
+
+def settings_in_force(config: BridgeConfig, flags: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each setting's value and where it came from (flag, env, file, default)."""
+    return TABLE.in_force(config, flags)
+
+
 def load_config(**flags: Any) -> BridgeConfig:
     """Flags given as None are left to the environment and the file."""
-    path = flags.get("config_file") or os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
-    try:
-        return BridgeConfig(**{k: v for k, v in flags.items() if v is not None})
-    except ConfigError:
-        raise
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise ConfigError(_first_error(exc, path)) from None
-
-
-def _first_error(exc: ValueError, path: object) -> str:
-    errors = getattr(exc, "errors", None)
-    if not callable(errors):
-        return str(exc)
-    first = errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    if first.get("type") == "extra_forbidden":
-        return f"unknown setting {where!r} in config file {path}"
-    message = str(first.get("msg", "")).removeprefix("Value error, ")
-    return f"invalid setting {where}: {message}"
+    config: BridgeConfig = TABLE.load(**flags)
+    return config

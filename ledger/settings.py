@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -17,28 +16,23 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from core.database import DEFAULT_TIMEOUT
 from core.keepalive import Keepalive
 from core.ratelimit import RateLimit
+from core.settings import ConfigError, SettingsTable
 from core.types import Amount
 from ledger.faucet import FaucetConfigError, FaucetPolicy
 
 DEFAULT_DB = f"sqlite:///{Path.home() / '.btt' / 'ledger.db'}"
 ENV_PREFIX = "BTT_LEDGER_"
-CONFIG_ENV = "BTT_LEDGER_CONFIG_FILE"
 # Secret values never come from a flag (`ps` shows flags): their *_file settings do.
 SECRET_VALUES = frozenset({"treasury_token"})
 # Environment names outside the BTT_LEDGER_<NAME> rule: older, or shared by every program.
 ENV_NAMES = {"ledger_id": "BTT_LEDGER_ID", "log_level": "BTT_LOG_LEVEL"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _KEEPALIVE = Keepalive()  # the defaults
-
-
-class ConfigError(ValueError):
-    """The configuration cannot work; the message says which setting and why."""
 
 
 def parse_address(value: str, *, allow_zero: bool = False) -> tuple[str, int]:
@@ -216,18 +210,7 @@ class LedgerSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        init_kwargs: dict[str, Any] = getattr(init_settings, "init_kwargs", {})
-        path = init_kwargs.get("config_file") or os.environ.get(CONFIG_ENV)
-        sources: list[PydanticBaseSettingsSource] = [
-            init_settings,
-            env_settings,
-            _RenamedEnv(settings_cls),
-        ]
-        if path:
-            if not Path(path).is_file():
-                raise ConfigError(f"config file not found: {path}")
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
-        return tuple(sources)
+        return TABLE.sources(settings_cls, init_settings, env_settings, _RenamedEnv(settings_cls))
 
     # derived values
 
@@ -295,84 +278,17 @@ class _RenamedEnv(PydanticBaseSettingsSource):
         return {name: os.environ[env] for name, env in ENV_NAMES.items() if env in os.environ}
 
 
-def env_of(name: str) -> str:
-    return ENV_NAMES.get(name) or (
-        CONFIG_ENV if name == "config_file" else ENV_PREFIX + name.upper()
-    )
-
-
-def flag_of(name: str) -> str | None:
-    """The command-line flag of a setting; None for secret values (environment or file only)."""
-    if name in SECRET_VALUES:
-        return None
-    return "--config" if name == "config_file" else "--" + name.replace("_", "-")
-
-
-def describe(name: str) -> str:
-    return LedgerSettings.model_fields[name].description or ""
-
-
-def settings_reference() -> str:
-    """Every setting as a Markdown table: docs/configuration.md carries it, checked by a test."""
-    rows = ["| TOML key | flag | environment | default | meaning |", "|---|---|---|---|---|"]
-    for name, info in LedgerSettings.model_fields.items():
-        default = info.default
-        shown = "" if default in (None, "") else str(default).replace(str(Path.home()), "~")
-        flag = f"`{flag_of(name)}`" if flag_of(name) else "none (secret)"
-        key = "" if name == "config_file" else f"`{name}`"
-        rows.append(
-            f"| {key} | {flag} | `{env_of(name)}` | {shown and f'`{shown}`'} | {info.description} |"
-        )
-    return "\n".join(rows) + "\n"
-
-
-def settings_in_force(settings: LedgerSettings) -> list[dict[str, Any]]:
-    """Each setting's value and where it came from (env, file, default); a secret value shows
-    only whether it is set."""
-    path = settings.config_file or os.environ.get(CONFIG_ENV)
-    in_file = set(tomllib.loads(Path(path).read_text())) if path else set()
-    rows = []
-    for name in LedgerSettings.model_fields:
-        value = getattr(settings, name)
-        if name in SECRET_VALUES:
-            value = "(set)" if value is not None else None
-        elif isinstance(value, Path):
-            value = str(value)
-        if env_of(name) in os.environ:
-            source = f"env {env_of(name)}"
-        elif name in in_file:
-            source = "file"
-        elif name == "config_file" and path:
-            source = "flag --config"
-        else:
-            source = "default"
-        rows.append({"setting": name, "value": value, "source": source})
-    return rows
+TABLE = SettingsTable(
+    LedgerSettings, ENV_PREFIX, SECRET_VALUES, env_names=ENV_NAMES, flag_in_errors=True
+)
+env_of = TABLE.env_of
+flag_of = TABLE.flag_of
+describe = TABLE.describe
+settings_reference = TABLE.reference  # docs/configuration.md carries it, checked by a test
+settings_in_force = TABLE.in_force
 
 
 def load_settings(**flags: Any) -> LedgerSettings:
     """Flags given as None are left to the environment and the file."""
-    path = flags.get("config_file") or os.environ.get(CONFIG_ENV)
-    try:
-        return LedgerSettings(**{k: v for k, v in flags.items() if v is not None})
-    except ConfigError:
-        raise
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise ConfigError(_first_error(exc, path)) from None
-
-
-def _first_error(exc: ValueError, path: object) -> str:
-    errors = getattr(exc, "errors", None)
-    if not callable(errors):
-        return str(exc)
-    first = errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    if first.get("type") == "extra_forbidden":
-        return f"unknown setting {where!r} in config file {path}"
-    message = str(first.get("msg", "")).removeprefix("Value error, ")
-    if not where:  # a rule over several settings says which itself
-        return message
-    flag = flag_of(where) if where in LedgerSettings.model_fields else None
-    return f"invalid setting {where}{f' ({flag})' if flag else ''}: {message}"
+    settings: LedgerSettings = TABLE.load(**flags)
+    return settings
