@@ -41,7 +41,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench import large_ledger, pgbench  # noqa: E402
 from bench.cpu import CpuMeter  # noqa: E402
-from bench.ledger_proc import TOKEN, Ledger, ledger_process, percentile  # noqa: E402
+from bench.ledger_proc import TOKEN, Ledger, fund, ledger_process, percentile  # noqa: E402
 from bench.profile import Sampler, render, summarize  # noqa: E402
 from btt.ledger.v1 import ledger_pb2 as pb  # noqa: E402
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc  # noqa: E402
@@ -127,22 +127,6 @@ def treasury(target: str) -> tuple[grpc.Channel, pb_grpc.TreasuryStub]:
 
 
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
-
-
-def fund(target: str, accounts: list[str], amount: int) -> None:
-    ch, stub = treasury(target)
-    with ch:
-        for a in accounts:
-            stub.CreditDeposit(
-                pb.CreditDepositRequest(
-                    txid=os.urandom(32).hex(),
-                    contract_index=0,
-                    account=a,
-                    amount=amount,
-                    tron_from=a,
-                ),
-                metadata=AUTH,
-            )
 
 
 def audit_seconds(target: str, times: int = 3) -> tuple[float, bool]:

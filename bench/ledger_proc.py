@@ -7,11 +7,13 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+
+from client_sdk.treasury_client import TreasuryClient
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"
@@ -60,3 +62,10 @@ def ledger_process(db_url: str, ledger_id: str, processes: int = 1) -> Iterator[
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def fund(target: str, accounts: Iterable[str], amount: int, token: str = TOKEN) -> None:
+    """Credit each account as a deposit would, through the Treasury."""
+    with TreasuryClient(target, token) as treasury:
+        for account in accounts:
+            treasury.credit_deposit(os.urandom(32).hex(), 0, account, amount, account)

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 import grpc  # noqa: E402
 
 from bench.cpu import process_seconds  # noqa: E402
-from bench.ledger_proc import TOKEN, ledger_process, percentile  # noqa: E402
+from bench.ledger_proc import fund, ledger_process, percentile  # noqa: E402
 from btt.ledger.v1 import ledger_pb2 as pb  # noqa: E402
 from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc  # noqa: E402
 from core.crypto import SigningKey  # noqa: E402
@@ -59,21 +59,6 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def fund(target: str, account: str, amount: int) -> None:
-    with grpc.insecure_channel(target) as ch:
-        pb_grpc.TreasuryStub(ch).CreditDeposit(
-            pb.CreditDepositRequest(
-                txid=os.urandom(32).hex(),
-                contract_index=0,
-                account=account,
-                amount=amount,
-                tron_from=account,
-            ),
-            metadata=(("authorization", f"Bearer {TOKEN}"),),
-            timeout=30,
-        )
-
-
 class Victim:
     """One client of its own: signed transfers, one at a time; nonces continue across runs."""
 
@@ -82,7 +67,7 @@ class Victim:
         self.key = SigningKey.generate()
         self.to = SigningKey.generate().address
         self.nonce = 0
-        fund(target, self.key.address, 10**12)
+        fund(target, [self.key.address], 10**12)
 
     def requests(self, n: int) -> list[pb.TransferRequest]:
         out = []

@@ -322,22 +322,6 @@ class BenchLedger:
         self._service.store.dispose()
 
     def fund(self, account: str, amount: int) -> None:
-        import os
+        from bench.ledger_proc import fund
 
-        import grpc
-
-        from btt.ledger.v1 import ledger_pb2 as pb
-        from btt.ledger.v1 import ledger_pb2_grpc as pb_grpc
-
-        with grpc.insecure_channel(self.target) as channel:
-            pb_grpc.TreasuryStub(channel).CreditDeposit(
-                pb.CreditDepositRequest(
-                    txid=os.urandom(32).hex(),
-                    contract_index=0,
-                    account=account,
-                    amount=amount,
-                    tron_from=account,
-                ),
-                metadata=(("authorization", f"Bearer {self.TOKEN}"),),
-                timeout=10,
-            )
+        fund(self.target, [account], amount, self.TOKEN)

@@ -1,14 +1,5 @@
-"""Typed asyncio client of the btt-ledger gRPC service (re-exported by client_sdk.ledger_client).
-
-`AsyncLedgerClient` is the implementation; `LedgerClient` runs it on a private event loop thread
-for scripts, so there is one client and no copy-pasted synchronous twin.
-
-Every call has a deadline. On UNAVAILABLE or DEADLINE_EXCEEDED reads are retried, and writes
-are resent as the very same signed bytes (the ledger applies a signed request at most once and
-answers a resend with the first outcome), with exponential backoff and a bound. A write is
-signed anew only after a refusal that says nothing was applied: a transfer or withdrawal refused
-with NONCE_REUSED (another client of the key took the nonce) is re-signed once with a fresh one.
-"""
+"""Typed asyncio client of the btt-ledger gRPC service, re-exported by client_sdk.ledger_client,
+whose docstring says how calls are bounded, retried and resent."""
 
 from __future__ import annotations
 
