@@ -58,6 +58,7 @@ from client_sdk.ledger_client import LedgerClient, LedgerError, LedgerUnavailabl
 from core import logs
 from core.crypto import SigningKey, is_address
 from core.keystore import looks_like_keystore
+from core.settings import parse_address
 from core.version import version_line
 from core.wire import withdrawal_status_from_pb
 
@@ -149,10 +150,10 @@ Opt = typer.Option
 
 
 def _listen_address(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
-        raise ConfigError(f"expected HOST:PORT with a port of 1..65535, got {value!r}")
-    return host, int(port)
+    try:
+        return parse_address(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _h(name: str) -> str:

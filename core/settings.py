@@ -18,6 +18,15 @@ class ConfigError(ValueError):
     """The configuration cannot work; the message says which setting and why."""
 
 
+def parse_address(value: str, *, allow_zero: bool = False) -> tuple[str, int]:
+    """HOST:PORT with a port of 1..65535 (0 = any free port, where allowed)."""
+    host, sep, port = value.rpartition(":")
+    low = 0 if allow_zero else 1
+    if not sep or not host or not port.isdigit() or not low <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT with a port of {low}..65535, got {value!r}")
+    return host, int(port)
+
+
 @dataclass(frozen=True)
 class SettingsTable:
     """One program's settings model seen from outside: its names on the command line, in the

@@ -21,7 +21,7 @@ from pydantic_settings import (
 from core.database import DEFAULT_TIMEOUT
 from core.keepalive import Keepalive
 from core.ratelimit import RateLimit
-from core.settings import ConfigError, SettingsTable
+from core.settings import ConfigError, SettingsTable, parse_address
 from core.types import Amount
 from ledger.faucet import FaucetConfigError, FaucetPolicy
 
@@ -33,15 +33,6 @@ SECRET_VALUES = frozenset({"treasury_token"})
 ENV_NAMES = {"ledger_id": "BTT_LEDGER_ID", "log_level": "BTT_LOG_LEVEL"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _KEEPALIVE = Keepalive()  # the defaults
-
-
-def parse_address(value: str, *, allow_zero: bool = False) -> tuple[str, int]:
-    """HOST:PORT with a port of 1..65535 (0 = any free port, where allowed)."""
-    host, sep, port = value.rpartition(":")
-    low = 0 if allow_zero else 1
-    if not sep or not host or not port.isdigit() or not low <= int(port) <= 65535:
-        raise ValueError(f"expected HOST:PORT with a port of {low}..65535, got {value!r}")
-    return host, int(port)
 
 
 class LedgerSettings(BaseSettings):
